@@ -1,0 +1,167 @@
+# -*- test-case-name: tests.test_address -*-
+"""
+Parsing of the command line's addresses: Pen's LISTEN and server specs.
+
+LISTEN is Pen's ``[HOST:]PORT`` or any Twisted server endpoint string; a backend is Pen's
+``HOST[:PORT[:MAXC[:HARD[:WEIGHT[:PRIO]]]]]`` with IPv6 hosts in brackets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+ENDPOINT_PREFIXES = ("tcp:", "tcp6:", "unix:", "ssl:", "tls:", "systemd:", "haproxy:", "le:")
+
+BACKEND_FORM = "HOST[:PORT[:MAXC[:HARD[:WEIGHT[:PRIO]]]]] (IPv6 host in brackets)"
+LISTEN_FORM = "[HOST:]PORT or a Twisted endpoint such as tcp:3306:interface=127.0.0.1"
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$")
+
+
+class SpecError(ValueError):
+    """A user-supplied address is malformed; the message names the value and the form."""
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One server of Pen's server table, as written by the user."""
+
+    host: str
+    port: int
+    maxc: int = 0
+    hard: int = 0
+    weight: int = 0
+    prio: int = 0
+
+    @property
+    def address(self) -> str:
+        """``HOST:PORT`` with IPv6 in brackets, as the user would type it."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def format(self) -> str:
+        """The full Pen server spec, round-trippable through L{parse_backend}."""
+        return f"{self.address}:{self.maxc}:{self.hard}:{self.weight}:{self.prio}"
+
+
+@dataclass(frozen=True)
+class ListenSpec:
+    """Where to listen: a Twisted server endpoint description, and its port if known."""
+
+    endpoint: str
+    port: int | None
+
+
+def parse_port(text: str, what: str) -> int:
+    """A TCP/UDP port 1-65535, or L{SpecError} naming C{what}."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise SpecError(f"invalid port {text!r} in {what}: expected a number 1-65535")
+    return int(text)
+
+
+def check_host(host: str, what: str) -> str:
+    """An IP literal or a syntactically valid host name."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(host):
+        raise SpecError(f"invalid host {host!r} in {what}: expected an IP address or host name")
+    return host
+
+
+def _split_host(text: str, what: str, form: str) -> tuple[str, list[str]]:
+    """Split ``[v6]:rest`` or ``host:rest`` into the host and the remaining fields."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise SpecError(f"invalid {what} {text!r}: unclosed '[', expected {form}")
+        host = text[1:end]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise SpecError(
+                f"invalid {what} {text!r}: {host!r} is not an IPv6 address, expected {form}"
+            ) from None
+        rest = text[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise SpecError(f"invalid {what} {text!r}: expected {form}")
+        return host, rest[1:].split(":") if rest else []
+    host, *fields = text.split(":")
+    return host, fields
+
+
+def parse_backend(text: str, default_port: int | None) -> BackendSpec:
+    """Parse Pen's server spec; a missing port means C{default_port} (the listen port)."""
+    text = text.strip()
+    if not text:
+        raise SpecError(f"empty backend: expected {BACKEND_FORM}")
+    host, fields = _split_host(text, "backend", BACKEND_FORM)
+    if not host:
+        raise SpecError(f"invalid backend {text!r}: missing host, expected {BACKEND_FORM}")
+    check_host(host, f"backend {text!r}")
+    if len(fields) > 5:
+        raise SpecError(f"invalid backend {text!r}: too many fields, expected {BACKEND_FORM}")
+    if not fields or fields[0] == "":
+        if default_port is None:
+            raise SpecError(
+                f"backend {text!r} has no port and the listen port is unknown: "
+                f"expected {BACKEND_FORM}"
+            )
+        port = default_port
+    else:
+        port = parse_port(fields[0], f"backend {text!r}")
+    numbers: list[int] = []
+    for name, value in zip(("MAXC", "HARD", "WEIGHT", "PRIO"), fields[1:], strict=False):
+        if not value.isdigit():
+            raise SpecError(
+                f"invalid {name} {value!r} in backend {text!r}: expected a whole number >= 0"
+            )
+        numbers.append(int(value))
+    return BackendSpec(host, port, *numbers)
+
+
+def parse_listen(text: str) -> ListenSpec:
+    """Turn Pen's ``[HOST:]PORT`` into a Twisted endpoint string; pass endpoint strings on."""
+    text = text.strip()
+    if text.startswith(ENDPOINT_PREFIXES):
+        return ListenSpec(text, _endpoint_port(text))
+    if text.startswith("/"):
+        return ListenSpec("unix:" + text.replace(":", r"\:"), None)
+    if text.isdigit():
+        return ListenSpec(f"tcp:{parse_port(text, 'listen address')}", int(text))
+    try:
+        host, fields = _split_host(text, "listen address", LISTEN_FORM)
+    except SpecError:
+        raise
+    if len(fields) != 1 or not host:
+        raise SpecError(f"invalid listen address {text!r}: expected {LISTEN_FORM}")
+    port = parse_port(fields[0], f"listen address {text!r}")
+    check_host(host, f"listen address {text!r}")
+    if host == "localhost":
+        host = "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise SpecError(
+            f"invalid listen address {text!r}: the host must be an IP address, expected "
+            f"{LISTEN_FORM}"
+        ) from None
+    kind = "tcp6" if ":" in host else "tcp"
+    return ListenSpec(f"{kind}:{port}:interface={host.replace(':', chr(92) + ':')}", port)
+
+
+def _endpoint_port(description: str) -> int | None:
+    """The port of a tcp/tcp6/ssl endpoint string, used as the backends' default port."""
+    kind, _, rest = description.partition(":")
+    if kind == "haproxy":
+        return _endpoint_port(rest)
+    if kind not in ("tcp", "tcp6", "ssl"):
+        return None
+    for field in re.split(r"(?<!\\):", rest):
+        if field.startswith("port="):
+            field = field[5:]
+        if field.isdigit():
+            return int(field)
+    return None

@@ -1,0 +1,147 @@
+# -*- test-case-name: tests.test_backend -*-
+"""
+One backend (Pen's "server"): its spec, its state machine and its counters.
+
+A backend's fitness for new connections is decided here, in one place: the operator's
+admin state (up, drain, down), the blacklist after a failed connect, the health check's
+verdict, and the connection limits.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from penbal.address import BackendSpec
+
+
+class AdminState(enum.Enum):
+    """What the operator asked for."""
+
+    UP = "up"
+    DRAIN = "drain"
+    DOWN = "down"
+
+
+class Fitness(enum.Enum):
+    """What the health check says; C{LAST_RESORT} is used only when no C{FIT} backend is left."""
+
+    FIT = "fit"
+    LAST_RESORT = "last-resort"
+    UNFIT = "unfit"
+
+
+@dataclass
+class Health:
+    """The latest verdict of the health check (always fit when no check runs)."""
+
+    fitness: Fitness = Fitness.FIT
+    reason: str = ""
+    since: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Counters:
+    """Figures an operator wants, counted once per backend."""
+
+    active: int = 0
+    total: int = 0
+    failures: int = 0
+    bytes_to_backend: int = 0
+    bytes_from_backend: int = 0
+
+
+class Backend:
+    """A server of the balancer's table, with state and counters."""
+
+    __slots__ = (
+        "admin",
+        "blacklist_reason",
+        "blacklisted_until",
+        "counters",
+        "health",
+        "index",
+        "live",
+        "spec",
+    )
+
+    def __init__(self, spec: BackendSpec, index: int = 0) -> None:
+        self.spec = spec
+        self.index = index
+        self.admin = AdminState.UP
+        self.blacklisted_until = 0.0
+        self.blacklist_reason = ""
+        self.health = Health()
+        self.counters = Counters()
+        self.live: set[Any] = set()
+
+    def __repr__(self) -> str:
+        return f"<Backend {self.index} {self.spec.address} {self.admin.value}>"
+
+    @property
+    def address(self) -> str:
+        """``HOST:PORT`` as written by the user."""
+        return self.spec.address
+
+    @property
+    def soft_limit(self) -> int:
+        """MAXC, 0 for unlimited."""
+        return self.spec.maxc
+
+    @property
+    def hard_limit(self) -> int:
+        """HARD, never below MAXC; 0 for unlimited."""
+        if self.spec.maxc == 0:
+            return self.spec.hard
+        return max(self.spec.hard, self.spec.maxc)
+
+    def below_soft_limit(self) -> bool:
+        """True if a new client may be sent here."""
+        return self.spec.maxc == 0 or self.counters.active < self.spec.maxc
+
+    def below_hard_limit(self) -> bool:
+        """True if a returning (sticky) client may be sent here."""
+        hard = self.hard_limit
+        return hard == 0 or self.counters.active < hard
+
+    def is_blacklisted(self, now: float) -> bool:
+        """True while a failed connect keeps this backend out."""
+        return now < self.blacklisted_until
+
+    def blacklist(self, now: float, seconds: float, reason: str) -> None:
+        """Keep this backend out of new connections for C{seconds}."""
+        self.blacklisted_until = now + seconds
+        self.blacklist_reason = reason
+        self.counters.failures += 1
+
+    def clear_blacklist(self) -> None:
+        """Forget a blacklisting (a health check or operator saw it come back)."""
+        self.blacklisted_until = 0.0
+        self.blacklist_reason = ""
+
+    def usable(self, now: float) -> bool:
+        """True if new connections may go here (limits aside)."""
+        return (
+            self.admin is AdminState.UP
+            and self.health.fitness is not Fitness.UNFIT
+            and not self.is_blacklisted(now)
+        )
+
+    def state(self, now: float) -> tuple[str, str]:
+        """One word for the state, and why: what the status page shows."""
+        if self.admin is AdminState.DOWN:
+            return "down", "set down by the operator"
+        if self.admin is AdminState.DRAIN:
+            return "draining", "draining: no new connections"
+        if self.health.fitness is Fitness.UNFIT:
+            return "unfit", self.health.reason
+        if self.is_blacklisted(now):
+            left = self.blacklisted_until - now
+            return "blacklisted", f"{self.blacklist_reason} ({left:.0f}s left)"
+        if self.health.fitness is Fitness.LAST_RESORT:
+            return "last-resort", self.health.reason
+        if not self.below_soft_limit():
+            return "full", f"{self.counters.active} connections, MAXC {self.spec.maxc}"
+        return "up", ""

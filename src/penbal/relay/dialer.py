@@ -1,0 +1,106 @@
+# -*- test-case-name: tests.relay.test_dialer -*-
+"""
+Dialling a backend for one client: try the policy's choices in order, blacklist each one that
+refuses or does not answer within the connect timeout, then try the emergency server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from twisted.internet.interfaces import IConnector, IReactorTCP, IReactorTime
+from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from penbal.backend import Backend
+from penbal.relay.legs import BackendLeg, FrontLeg
+
+if TYPE_CHECKING:
+    from penbal.balancer import Balancer
+
+log = Logger()
+
+
+class Dial(ClientFactory):
+    """One client's search for a backend; the factory of each connect attempt."""
+
+    noisy = False
+
+    def __init__(
+        self,
+        reactor: IReactorTCP,
+        clock: IReactorTime,
+        balancer: Balancer,
+        front: FrontLeg,
+        order: Sequence[Backend],
+    ) -> None:
+        self._reactor = reactor
+        self._clock = clock
+        self._balancer = balancer
+        self._front = front
+        self._order = list(order)
+        self._tried_emergency = False
+        self._backend: Backend | None = None
+        self._connector: IConnector | None = None
+        self._cancelled = False
+
+    def start(self) -> None:
+        """Try the first choice."""
+        self._next()
+
+    def cancel(self) -> None:
+        """The client went away: stop connecting."""
+        self._cancelled = True
+        if self._connector is not None:
+            self._connector.stopConnecting()
+
+    def _next(self) -> None:
+        settings = self._balancer.settings
+        if self._order:
+            backend = self._order.pop(0)
+        elif settings.emergency is not None and not self._tried_emergency:
+            self._tried_emergency = True
+            backend = settings.emergency
+        else:
+            self._front.no_backend("no backend available")
+            return
+        self._backend = backend
+        spec = backend.spec
+        self._connector = self._reactor.connectTCP(
+            spec.host, spec.port, self, timeout=settings.timeout
+        )
+
+    def buildProtocol(self, addr: object) -> Protocol:
+        assert self._backend is not None
+        self._connector = None
+        self._backend.counters.total += 1
+        return BackendLeg(self._front, self._backend)
+
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
+        self._connector = None
+        if self._cancelled:
+            return
+        backend = self._backend
+        assert backend is not None
+        settings = self._balancer.settings
+        why = reason.getErrorMessage()
+        if backend is not settings.emergency:
+            backend.blacklist(self._clock.seconds(), settings.blacklist, why)
+            log.warn(
+                "backend {backend} failed ({why}): blacklisted for {seconds}s",
+                backend=backend.address,
+                why=why,
+                seconds=settings.blacklist,
+            )
+        else:
+            backend.counters.failures += 1
+            log.warn("emergency server {backend} failed ({why})", backend=backend.address, why=why)
+        if settings.stubborn:
+            self._front.no_backend("first choice failed (stubborn)")
+            return
+        self._next()
+
+    def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
+        pass

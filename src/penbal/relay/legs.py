@@ -1,0 +1,183 @@
+# -*- test-case-name: tests.relay.test_legs -*-
+"""
+The two legs of a relayed TCP connection: the client's and the backend's.
+
+Each leg writes what it reads into its peer, each transport is a streaming producer of the
+other (backpressure both ways), and an end of stream on one side becomes a half-close of the
+other, so a client that shuts down its sending side still receives the whole reply.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IHalfCloseableProtocol, ITransport
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from penbal.backend import Backend
+from penbal.interfaces import ClientInfo
+
+if TYPE_CHECKING:
+    from penbal.relay.listener import RelayFactory
+    from penbal.relay.dialer import Dial
+
+
+def tune_socket(transport: Any, keepalive: bool) -> None:
+    """TCP_NODELAY (and SO_KEEPALIVE) where the transport is TCP; a no-op elsewhere."""
+    try:
+        transport.setTcpNoDelay(True)
+        if keepalive:
+            transport.setTcpKeepAlive(True)
+    except (AttributeError, OSError):
+        pass
+
+
+@implementer(IHalfCloseableProtocol)
+class Leg(Protocol):
+    """What both legs share: relaying, half-close and closing."""
+
+    peer: Leg | None = None
+    read_closed = False
+    write_closed = False
+    closed = False
+    transport: ITransport
+
+    def relay(self, data: bytes) -> None:
+        """Write C{data} towards this leg's socket."""
+        self.transport.write(data)
+
+    def send_eof(self) -> None:
+        """The peer will send nothing more: half-close our sending side once flushed."""
+        if self.closed or self.write_closed:
+            return
+        transport: Any = self.transport
+        transport.unregisterProducer()
+        if hasattr(transport, "loseWriteConnection"):
+            transport.loseWriteConnection()
+        else:
+            transport.loseConnection()
+
+    def close(self) -> None:
+        """Flush what is buffered for this leg, then close it."""
+        if self.closed:
+            return
+        transport: Any = self.transport
+        transport.unregisterProducer()
+        transport.loseConnection()
+
+    def readConnectionLost(self) -> None:
+        self.read_closed = True
+        peer = self.peer
+        if peer is not None:
+            peer.send_eof()
+        elif self.write_closed:
+            self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        self.write_closed = True
+        if self.read_closed:
+            self.transport.loseConnection()
+
+
+class BackendLeg(Leg):
+    """The balancer's connection to a backend."""
+
+    def __init__(self, front: FrontLeg, backend: Backend) -> None:
+        self.peer = front
+        self.backend = backend
+
+    def connectionMade(self) -> None:
+        tune_socket(self.transport, keepalive=True)
+        front = self.peer
+        assert isinstance(front, FrontLeg)
+        front.backend_connected(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.backend.counters.bytes_from_backend += len(data)
+        front = self.peer
+        assert front is not None
+        front.bytes_out += len(data)
+        front.transport.write(data)
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
+        self.closed = True
+        front = self.peer
+        if front is not None and not front.closed:
+            if front.ended_by == "":
+                front.ended_by = "backend"
+            front.close()
+
+
+class FrontLeg(Leg):
+    """A client's connection to the balancer; it dials a backend and relays."""
+
+    def __init__(self, factory: RelayFactory, client: ClientInfo) -> None:
+        self.factory = factory
+        self.client = client
+        self.backend: Backend | None = None
+        self.dial: Dial | None = None
+        self.pending: list[bytes] = []
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.started = 0.0
+        self.ended_by = ""
+
+    def connectionMade(self) -> None:
+        tune_socket(self.transport, keepalive=False)
+        # Read nothing until a backend is up: what the client sends waits in the kernel.
+        self.transport.pauseProducing()  # type: ignore[attr-defined]
+        self.factory.connection_started(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        peer = self.peer
+        if peer is None:
+            self.pending.append(data)
+            return
+        assert self.backend is not None
+        self.backend.counters.bytes_to_backend += len(data)
+        peer.transport.write(data)
+
+    def backend_connected(self, leg: BackendLeg) -> None:
+        """The dial succeeded: relay what waited, wire backpressure, start reading."""
+        self.dial = None
+        self.peer = leg
+        self.backend = leg.backend
+        if self.closed:
+            leg.close()
+            return
+        if self.pending:
+            data = b"".join(self.pending)
+            self.pending = []
+            leg.backend.counters.bytes_to_backend += len(data)
+            leg.transport.write(data)
+        front: Any = self.transport
+        back: Any = leg.transport
+        front.registerProducer(back, True)
+        back.registerProducer(front, True)
+        if self.read_closed:
+            leg.send_eof()
+        else:
+            front.resumeProducing()
+        self.factory.backend_connected(self, leg.backend)
+
+    def no_backend(self, why: str) -> None:
+        """Every backend (and the emergency server) failed: close the client."""
+        self.dial = None
+        self.ended_by = why
+        self.close()
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
+        self.closed = True
+        if self.ended_by == "":
+            self.ended_by = "client"
+        if self.dial is not None:
+            self.dial.cancel()
+            self.dial = None
+        peer = self.peer
+        if peer is not None and not peer.closed:
+            peer.close()
+        self.factory.connection_ended(self, reason)

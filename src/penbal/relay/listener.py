@@ -1,0 +1,125 @@
+# -*- test-case-name: tests.relay.test_listener -*-
+"""
+The listening side of the TCP balancer: accepts clients, enforces C{--max-connections} by
+pausing accept (clients wait in the listen backlog), and keeps the table of live connections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IAddress, IReactorTCP, IReactorTime
+from twisted.internet.protocol import ServerFactory
+from twisted.python.failure import Failure
+
+from penbal.backend import Backend
+from penbal.balancer import Balancer
+from penbal.connlog import ConnectionLog, ConnectionRecord
+from penbal.interfaces import ClientInfo
+from penbal.relay.dialer import Dial
+from penbal.relay.legs import FrontLeg
+
+
+def client_info(addr: IAddress) -> ClientInfo:
+    """The client's address as policies see it (a unix socket client has host "unix")."""
+    host = getattr(addr, "host", None)
+    if isinstance(host, str):
+        return ClientInfo(host, int(getattr(addr, "port", 0)))
+    return ClientInfo("unix", 0)
+
+
+class RelayFactory(ServerFactory):
+    """Builds a L{FrontLeg} per client and dials a backend for it."""
+
+    noisy = False
+
+    def __init__(
+        self, reactor: IReactorTCP, clock: IReactorTime, balancer: Balancer, connlog: ConnectionLog
+    ) -> None:
+        self._reactor = reactor
+        self._clock = clock
+        self.balancer = balancer
+        self.connlog = connlog
+        self.fronts: set[FrontLeg] = set()
+        self.accepted = 0
+        self._ports: list[Any] = []
+        self.accept_paused = False
+        self._idle_waiters: list[Deferred[None]] = []
+
+    def attach(self, port: Any) -> None:
+        """Remember a listening port, to pause it at C{--max-connections}."""
+        self._ports.append(port)
+        if self.accept_paused:
+            self._set_accepting(False)
+
+    def buildProtocol(self, addr: IAddress) -> FrontLeg:
+        return FrontLeg(self, client_info(addr))
+
+    def connection_started(self, front: FrontLeg) -> None:
+        """A client is in: count it, maybe stop accepting, and dial its backend."""
+        self.fronts.add(front)
+        self.accepted += 1
+        front.started = self._clock.seconds()
+        if len(self.fronts) >= self.balancer.settings.max_connections and not self.accept_paused:
+            self._set_accepting(False)
+        order = self.balancer.order(front.client)
+        dial = Dial(self._reactor, self._clock, self.balancer, front, order)
+        front.dial = dial
+        dial.start()
+
+    def backend_connected(self, front: FrontLeg, backend: Backend) -> None:
+        """The client's backend is up."""
+        backend.counters.active += 1
+        backend.live.add(front)
+        self.balancer.connected(front.client, backend)
+
+    def connection_ended(self, front: FrontLeg, reason: Failure) -> None:
+        """A client connection is over: uncount it, log it, maybe accept again."""
+        self.fronts.discard(front)
+        backend = front.backend
+        if backend is not None and front in backend.live:
+            backend.live.discard(front)
+            backend.counters.active -= 1
+        now = self._clock.seconds()
+        self.connlog.ended(
+            ConnectionRecord(
+                client=f"{front.client.host}:{front.client.port}",
+                backend=backend.address if backend is not None else "-",
+                bytes_in=front.bytes_in,
+                bytes_out=front.bytes_out,
+                started=front.started,
+                duration=now - front.started,
+                ended_by=front.ended_by,
+                clean=reason.check(ConnectionDone) is not None,
+            )
+        )
+        if self.accept_paused and len(self.fronts) < self.balancer.settings.max_connections:
+            self._set_accepting(True)
+        if not self.fronts:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                if not waiter.called:
+                    waiter.callback(None)
+
+    def when_idle(self) -> Deferred[None]:
+        """A Deferred that fires once no connection is live."""
+        if not self.fronts:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._idle_waiters.append(waiter)
+        return waiter
+
+    def _set_accepting(self, accepting: bool) -> None:
+        self.accept_paused = not accepting
+        for port in self._ports:
+            method = getattr(port, "startReading" if accepting else "stopReading", None)
+            if method is not None:
+                method()
+
+    def close_all(self) -> None:
+        """Close every relayed connection (flushing what is buffered)."""
+        for front in list(self.fronts):
+            front.ended_by = front.ended_by or "balancer shutdown"
+            front.close()
