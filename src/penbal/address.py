@@ -17,7 +17,9 @@ ENDPOINT_PREFIXES = ("tcp:", "tcp6:", "unix:", "ssl:", "tls:", "systemd:", "hapr
 BACKEND_FORM = "HOST[:PORT[:MAXC[:HARD[:WEIGHT[:PRIO]]]]] (IPv6 host in brackets)"
 LISTEN_FORM = "[HOST:]PORT or a Twisted endpoint such as tcp:3306:interface=127.0.0.1"
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$"
+)
 
 
 class SpecError(ValueError):

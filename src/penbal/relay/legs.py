@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IHalfCloseableProtocol, ITransport
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -21,8 +20,8 @@ from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
 
 if TYPE_CHECKING:
-    from penbal.relay.listener import RelayFactory
     from penbal.relay.dialer import Dial
+    from penbal.relay.listener import RelayFactory
 
 
 def tune_socket(transport: Any, keepalive: bool) -> None:
@@ -86,26 +85,23 @@ class BackendLeg(Leg):
     """The balancer's connection to a backend."""
 
     def __init__(self, front: FrontLeg, backend: Backend) -> None:
-        self.peer = front
+        self.peer = self.front = front
         self.backend = backend
 
     def connectionMade(self) -> None:
         tune_socket(self.transport, keepalive=True)
-        front = self.peer
-        assert isinstance(front, FrontLeg)
-        front.backend_connected(self)
+        self.front.backend_connected(self)
 
     def dataReceived(self, data: bytes) -> None:
         self.backend.counters.bytes_from_backend += len(data)
-        front = self.peer
-        assert front is not None
+        front = self.front
         front.bytes_out += len(data)
         front.transport.write(data)
 
-    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.closed = True
-        front = self.peer
-        if front is not None and not front.closed:
+        front = self.front
+        if not front.closed:
             if front.ended_by == "":
                 front.ended_by = "backend"
             front.close()
@@ -170,7 +166,7 @@ class FrontLeg(Leg):
         self.ended_by = why
         self.close()
 
-    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.closed = True
         if self.ended_by == "":
             self.ended_by = "client"

@@ -22,7 +22,7 @@ from penbal.relay.dialer import Dial
 from penbal.relay.legs import FrontLeg
 
 
-def client_info(addr: IAddress) -> ClientInfo:
+def client_info(addr: IAddress | None) -> ClientInfo:
     """The client's address as policies see it (a unix socket client has host "unix")."""
     host = getattr(addr, "host", None)
     if isinstance(host, str):
@@ -54,7 +54,7 @@ class RelayFactory(ServerFactory):
         if self.accept_paused:
             self._set_accepting(False)
 
-    def buildProtocol(self, addr: IAddress) -> FrontLeg:
+    def buildProtocol(self, addr: IAddress | None) -> FrontLeg:
         return FrontLeg(self, client_info(addr))
 
     def connection_started(self, front: FrontLeg) -> None:

@@ -1,0 +1,3 @@
+"""
+Helpers for penbal's own tests and demos: a real Galera cluster on loopback.
+"""
