@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     from penbal.relay.listener import RelayFactory
 
 
+def _unregister(transport: Any) -> None:
+    """Drop the transport's producer, if it has one (transports differ on an empty one)."""
+    try:
+        transport.unregisterProducer()
+    except RuntimeError:
+        pass
+
+
 def tune_socket(transport: Any, keepalive: bool) -> None:
     """TCP_NODELAY (and SO_KEEPALIVE) where the transport is TCP; a no-op elsewhere."""
     try:
@@ -53,7 +61,7 @@ class Leg(Protocol):
         if self.closed or self.write_closed:
             return
         transport: Any = self.transport
-        transport.unregisterProducer()
+        _unregister(transport)
         if hasattr(transport, "loseWriteConnection"):
             transport.loseWriteConnection()
         else:
@@ -64,7 +72,7 @@ class Leg(Protocol):
         if self.closed:
             return
         transport: Any = self.transport
-        transport.unregisterProducer()
+        _unregister(transport)
         transport.loseConnection()
 
     def readConnectionLost(self) -> None:
@@ -72,7 +80,7 @@ class Leg(Protocol):
         peer = self.peer
         if peer is not None:
             peer.send_eof()
-        elif self.write_closed:
+        if self.write_closed:
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:

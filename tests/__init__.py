@@ -1,0 +1,3 @@
+"""
+penbal's test suite (trial); the tree mirrors src/penbal/.
+"""

@@ -1,0 +1,3 @@
+"""
+Integration tests: a real penbal process on loopback sockets.
+"""

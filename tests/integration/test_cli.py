@@ -1,0 +1,97 @@
+# -*- test-case-name: tests.integration.test_cli -*-
+"""
+The command line as users meet it: bad input, port in use, twistd's pid and log files.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.integration.penbalproc import BIN, free_port, run_penbal, wait_for
+from tests.integration.servers import NameBackend
+
+
+class BadInputTests(SynchronousTestCase):
+    """Each mistake gives one line naming the value and the expected form, and exit != 0."""
+
+    def assertOneLineError(self, args: list[str], *fragments: str) -> None:
+        result = run_penbal(args)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertNotIn("Traceback", result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, result.stderr)
+        for fragment in fragments:
+            self.assertIn(fragment, lines[0])
+
+    def test_bad_backend(self) -> None:
+        """A malformed backend is named with the expected form."""
+        self.assertOneLineError(["127.0.0.1:3306", "node1:99999"], "'99999'", "1-65535")
+        self.assertOneLineError(["127.0.0.1:3306", "node1:3306:x"], "MAXC", "'x'")
+
+    def test_bad_listen(self) -> None:
+        """A malformed LISTEN is named with the expected form."""
+        self.assertOneLineError(["notaport", "127.0.0.1:1"], "'notaport'", "[HOST:]PORT")
+
+    def test_option_out_of_range(self) -> None:
+        """Numbers out of range name the option."""
+        self.assertOneLineError(["-x", "0", "3306", "127.0.0.1:1"], "--max-connections", "'0'")
+        self.assertOneLineError(["-t", "soon", "3306", "127.0.0.1:1"], "--timeout", "'soon'")
+        self.assertOneLineError(["-b", "-1", "3306", "127.0.0.1:1"], "--blacklist")
+
+    def test_missing_backend(self) -> None:
+        """A LISTEN without backends says what is missing."""
+        self.assertOneLineError(["3306"], "missing BACKEND")
+
+    def test_port_in_use(self) -> None:
+        """A port already in use is one line and a non-zero exit, no traceback."""
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            self.assertOneLineError([f"127.0.0.1:{port}", "127.0.0.1:1"], "cannot listen", str(port))
+
+
+class TwistdTests(SynchronousTestCase):
+    """twistd penbal: Pen's -p pid file and -l log file."""
+
+    def test_pidfile_and_logfile(self) -> None:
+        """twistd writes both files, relays, and removes the pid file on SIGTERM."""
+        backend = NameBackend("a")
+        self.addCleanup(backend.stop)
+        work = Path(tempfile.mkdtemp())
+        pidfile, logfile, port = work / "pen.pid", work / "pen.log", free_port()
+        subprocess.run(
+            [str(BIN / "twistd"), "--pidfile", str(pidfile), "--logfile", str(logfile),
+             "penbal", f"127.0.0.1:{port}", backend.address],
+            check=True, timeout=30, cwd=work,
+        )
+        wait_for(pidfile.exists, 20, "the pid file")
+        pid = int(pidfile.read_text())
+        self.addCleanup(lambda: _kill_if_alive(pid))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            self.assertEqual(s.recv(10), b"a\n")
+        wait_for(lambda: f"127.0.0.1:{backend.port}" in logfile.read_text(),
+                 10, "the connection in the log file")
+        os.kill(pid, 15)
+        wait_for(lambda: not pidfile.exists(), 20, "the pid file to be removed")
+        wait_for(lambda: not _alive(pid), 20, "the daemon to exit")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(
+        f"/proc/{pid}/status").read_text()
+
+
+def _kill_if_alive(pid: int) -> None:
+    if _alive(pid):
+        os.kill(pid, 9)

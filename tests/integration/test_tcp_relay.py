@@ -1,0 +1,174 @@
+# -*- test-case-name: tests.integration.test_tcp_relay -*-
+"""
+A real penbal relaying real sockets on loopback: bytes, half-close, backpressure, failover.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import socket
+import threading
+import time
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.integration.penbalproc import PenbalProcess, free_port, rss_kib, wait_for
+from tests.integration.servers import (
+    Backend,
+    FloodBackend,
+    NameBackend,
+    ReplyAfterEOFBackend,
+)
+
+
+def recv_all(sock: socket.socket, limit: float = 60) -> bytes:
+    """Read until EOF (bounded in time)."""
+    sock.settimeout(limit)
+    chunks = []
+    while data := sock.recv(1 << 20):
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+class RelayIntegrationTests(SynchronousTestCase):
+    """Bytes through a real balancer."""
+
+    def start(self, backends: list[Backend], *options: str) -> int:
+        for backend in backends:
+            self.addCleanup(backend.stop)
+        port = free_port()
+        proc = PenbalProcess(
+            [*options, f"127.0.0.1:{port}", *(b.address for b in backends)], listen_port=port
+        )
+        self.proc = proc
+        self.addCleanup(proc.stop)
+        return port
+
+    def test_byte_exact_concurrent(self) -> None:
+        """Random payloads in random chunk sizes over 40 concurrent connections come back intact."""
+        port = self.start([Backend("a"), Backend("b"), Backend("c")])
+        rng = random.Random(1234)
+        payloads = [rng.randbytes(rng.randrange(1, 300_000)) for _ in range(40)]
+        results: dict[int, bytes] = {}
+        errors: list[BaseException] = []
+
+        def client(i: int) -> None:
+            try:
+                local = random.Random(i)
+                with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                    received: list[bytes] = []
+                    reader = threading.Thread(target=lambda: received.append(recv_all(s)))
+                    reader.start()
+                    data, pos = payloads[i], 0
+                    while pos < len(data):
+                        step = local.choice([1, 7, 100, 1500, 65536, 200_000])
+                        s.sendall(data[pos : pos + step])
+                        pos += step
+                    s.shutdown(socket.SHUT_WR)
+                    reader.join(60)
+                    results[i] = received[0]
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(len(payloads))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        for i, data in enumerate(payloads):
+            self.assertEqual(hashlib.sha256(results[i]).digest(), hashlib.sha256(data).digest())
+
+    def test_half_close_gets_whole_reply(self) -> None:
+        """A client that sends then shuts down its sending side gets every byte of the reply."""
+        for size in (1_004, 100_000, 4 << 20):
+            port = self.start([ReplyAfterEOFBackend("big", size)])
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                s.sendall(b"SELECT everything\n")
+                s.shutdown(socket.SHUT_WR)
+                reply = recv_all(s)
+            expected = (bytes(range(256)) * 256 * (size // 65536 + 1))[:size]
+            self.assertEqual(len(reply), size)
+            self.assertEqual(reply, expected)
+            self.proc.stop()
+
+    def test_non_reading_client_bounded_memory(self) -> None:
+        """A backend sending 1 GiB to a client that does not read cannot grow penbal's memory."""
+        flood = FloodBackend("flood", 1 << 30)
+        port = self.start([flood])
+        before = rss_kib(self.proc.pid)
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            wait_for(lambda: flood.sent > 0, 10, "the backend to start sending")
+            # The flow stalls once kernel buffers and penbal's bounded buffer are full.
+            last, stable_since = -1, time.monotonic()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and time.monotonic() - stable_since < 1.0:
+                if flood.sent != last:
+                    last, stable_since = flood.sent, time.monotonic()
+                time.sleep(0.05)
+            grown = rss_kib(self.proc.pid) - before
+            self.assertLess(flood.sent, 64 << 20, "backpressure did not stop the backend")
+            self.assertLess(grown, 8 * 1024, f"penbal grew by {grown} KiB")
+            total = len(recv_all(s, limit=120))
+        self.assertEqual(total, 1 << 30)
+
+    def test_killed_backend_no_client_error(self) -> None:
+        """After a backend dies, every new connection still reaches a live backend."""
+        backends = [NameBackend("a"), NameBackend("b"), NameBackend("c")]
+        port = self.start(backends, "--blacklist", "30")
+        backends[1].stop()
+        seen = []
+        for _ in range(30):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.settimeout(10)
+                name = s.recv(100)
+                self.assertIn(name, (b"a\n", b"c\n"))
+                seen.append(name)
+        self.assertEqual(set(seen), {b"a\n", b"c\n"})
+        self.assertIn("blacklisted", self.proc.log())
+
+    def test_max_connections_waits_not_drops(self) -> None:
+        """Beyond -x, a client waits in the backlog and is served once another leaves."""
+        port = self.start([NameBackend("a")], "-x", "2")
+        first = socket.create_connection(("127.0.0.1", port), timeout=10)
+        second = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.assertEqual(first.recv(10), b"a\n")
+        self.assertEqual(second.recv(10), b"a\n")
+        third = socket.create_connection(("127.0.0.1", port), timeout=10)
+        third.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            third.recv(10)
+        first.close()
+        third.settimeout(10)
+        self.assertEqual(third.recv(10), b"a\n")
+        for s in (second, third):
+            s.close()
+
+    def test_sigterm_exits_zero(self) -> None:
+        """SIGTERM stops penbal cleanly with exit status 0."""
+        self.start([NameBackend("a")])
+        self.assertEqual(self.proc.stop(), 0)
+
+    def test_connection_log_json(self) -> None:
+        """Each ended connection is one JSON log event with client, backend and bytes."""
+        import json
+
+        port = self.start([Backend("echo")])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"12345")
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(recv_all(s), b"12345")
+
+        def events() -> list[dict[str, object]]:
+            lines = [json.loads(line) for line in self.proc.log().splitlines() if line.strip()]
+            return [e for e in lines if e.get("penbal_event") == "connection" and e["bytes_in"]]
+
+        wait_for(lambda: bool(events()), 10, "the connection's log line")
+        (event,) = events()
+        self.assertEqual((event["bytes_in"], event["bytes_out"]), (5, 5))
+        self.assertTrue(str(event["client"]).startswith("127.0.0.1:"))
+        self.assertIn(":", event["backend"])
+        self.assertIn("duration", event)
+        self.assertIn(event["ended_by"], ("client", "backend"))

@@ -1,0 +1,48 @@
+# -*- test-case-name: tests.relay.test_listener -*-
+"""
+Tests of the listening side: max-connections pause and resume, live-connection table.
+"""
+
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.relay.fixtures import RelayHarness
+
+
+class MaxConnectionsTests(SynchronousTestCase):
+    """--max-connections pauses accepting; nobody accepted is dropped for it."""
+
+    def test_pause_at_limit(self) -> None:
+        """Reaching the limit stops accepting (clients wait in the backlog)."""
+        harness = RelayHarness(max_connections=2)
+        harness.client()
+        self.assertTrue(harness.port.reading)
+        harness.client()
+        self.assertFalse(harness.port.reading)
+        self.assertTrue(harness.factory.accept_paused)
+
+    def test_resume_when_one_ends(self) -> None:
+        """Accepting resumes as soon as a connection ends."""
+        harness = RelayHarness(max_connections=2)
+        first, _ = harness.client()
+        harness.client()
+        first.connectionLost(Failure(ConnectionDone()))
+        self.assertTrue(harness.port.reading)
+
+    def test_over_limit_client_still_served(self) -> None:
+        """A client accepted in the same batch beyond the limit is dialled, not dropped."""
+        harness = RelayHarness(max_connections=1)
+        harness.client()
+        _, transport = harness.client()
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual(len(harness.reactor.tcpClients), 2)
+
+    def test_when_idle(self) -> None:
+        """when_idle fires once the last live connection ends."""
+        harness = RelayHarness()
+        front, _ = harness.client()
+        idle = harness.factory.when_idle()
+        self.assertNoResult(idle)
+        front.connectionLost(Failure(ConnectionDone()))
+        self.successResultOf(idle)

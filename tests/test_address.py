@@ -1,0 +1,125 @@
+# -*- test-case-name: tests.test_address -*-
+"""
+Tests of Pen's LISTEN and server-spec parsing.
+"""
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from penbal.address import BackendSpec, SpecError, parse_backend, parse_listen
+
+
+class ParseBackendTests(SynchronousTestCase):
+    """Every form of Pen's server spec, and every bad one."""
+
+    def test_host_and_port(self) -> None:
+        """HOST:PORT gives zeros for the limits."""
+        self.assertEqual(parse_backend("10.1.2.3:3306", None), BackendSpec("10.1.2.3", 3306))
+
+    def test_missing_port_means_listen_port(self) -> None:
+        """A bare host takes the listen port, as in Pen."""
+        self.assertEqual(parse_backend("node1", 3306), BackendSpec("node1", 3306))
+
+    def test_all_fields(self) -> None:
+        """MAXC, HARD, WEIGHT and PRIO are read in Pen's order."""
+        self.assertEqual(
+            parse_backend("node1:3306:10:20:3:1", None), BackendSpec("node1", 3306, 10, 20, 3, 1)
+        )
+
+    def test_empty_port_with_fields(self) -> None:
+        """An empty port field also means the listen port."""
+        self.assertEqual(parse_backend("node1::5", 3307), BackendSpec("node1", 3307, 5))
+
+    def test_ipv6_in_brackets(self) -> None:
+        """IPv6 hosts are written in brackets and kept without them."""
+        spec = parse_backend("[::1]:3306:4", None)
+        self.assertEqual(spec, BackendSpec("::1", 3306, 4))
+        self.assertEqual(spec.address, "[::1]:3306")
+
+    def test_ipv6_without_port(self) -> None:
+        """A bracketed IPv6 host alone takes the listen port."""
+        self.assertEqual(parse_backend("[::1]", 3306), BackendSpec("::1", 3306))
+
+    def test_format_round_trips(self) -> None:
+        """format() gives a spec that parses back to the same value."""
+        spec = BackendSpec("::1", 3306, 1, 2, 3, 4)
+        self.assertEqual(parse_backend(spec.format(), None), spec)
+
+    def assertRejected(self, text: str, *fragments: str) -> None:
+        """C{text} is refused with a message naming the value and the form."""
+        with self.assertRaises(SpecError) as caught:
+            parse_backend(text, 3306)
+        message = str(caught.exception)
+        self.assertNotIn("\n", message)
+        for fragment in fragments:
+            self.assertIn(fragment, message)
+
+    def test_bad_port(self) -> None:
+        """Ports outside 1-65535 or not numbers are refused."""
+        self.assertRejected("node1:0", "'0'", "1-65535")
+        self.assertRejected("node1:70000", "'70000'")
+        self.assertRejected("node1:abc", "'abc'")
+
+    def test_bad_limits(self) -> None:
+        """MAXC/HARD/WEIGHT/PRIO must be whole numbers."""
+        self.assertRejected("node1:3306:x", "MAXC", "'x'")
+        self.assertRejected("node1:3306:1:-2", "HARD")
+        self.assertRejected("node1:3306:1:2:w", "WEIGHT")
+        self.assertRejected("node1:3306:1:2:3:p", "PRIO")
+
+    def test_too_many_fields(self) -> None:
+        """Seven fields is one too many."""
+        self.assertRejected("node1:1:2:3:4:5:6", "too many fields")
+
+    def test_bad_hosts(self) -> None:
+        """Empty hosts, bad names and unbracketed junk are refused."""
+        self.assertRejected("", "empty backend")
+        self.assertRejected(":3306", "missing host")
+        self.assertRejected("bad host:3306", "'bad host'")
+        self.assertRejected("[::1:3306", "unclosed")
+        self.assertRejected("[zz]:3306", "not an IPv6")
+
+    def test_no_port_without_listen_port(self) -> None:
+        """A bare host with a unix-socket LISTEN has no port to borrow."""
+        with self.assertRaises(SpecError):
+            parse_backend("node1", None)
+
+
+class ParseListenTests(SynchronousTestCase):
+    """Pen's [HOST:]PORT and Twisted endpoint strings."""
+
+    def test_port_only(self) -> None:
+        """A port alone listens on all IPv4 interfaces, as Pen does."""
+        spec = parse_listen("3306")
+        self.assertEqual((spec.endpoint, spec.port), ("tcp:3306", 3306))
+
+    def test_host_port(self) -> None:
+        """HOST:PORT becomes an interface-bound tcp endpoint; localhost is loopback."""
+        self.assertEqual(parse_listen("127.0.0.1:3306").endpoint, "tcp:3306:interface=127.0.0.1")
+        self.assertEqual(parse_listen("localhost:3306").endpoint, "tcp:3306:interface=127.0.0.1")
+
+    def test_ipv6(self) -> None:
+        """[v6]:PORT becomes a tcp6 endpoint with escaped colons."""
+        self.assertEqual(parse_listen("[::1]:3306").endpoint, r"tcp6:3306:interface=\:\:1")
+
+    def test_endpoint_strings_pass_through(self) -> None:
+        """Twisted endpoint strings are kept, and their port is the backends' default."""
+        for text, port in [
+            ("tcp:3306:interface=127.0.0.1", 3306),
+            ("tcp6:port=3307", 3307),
+            ("unix:/tmp/x.sock", None),
+            ("ssl:3308:privateKey=k.pem", 3308),
+            ("systemd:domain=INET:index=0", None),
+        ]:
+            spec = parse_listen(text)
+            self.assertEqual((spec.endpoint, spec.port), (text, port))
+
+    def test_unix_path(self) -> None:
+        """A path, as Pen allows, becomes a unix endpoint."""
+        self.assertEqual(parse_listen("/run/pen.sock").endpoint, "unix:/run/pen.sock")
+
+    def test_bad_listen(self) -> None:
+        """Bad ports and host names are refused in one line."""
+        for text in ["0", "99999", "host:", "a:b:c", "example.com:3306", "1.2.3.4:x"]:
+            with self.assertRaises(SpecError, msg=text) as caught:
+                parse_listen(text)
+            self.assertNotIn("\n", str(caught.exception))
