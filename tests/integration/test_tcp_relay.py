@@ -117,7 +117,7 @@ class RelayIntegrationTests(SynchronousTestCase):
     def test_killed_backend_no_client_error(self) -> None:
         """After a backend dies, every new connection still reaches a live backend."""
         backends = [NameBackend("a"), NameBackend("b"), NameBackend("c")]
-        port = self.start(backends, "--blacklist", "30")
+        port = self.start(backends, "--blacklist", "30", "--policy", "roundrobin")
         backends[1].stop()
         seen = []
         for _ in range(30):

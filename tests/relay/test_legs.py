@@ -122,7 +122,7 @@ class RelayTests(SynchronousTestCase):
         front.connectionLost(Failure(ConnectionDone()))
         (record,) = self.harness.connlog.recent
         self.assertEqual(record.client, "127.0.0.9:6000")
-        self.assertEqual(record.backend, "127.0.0.1:4000")
+        self.assertEqual(record.backend, leg.backend.address)
         self.assertEqual((record.bytes_in, record.bytes_out), (3, 4))
         self.assertEqual(record.duration, 2.5)
         self.assertEqual((record.ended_by, record.clean), ("client", True))

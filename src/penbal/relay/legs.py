@@ -9,6 +9,7 @@ other, so a client that shuts down its sending side still receives the whole rep
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IHalfCloseableProtocol, ITransport
@@ -18,6 +19,7 @@ from zope.interface import implementer
 
 from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
+from penbal.relay.writethrough import writer_for
 
 if TYPE_CHECKING:
     from penbal.relay.dialer import Dial
@@ -47,14 +49,11 @@ class Leg(Protocol):
     """What both legs share: relaying, half-close and closing."""
 
     peer: Leg | None = None
+    sink: Callable[[bytes], None]
     read_closed = False
     write_closed = False
     closed = False
     transport: ITransport
-
-    def relay(self, data: bytes) -> None:
-        """Write C{data} towards this leg's socket."""
-        self.transport.write(data)
 
     def send_eof(self) -> None:
         """The peer will send nothing more: half-close our sending side once flushed."""
@@ -102,9 +101,8 @@ class BackendLeg(Leg):
 
     def dataReceived(self, data: bytes) -> None:
         self.backend.counters.bytes_from_backend += len(data)
-        front = self.front
-        front.bytes_out += len(data)
-        front.transport.write(data)
+        self.front.bytes_out += len(data)
+        self.sink(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.closed = True
@@ -143,7 +141,7 @@ class FrontLeg(Leg):
             return
         assert self.backend is not None
         self.backend.counters.bytes_to_backend += len(data)
-        peer.transport.write(data)
+        self.sink(data)
 
     def backend_connected(self, leg: BackendLeg) -> None:
         """The dial succeeded: relay what waited, wire backpressure, start reading."""
@@ -160,6 +158,9 @@ class FrontLeg(Leg):
             leg.transport.write(data)
         front: Any = self.transport
         back: Any = leg.transport
+        write_through = self.factory.write_through
+        self.sink = writer_for(back, write_through)
+        leg.sink = writer_for(front, write_through)
         front.registerProducer(back, True)
         back.registerProducer(front, True)
         if self.read_closed:

@@ -34,6 +34,8 @@ class RelayFactory(ServerFactory):
     """Builds a L{FrontLeg} per client and dials a backend for it."""
 
     noisy = False
+    #: Send relayed bytes at once when the peer's buffer is empty (see writethrough.py).
+    write_through = True
 
     def __init__(
         self, reactor: IReactorTCP, clock: IReactorTime, balancer: Balancer, connlog: ConnectionLog

@@ -1,0 +1,96 @@
+# -*- test-case-name: tests.relay.test_writethrough -*-
+"""
+Tests of write-through: bytes leave at once when nothing is queued, order is kept otherwise.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from twisted.internet import reactor as global_reactor
+from twisted.internet import tcp
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from penbal.relay.writethrough import supports_write_through, writer_for
+
+
+class FakeSocket:
+    """Accepts at most C{room} bytes per send, recording them."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.sent = b""
+
+    def send(self, data: bytes) -> int:
+        if self.room == 0:
+            raise BlockingIOError()
+        taken = data[: self.room]
+        self.room -= len(taken)
+        self.sent += taken
+        return len(taken)
+
+
+def tcp_transport(room: int) -> tuple[Any, FakeSocket]:
+    """A real tcp.Connection over a fake socket, its buffered writes captured."""
+    pair = socket.socketpair()
+    transport: Any = tcp.Connection(pair[0], None, global_reactor)
+    fake = FakeSocket(room)
+    transport.socket = fake
+    transport.connected = 1
+    transport.queued = []
+    transport.write = transport.queued.append
+    for s in pair:
+        s.close()
+    return transport, fake
+
+
+class WriteThroughTests(SynchronousTestCase):
+    """writer_for() on real TCP transports and others."""
+
+    def test_plain_transport_falls_back(self) -> None:
+        """A transport without Twisted's TCP internals gets its own write()."""
+        transport = StringTransport()
+        self.assertFalse(supports_write_through(transport))
+        writer_for(transport)(b"abc")
+        self.assertEqual(transport.value(), b"abc")
+
+    def test_sends_at_once_when_empty(self) -> None:
+        """With nothing queued, bytes go straight to the socket."""
+        transport, sock = tcp_transport(room=100)
+        writer_for(transport)(b"hello")
+        self.assertEqual((sock.sent, transport.queued), (b"hello", []))
+
+    def test_rest_is_queued(self) -> None:
+        """What the socket does not take is handed to the transport, in order."""
+        transport, sock = tcp_transport(room=3)
+        writer_for(transport)(b"hello")
+        self.assertEqual((sock.sent, transport.queued), (b"hel", [b"lo"]))
+
+    def test_would_block_queues_everything(self) -> None:
+        """A full socket buffer queues the whole message."""
+        transport, sock = tcp_transport(room=0)
+        writer_for(transport)(b"hello")
+        self.assertEqual(transport.queued, [b"hello"])
+
+    def test_queued_data_keeps_order(self) -> None:
+        """When bytes are already queued, new ones queue behind them."""
+        transport, sock = tcp_transport(room=100)
+        transport.dataBuffer = b"earlier"
+        writer_for(transport)(b"later")
+        self.assertEqual((sock.sent, transport.queued), (b"", [b"later"]))
+
+    def test_disabled(self) -> None:
+        """write_through=False always uses the transport's write()."""
+        transport, sock = tcp_transport(room=100)
+        writer_for(transport, enabled=False)(b"x")
+        self.assertEqual((sock.sent, transport.queued), (b"", [b"x"]))
+
+    def test_closing_transport_queues(self) -> None:
+        """A transport that is closing or half-closing gets the data through write()."""
+        for attribute in ("disconnecting", "_writeDisconnecting"):
+            transport, sock = tcp_transport(room=100)
+            setattr(transport, attribute, True)
+            writer_for(transport)(b"x")
+            self.assertEqual((sock.sent, transport.queued), (b"", [b"x"]), attribute)
