@@ -10,6 +10,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Sequence
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -34,7 +35,7 @@ def recv_all(sock: socket.socket, limit: float = 60) -> bytes:
 class RelayIntegrationTests(SynchronousTestCase):
     """Bytes through a real balancer."""
 
-    def start(self, backends: list[Backend], *options: str) -> int:
+    def start(self, backends: Sequence[Backend], *options: str) -> int:
         for backend in backends:
             self.addCleanup(backend.stop)
         port = free_port()

@@ -63,12 +63,15 @@ class RelayHarness:
         self.settings.emergency = Backend(BackendSpec("127.0.0.1", port), -1)
         return self.settings.emergency
 
-    def client(self, host: str = "127.0.0.2", port: int = 5000) -> tuple[FrontLeg, StringTransport]:
+    def client(
+        self, host: str = "127.0.0.2", port: int = 5000
+    ) -> tuple[FrontLeg, HalfCloseTransport]:
         """Accept a client; it is paused while its backend is dialled."""
         front = self.factory.buildProtocol(IPv4Address("TCP", host, port))
+        assert isinstance(front, FrontLeg)
         transport = HalfCloseTransport()
         transport.protocol = front
-        front.makeConnection(transport)
+        front.makeConnection(transport)  # type: ignore[no-untyped-call]
         return front, transport
 
     def last_dial(self) -> tuple[str, int, Dial, float]:
@@ -84,5 +87,5 @@ class RelayHarness:
         assert isinstance(leg, BackendLeg)
         transport = HalfCloseTransport()
         transport.protocol = leg
-        leg.makeConnection(transport)
+        leg.makeConnection(transport)  # type: ignore[no-untyped-call]
         return leg, transport

@@ -35,7 +35,7 @@ class FakeSocket:
 def tcp_transport(room: int) -> tuple[Any, FakeSocket]:
     """A real tcp.Connection over a fake socket, its buffered writes captured."""
     pair = socket.socketpair()
-    transport: Any = tcp.Connection(pair[0], None, global_reactor)
+    transport: Any = tcp.Connection(pair[0], None, global_reactor)  # type: ignore[arg-type]
     fake = FakeSocket(room)
     transport.socket = fake
     transport.connected = 1

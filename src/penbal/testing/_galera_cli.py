@@ -54,6 +54,7 @@ def _start(args: argparse.Namespace) -> int:
         base_port=args.base_port,
         name=args.name,
         gcomm_base=args.gcomm_base,
+        keep_running=True,
     )
     began = time.monotonic()
     cluster.start(timeout=args.timeout)

@@ -68,6 +68,15 @@ class NodeLayout:
         return self.directory / "data"
 
     @property
+    def tmpdir(self) -> Path:
+        """
+        The node's own temporary directory: nodes sharing /tmp make
+        C{mariadb-install-db} fail now and then ("Unknown table
+        'mysql.tmp_user_sys'").
+        """
+        return self.directory / "tmp"
+
+    @property
     def socket_path(self) -> Path:
         return self.directory / "mysqld.sock"
 
@@ -132,6 +141,7 @@ def render_my_cnf(node: NodeLayout, layouts: list[NodeLayout], name: str) -> str
     settings = [
         ("user", "mysql"),
         ("datadir", str(node.datadir)),
+        ("tmpdir", str(node.tmpdir)),
         ("socket", str(node.socket_path)),
         ("pid_file", str(node.pid_file)),
         ("log_error", str(node.error_log)),
@@ -216,7 +226,9 @@ def write_private(path: Path, text: str, mode: int = 0o600) -> None:
     os.chmod(path, mode)
 
 
-def require_galera() -> None:
+def require_galera(
+    search_path: str = "/usr/sbin:/usr/bin:/sbin:/bin", provider: str = GALERA_PROVIDER
+) -> None:
     """
     Raise L{RuntimeError} with a clear message unless MariaDB and Galera are
     installed (C{scripts/install-galera} installs them).
@@ -224,10 +236,10 @@ def require_galera() -> None:
     missing = [
         tool
         for tool in ("mariadbd", "mariadb", "mariadb-install-db", "rsync")
-        if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None
+        if shutil.which(tool, path=search_path) is None
     ]
-    if not Path(GALERA_PROVIDER).exists():
-        missing.append(GALERA_PROVIDER)
+    if not Path(provider).exists():
+        missing.append(provider)
     if missing:
         raise RuntimeError(
             "MariaDB Galera is not installed (missing: "

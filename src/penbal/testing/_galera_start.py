@@ -11,7 +11,6 @@ import pwd
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from penbal.testing._galera_config import (
     APP_DATABASE,
@@ -25,12 +24,8 @@ from penbal.testing._galera_config import (
     render_my_cnf,
     require_galera,
 )
+from penbal.testing._galera_nodes import MARIADBD, GaleraNodes
 from penbal.testing._galera_process import parse_recovered_position, tail
-
-if TYPE_CHECKING:
-    from penbal.testing.galera_cluster import GaleraCluster
-
-MARIADBD = "/usr/sbin/mariadbd"
 
 
 def remaining(deadline: float, floor: float = 1.0) -> float:
@@ -61,8 +56,9 @@ def prepare_directories(basedir: Path, layouts: list[NodeLayout], name: str) -> 
     os.chmod(basedir, 0o755)
     for node in layouts:
         node.directory.mkdir(mode=0o750)
+        node.tmpdir.mkdir(mode=0o750)
         node.config_file.write_text(render_my_cnf(node, layouts, name))
-        for path in (node.directory, node.config_file):
+        for path in (node.directory, node.tmpdir, node.config_file):
             os.chown(path, mysql.pw_uid, mysql.pw_gid)
 
 
@@ -95,8 +91,8 @@ def install_databases(layouts: list[NodeLayout], deadline: float) -> None:
             code = popen.wait(timeout=remaining(deadline))
             if code != 0:
                 raise RuntimeError(
-                    f"mariadb-install-db failed for node {node.index}:\n"
-                    + tail(node.directory / "install-db.log")
+                    f"mariadb-install-db failed for node {node.index}; end of"
+                    f" {node.error_log}:\n{tail(node.error_log, 5)}"
                 )
     finally:
         for _, popen in running:
@@ -121,7 +117,7 @@ def setup_statements(check_password: str, app_password: str) -> str:
     return "; ".join(statements)
 
 
-def start_cluster(cluster: GaleraCluster, layouts: list[NodeLayout], deadline: float) -> None:
+def start_cluster(cluster: GaleraNodes, layouts: list[NodeLayout], deadline: float) -> None:
     """
     Bring C{cluster} up: directories, data directories, node 1 bootstrapped
     with C{--wsrep-new-cluster}, users, then each other node in turn.
