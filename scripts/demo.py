@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.integration.penbalproc import PenbalProcess, free_port  # noqa: E402
-from tests.integration.servers import NameBackend  # noqa: E402
+from tests.integration.penbalproc import PenbalProcess, free_port
+from tests.integration.servers import NameBackend
 
 
 def ask(port: int, source: str) -> str:

@@ -54,7 +54,8 @@ class BadInputTests(SynchronousTestCase):
             busy.bind(("127.0.0.1", 0))
             busy.listen()
             port = busy.getsockname()[1]
-            self.assertOneLineError([f"127.0.0.1:{port}", "127.0.0.1:1"], "cannot listen", str(port))
+            args = [f"127.0.0.1:{port}", "127.0.0.1:1"]
+            self.assertOneLineError(args, "cannot listen", str(port))
 
 
 class TwistdTests(SynchronousTestCase):

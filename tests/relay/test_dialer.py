@@ -93,7 +93,7 @@ class DialTests(SynchronousTestCase):
         harness = RelayHarness(backends=1)
         harness.client()
         self.fail_last(harness, ConnectionRefusedError())
-        front, client = harness.client()
+        _, client = harness.client()
         self.assertTrue(client.disconnecting)
         self.assertEqual(len(harness.reactor.tcpClients), 1)
 
@@ -101,7 +101,7 @@ class DialTests(SynchronousTestCase):
         """-s: when the first choice fails, the client is closed."""
         harness = RelayHarness(backends=2, stubborn=True)
         harness.emergency(4999)
-        front, client = harness.client()
+        _, client = harness.client()
         self.fail_last(harness, ConnectionRefusedError())
         self.assertTrue(client.disconnecting)
         self.assertEqual(len(harness.reactor.tcpClients), 1)

@@ -70,7 +70,7 @@ class WriteThroughTests(SynchronousTestCase):
 
     def test_would_block_queues_everything(self) -> None:
         """A full socket buffer queues the whole message."""
-        transport, sock = tcp_transport(room=0)
+        transport, _ = tcp_transport(room=0)
         writer_for(transport)(b"hello")
         self.assertEqual(transport.queued, [b"hello"])
 
