@@ -1,6 +1,10 @@
 # -*- test-case-name: tests.policies.test_roundrobin -*-
 """
 Round-robin: each new client goes to the next backend after the last one used (Pen's C{-r}).
+
+As in Pen, the turn starts after backend 0 (the first client goes to backend 1), the turn moves
+on even when the backend whose turn it is is full, and the failover order is the table order
+after the first choice.
 """
 
 from __future__ import annotations
@@ -22,16 +26,20 @@ def rotate_after(candidates: Sequence[Backend], last: int) -> list[Backend]:
 
 @implementer(ISelectionPolicy)
 class RoundRobinPolicy:
-    """Cycle through the backends that are below their soft limit."""
+    """Cycle through the backends; those at their soft limit (MAXC) are passed over."""
 
-    def __init__(self) -> None:
-        self._last = -1
+    def __init__(self, last: int = 0) -> None:
+        self.last = last
+
+    def peek(self, candidates: Sequence[Backend]) -> list[Backend]:
+        """The order the next new client would get, without taking a turn."""
+        return [b for b in rotate_after(candidates, self.last) if b.below_soft_limit()]
 
     def choose(self, client: ClientInfo, candidates: Sequence[Backend]) -> Sequence[Backend]:
-        order = [b for b in rotate_after(candidates, self._last) if b.below_soft_limit()]
-        if order:
-            self._last = order[0].index
-        return order
+        turn = rotate_after(candidates, self.last)
+        if turn:
+            self.last = turn[0].index
+        return [b for b in turn if b.below_soft_limit()]
 
     def connected(self, client: ClientInfo, backend: Backend) -> None:
         pass

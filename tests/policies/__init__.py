@@ -1,0 +1,3 @@
+"""
+Tests of the selection policies (penbal.policies) and their discovery.
+"""
