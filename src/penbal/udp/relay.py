@@ -1,0 +1,354 @@
+# -*- test-case-name: tests.udp.test_relay -*-
+"""
+Relaying UDP: each client address gets a session on the backend the policy picked, with its
+own connected socket; replies go back through the front socket, from the address the client
+sent to.  A backend that answers with an ICMP error is blacklisted and its sessions move on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Protocol
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from penbal.backend import Backend
+from penbal.balancer import Balancer
+from penbal.connlog import ConnectionLog, ConnectionRecord
+from penbal.interfaces import ClientInfo
+from penbal.udp.resolve import HostResolver
+from penbal.udp.sessions import IDLE, UDPSession, UDPSessionTable
+from penbal.udp.sockets import Address, BackendUnreachableError, UpstreamReceiver
+
+log = Logger()
+
+RESEND_WINDOW = 1.0
+"""On a move, datagrams sent this recently and not answered are sent again to the new backend."""
+RESEND_COUNT = 4
+RESEND_BYTES = 65536
+WAITING_LIMIT = 64
+"""Datagrams a session holds while its backend's host name is being resolved."""
+
+
+class FrontTransport(Protocol):
+    """Where replies to clients go (the front socket)."""
+
+    def send(self, data: bytes, addr: Address, local: str | None) -> bool: ...
+
+
+class UpstreamLink(Protocol):
+    """A session's connected socket towards its backend."""
+
+    def send(self, data: bytes) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+Opener = Callable[[str, int, UpstreamReceiver], UpstreamLink]
+
+
+@dataclass
+class UDPStats:
+    """Figures of the UDP front side (the backends' own figures are in their counters)."""
+
+    datagrams_in: int = 0
+    datagrams_out: int = 0
+    sessions: int = 0
+    moved: int = 0
+    no_backend: int = 0
+    dropped: int = 0
+    denied: int = 0
+
+
+def client_of(addr: Address) -> ClientInfo:
+    """The client as policies see it: an IPv4 client of a dual-stack socket stays IPv4."""
+    host = addr[0]
+    if host.startswith("::ffff:") and "." in host:
+        host = host[7:]
+    return ClientInfo(host, addr[1])
+
+
+def _show(addr: Address) -> str:
+    return f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"{addr[0]}:{addr[1]}"
+
+
+class UpstreamHandler:
+    """Receives for one session from one upstream socket; ignored once the session moved."""
+
+    __slots__ = ("relay", "session")
+
+    def __init__(self, relay: UDPRelay, session: UDPSession) -> None:
+        self.relay = relay
+        self.session = session
+
+    def datagram(self, data: bytes) -> None:
+        if self.session.upstream is self:
+            self.relay._reply(self.session, data)
+
+    def unreachable(self, why: str) -> None:
+        session = self.session
+        if session.upstream is self and session.backend is not None:
+            self.relay._backend_failed(session, session.backend, why)
+
+
+class UDPRelay:
+    """The UDP balancer's core: the session table and the datagrams' way through it."""
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        balancer: Balancer,
+        open_link: Opener,
+        resolver: HostResolver,
+        capacity: int = 2048,
+        idle: float = 30.0,
+        connlog: ConnectionLog | None = None,
+        admit: Callable[[ClientInfo], bool] | None = None,
+    ) -> None:
+        """
+        @param admit: the client ACL: a new client it refuses gets no session (its datagrams
+            are dropped and counted as denied).
+        """
+        self._clock = clock
+        self._admit = admit
+        self.balancer = balancer
+        self._open = open_link
+        self._resolver = resolver
+        self.connlog = connlog if connlog is not None else ConnectionLog()
+        self.table: UDPSessionTable[UDPSession] = UDPSessionTable(
+            clock, capacity, idle, self._table_ended
+        )
+        self.front: FrontTransport | None = None
+        self.stats = UDPStats()
+        self._told_no_backend = False
+
+    def attach(self, front: FrontTransport) -> None:
+        """Replies go out through C{front}."""
+        self.front = front
+
+    def received(self, data: bytes, addr: Address, local: str | None) -> None:
+        """A datagram from a client (the front socket's callback)."""
+        self.stats.datagrams_in += 1
+        key = addr[:2]
+        session = self.table.get(key)
+        if session is None:
+            session = self._start(key, addr, local)
+            if session is None:
+                return
+        else:
+            self.table.touch(key)
+            session.local = local
+        session.bytes_in += len(data)
+        self._forward(session, data)
+
+    def move_off(self, backend: Backend, why: str) -> None:
+        """Move every session of C{backend} elsewhere (it is gone, unfit or set down)."""
+        for session in [s for s in backend.live if isinstance(s, UDPSession)]:
+            self._move(session, backend, why)
+
+    def stop(self) -> None:
+        """End every session (the service stops)."""
+        for session in self.table.sessions():
+            self.end(session, "stopped")
+        self.table.stop()
+
+    def _start(self, key: Hashable, addr: Address, local: str | None) -> UDPSession | None:
+        client = client_of(addr)
+        if self._admit is not None and not self._admit(client):
+            self.stats.denied += 1
+            return None
+        order = self.balancer.order(client)
+        backend = order[0] if order else self.balancer.settings.emergency
+        if backend is None:
+            self.stats.no_backend += 1
+            if not self._told_no_backend:
+                self._told_no_backend = True
+                log.warn("no UDP backend available: dropping datagrams from new clients")
+            return None
+        self._told_no_backend = False
+        session = UDPSession(self, key, addr, local, client, self._clock.seconds())
+        self.table.add(key, session)
+        self.stats.sessions += 1
+        self._attach(session, backend)
+        return None if session.ended else session
+
+    def _attach(self, session: UDPSession, backend: Backend) -> None:
+        session.backend = session.last = backend
+        counters = backend.counters
+        counters.total += 1
+        counters.active += 1
+        backend.live.add(session)
+        self.balancer.connected(session.client, backend)
+        address = self._resolver.known(backend.spec.host)
+        if address is not None:
+            self._connect(session, backend, address)
+            return
+        session.waiting = []
+        lookup = self._resolver.resolve(backend.spec.host)
+        lookup.addCallbacks(
+            self._resolved,
+            self._not_resolved,
+            callbackArgs=(session, backend),
+            errbackArgs=(session, backend),
+        )
+
+    def _resolved(self, address: str, session: UDPSession, backend: Backend) -> None:
+        if session.backend is backend and session.link is None and session.ended is None:
+            self._connect(session, backend, address)
+
+    def _not_resolved(self, reason: Failure, session: UDPSession, backend: Backend) -> None:
+        if session.backend is backend and session.link is None and session.ended is None:
+            why = f"cannot resolve {backend.spec.host}: {reason.getErrorMessage()}"
+            self._backend_failed(session, backend, why)
+
+    def _connect(self, session: UDPSession, backend: Backend, address: str) -> None:
+        upstream = UpstreamHandler(self, session)
+        session.upstream = upstream
+        try:
+            link = self._open(address, backend.spec.port, upstream)
+        except BackendUnreachableError as e:
+            self._backend_failed(session, backend, str(e))
+            return
+        except OSError as e:
+            log.warn("cannot open a UDP socket for {client}: {error}",
+                     client=_show(session.addr), error=e.strerror or str(e))
+            self.end(session, "no socket")
+            return
+        session.link = link
+        waiting, session.waiting = session.waiting, None
+        for data in waiting or ():
+            self._forward(session, data)
+
+    def _forward(self, session: UDPSession, data: bytes) -> None:
+        if session.link is not None:
+            self._send(session, data)
+        elif session.waiting is not None and len(session.waiting) < WAITING_LIMIT:
+            session.waiting.append(data)
+        else:
+            self.stats.dropped += 1
+
+    def _send(self, session: UDPSession, data: bytes) -> None:
+        link, backend = session.link, session.backend
+        assert link is not None and backend is not None
+        recent = session.recent
+        recent.append((self._clock.seconds(), data))
+        session.recent_bytes += len(data)
+        while len(recent) > RESEND_COUNT or session.recent_bytes > RESEND_BYTES:
+            session.recent_bytes -= len(recent.popleft()[1])
+        try:
+            sent = link.send(data)
+        except BackendUnreachableError as e:
+            self._backend_failed(session, backend, str(e))
+            return
+        if sent:
+            counters = backend.counters
+            counters.datagrams_to_backend += 1
+            counters.bytes_to_backend += len(data)
+        else:
+            self.stats.dropped += 1
+
+    def _reply(self, session: UDPSession, data: bytes) -> None:
+        backend = session.backend
+        assert backend is not None and self.front is not None
+        counters = backend.counters
+        counters.datagrams_from_backend += 1
+        counters.bytes_from_backend += len(data)
+        if self.front.send(data, session.addr, session.local):
+            self.stats.datagrams_out += 1
+            session.bytes_out += len(data)
+        else:
+            self.stats.dropped += 1
+        if session.recent:
+            session.recent.clear()
+            session.recent_bytes = 0
+        session.tried.clear()
+        self.table.touch(session.key)
+
+    def _backend_failed(self, session: UDPSession, backend: Backend, why: str) -> None:
+        """C{backend} did not take C{session}'s datagrams: blacklist it, move its sessions."""
+        settings = self.balancer.settings
+        now = self._clock.seconds()
+        if backend is settings.emergency:
+            backend.counters.failures += 1
+            log.warn("UDP emergency server {backend} failed ({why})",
+                     backend=backend.address, why=why)
+        elif not backend.is_blacklisted(now):
+            backend.blacklist(now, settings.blacklist, why)
+            log.warn("UDP backend {backend} failed ({why}): blacklisted for {seconds}s",
+                     backend=backend.address, why=why, seconds=settings.blacklist)
+        session.tried.add(backend)
+        self.move_off(backend, why)
+
+    def _move(self, session: UDPSession, old: Backend, why: str) -> None:
+        if session.backend is not old or session.ended is not None:
+            return
+        now = self._clock.seconds()
+        again = [data for sent, data in session.recent if now - sent <= RESEND_WINDOW]
+        again += session.waiting or []
+        session.recent.clear()
+        session.recent_bytes = 0
+        self._detach(session)
+        settings = self.balancer.settings
+        if settings.stubborn:
+            self.end(session, "backend failed (stubborn)")
+            return
+        tried = session.tried
+        tried.add(old)
+        order = [b for b in self.balancer.order(session.client) if b not in tried]
+        backend = order[0] if order else settings.emergency
+        if backend is None or backend in tried:
+            self.stats.no_backend += len(again)
+            self.end(session, "no backend")
+            return
+        self.stats.moved += 1
+        self._attach(session, backend)
+        for data in again:
+            if session.ended is not None:
+                break
+            self._forward(session, data)
+
+    def _detach(self, session: UDPSession) -> None:
+        """Close the session's socket and take it off its backend."""
+        if session.link is not None:
+            session.link.close()
+            session.link = None
+        session.upstream = None
+        session.waiting = None
+        backend = session.backend
+        if backend is not None:
+            session.backend = None
+            backend.counters.active -= 1
+            backend.live.discard(session)
+            self.balancer.pool.released(backend)  # a retiring backend leaves once unused
+
+    def end(self, session: UDPSession, why: str) -> None:
+        """End a session now (it leaves the table, its socket closes, it is logged)."""
+        if self.table.get(session.key) is session:
+            self.table.remove(session.key)
+        self._finish(session, why)
+
+    def _table_ended(self, session: UDPSession, why: str) -> None:
+        self._finish(session, why)
+
+    def _finish(self, session: UDPSession, why: str) -> None:
+        if session.ended is not None:
+            return
+        backend = session.last
+        self._detach(session)
+        session.ended = why
+        now = self._clock.seconds()
+        self.connlog.ended(
+            ConnectionRecord(
+                client=_show(session.addr),
+                backend=backend.address if backend is not None else "-",
+                bytes_in=session.bytes_in,
+                bytes_out=session.bytes_out,
+                started=session.started,
+                duration=now - session.started,
+                ended_by=why if why != IDLE else "idle timeout",
+                clean=why in (IDLE, "stopped"),
+            )
+        )

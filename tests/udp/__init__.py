@@ -1,0 +1,3 @@
+"""
+Tests of the UDP balancer (penbal.udp).
+"""
