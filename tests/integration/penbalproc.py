@@ -57,7 +57,8 @@ class PenbalProcess:
 
     def __init__(self, args: Sequence[str], listen_port: int | None = None,
                  host: str = "127.0.0.1", extra_env: dict[str, str] | None = None) -> None:
-        self.log_path = Path(tempfile.mkstemp(prefix="penbal-", suffix=".log")[1])
+        # Logs go to the working directory: trial runs in _trial_temp, so they stay with the run.
+        self.log_path = Path(tempfile.mkstemp(prefix="penbal-", suffix=".log", dir=os.getcwd())[1])
         self._log = self.log_path.open("wb")
         env = dict(os.environ, **(extra_env or {}))
         self.process = subprocess.Popen(

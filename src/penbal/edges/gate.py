@@ -1,0 +1,185 @@
+# -*- test-case-name: tests.edges.test_gate -*-
+"""
+The edges of relayed TCP connections, in one object the relay consults at a few fixed points:
+when a client arrives (PROXY header, client ACL, abuse server, per-client cap, idle timeout,
+HTTP rewriting), when a backend is dialled (TLS) or reached (PROXY header), and when the
+connection ends.
+
+A balancer without any edge feature has no L{Edges} at all (C{RelayFactory.edges is None}), so
+the relay's hot path pays nothing for them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.interfaces import IConnector, IReactorTCP, IReactorTime
+from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.protocols.tls import TLSMemoryBIOProtocol
+from twisted.python.failure import Failure
+
+from penbal.backend import Backend
+from penbal.edges.acl import AccessList, AclTable
+from penbal.edges.forwarded import ForwardedRewriter
+from penbal.edges.hygiene import ClientCap, IdleWatch
+from penbal.edges.proxyaccept import ProxyHeaderReceiver
+from penbal.edges.proxyheader import proxy_header
+from penbal.edges.tls import BackendTLS
+from penbal.interfaces import ClientInfo
+from penbal.relay.legs import BackendLeg, FrontLeg
+
+if TYPE_CHECKING:
+    from penbal.relay.dialer import Dial
+    from penbal.relay.listener import RelayFactory
+
+
+class AbuseDial(ClientFactory):
+    """Connects a client that the ACL denied to the abuse server; no failover, no blacklist."""
+
+    noisy = False
+
+    def __init__(self, front: FrontLeg, abuse: Backend) -> None:
+        self.front = front
+        self.abuse = abuse
+        self.connector: IConnector | None = None
+
+    def buildProtocol(self, addr: object) -> Protocol:
+        self.connector = None
+        self.abuse.counters.total += 1
+        return BackendLeg(self.front, self.abuse)
+
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
+        self.connector = None
+        self.abuse.counters.failures += 1
+        if not self.front.closed:
+            self.front.no_backend(f"denied by client ACL; abuse server: {reason.getErrorMessage()}")
+
+    def cancel(self) -> None:
+        """The client went away first."""
+        if self.connector is not None:
+            self.connector.stopConnecting()
+            self.connector = None
+
+
+class Edges:
+    """The edge features that are on, and the per-connection state they keep."""
+
+    def __init__(
+        self,
+        reactor: IReactorTCP,
+        clock: IReactorTime,
+        *,
+        acls: AclTable | None = None,
+        client_acl: int = 0,
+        abuse: Backend | None = None,
+        send_proxy: str | None = None,
+        backend_tls: BackendTLS | None = None,
+        forwarded: bool = False,
+        idle_timeout: float = 0.0,
+        max_per_client: int = 0,
+        proxy_networks: AccessList | None = None,
+        proxy_header_timeout: float = 5.0,
+    ) -> None:
+        self._reactor = reactor
+        self.clock = clock
+        self.acls = acls if acls is not None else AclTable()
+        self.client_acl = client_acl
+        self.abuse = abuse
+        self.send_proxy = send_proxy
+        self.backend_tls = backend_tls
+        self.forwarded = forwarded
+        self.idle_timeout = idle_timeout
+        self.cap = ClientCap(max_per_client) if max_per_client > 0 else None
+        self.proxy_networks = proxy_networks
+        self.proxy_header_timeout = proxy_header_timeout
+        self._idle: dict[FrontLeg, IdleWatch] = {}
+        self._capped: set[FrontLeg] = set()
+        self._abuse_dials: dict[FrontLeg, AbuseDial] = {}
+
+    # -- a client arrives ----------------------------------------------------------------
+
+    def build_front(self, factory: RelayFactory, peer: ClientInfo) -> Protocol:
+        """The protocol for a new connection: a front leg, or a PROXY header reader first."""
+        if self.proxy_networks is None:
+            return FrontLeg(factory, peer)
+        return ProxyHeaderReceiver(
+            lambda client: FrontLeg(factory, client),
+            peer,
+            self.proxy_networks,
+            self.clock,
+            self.proxy_header_timeout,
+        )
+
+    def permits(self, client: ClientInfo) -> bool:
+        """Whether the client ACL in force lets C{client} in."""
+        return self.acls[self.client_acl].permits(client.host)
+
+    def admit(self, front: FrontLeg) -> bool:
+        """
+        Apply the client-side features to a new connection; False if it was dealt with here
+        (denied, sent to the abuse server, or over its cap) and must not be dialled.
+        """
+        if self.idle_timeout > 0:
+            self._idle[front] = IdleWatch(self.clock, self.idle_timeout, front)
+        if self.forwarded:
+            proto = "https" if isinstance(front.transport, TLSMemoryBIOProtocol) else "http"
+            front.rewriter = ForwardedRewriter(
+                front.client.host, proto, lambda why: self._refuse(front, why)
+            )
+        if not self.permits(front.client):
+            if self.abuse is None:
+                self._refuse(front, f"denied by client ACL {self.client_acl}")
+            else:
+                front.ended_by = f"denied by client ACL {self.client_acl}: abuse server"
+                dial = self._abuse_dials[front] = AbuseDial(front, self.abuse)
+                dial.connector = self._reactor.connectTCP(
+                    self.abuse.spec.host,
+                    self.abuse.spec.port,
+                    dial,
+                    timeout=front.factory.balancer.settings.timeout,
+                )
+            return False
+        if self.cap is not None:
+            if not self.cap.admit(front.client.host):
+                self._refuse(front, f"over --max-per-client {self.cap.limit}")
+                return False
+            self._capped.add(front)
+        return True
+
+    def _refuse(self, front: FrontLeg, why: str) -> None:
+        front.ended_by = why
+        front.close()
+
+    def ended(self, front: FrontLeg) -> None:
+        """A connection is over: release what it held."""
+        watch = self._idle.pop(front, None)
+        if watch is not None:
+            watch.stop()
+        if front in self._capped:
+            self._capped.discard(front)
+            assert self.cap is not None
+            self.cap.release(front.client.host)
+        dial = self._abuse_dials.pop(front, None)
+        if dial is not None:
+            dial.cancel()
+
+    # -- towards the backend ---------------------------------------------------------------
+
+    def header_for(self, front: FrontLeg) -> bytes:
+        """The PROXY header for C{front}'s backend connection (empty when not sending one)."""
+        if self.send_proxy is None:
+            return b""
+        local: Any = front.transport.getHost()
+        destination = (str(getattr(local, "host", "")), int(getattr(local, "port", 0) or 0))
+        return proxy_header(self.send_proxy, (front.client.host, front.client.port), destination)
+
+    def backend_factory(self, dial: Dial, front: FrontLeg, backend: Backend) -> ClientFactory:
+        """The factory to connect to C{backend} with: the dial itself, or wrapped in TLS."""
+        if self.backend_tls is None:
+            return dial
+        return self.backend_tls.wrap(dial, front, backend, self.header_for(front))
+
+    def backend_leg_made(self, leg: BackendLeg) -> None:
+        """A plain TCP backend connection is up: send the PROXY header first, if asked to."""
+        if self.send_proxy is not None:
+            leg.transport.write(self.header_for(leg.front))

@@ -1,0 +1,343 @@
+# -*- test-case-name: tests.edges.test_tls -*-
+"""
+TLS towards backends (C{--backend-tls}): every backend's certificate is checked against the
+configured CA and, with service-identity, against the name expected for that backend.
+
+There is no way to turn verification off.  A connection whose handshake fails, or whose
+certificate is expired, from an unknown CA or for another name, is a failed connect: the
+backend is blacklisted with the reason and the client fails over, before any of its bytes
+reach the backend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from OpenSSL import SSL
+from OpenSSL.crypto import X509
+from service_identity import VerificationError
+from service_identity.hazmat import DNS_ID, IPAddress_ID, ServiceID, verify_service_identity
+from service_identity.pyopenssl import extract_patterns
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IHandshakeListener,
+    IOpenSSLClientConnectionCreator,
+    IReactorTime,
+)
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.internet.ssl import (
+    AcceptableCiphers,
+    Certificate,
+    CertificateOptions,
+    PrivateCertificate,
+    TLSVersion,
+    platformTrust,
+    trustRootFromCertificates,
+)
+from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from penbal.backend import Backend
+from penbal.relay.legs import BackendLeg, FrontLeg, tune_socket
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IConnector
+
+    from penbal.relay.dialer import Dial
+
+log = Logger()
+
+TLS_VERSIONS = {"1.2": TLSVersion.TLSv1_2, "1.3": TLSVersion.TLSv1_3}
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL
+)
+# The X.509 verification errors a misconfigured backend gives, in OpenSSL's words.
+_X509_ERRORS = {
+    2: "unable to get the issuer certificate",
+    9: "certificate is not yet valid",
+    10: "certificate has expired",
+    18: "self-signed certificate",
+    19: "self-signed certificate in the chain",
+    20: "not signed by a trusted CA (unable to get local issuer certificate)",
+    21: "unable to verify the first certificate",
+    24: "invalid CA certificate",
+    26: "unsupported certificate purpose",
+}
+
+
+class TLSConfigError(ValueError):
+    """A TLS setting is unusable; the message names the file or value and what is wrong."""
+
+
+def parse_tls_version(text: str) -> str:
+    """C{1.2} or C{1.3} (also written C{TLSv1.3}); nothing older is accepted."""
+    value = text.strip().lower().removeprefix("tlsv").removeprefix("tls")
+    if value not in TLS_VERSIONS:
+        raise TLSConfigError(f"invalid TLS version {text!r}: expected 1.2 or 1.3")
+    return value
+
+
+def read_certificates(path: str) -> list[Certificate]:
+    """Every PEM certificate in C{path} (a CA bundle may hold several)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise TLSConfigError(f"cannot read certificate file {path!r}: {e.strerror}") from None
+    blocks = _PEM_CERTIFICATE.findall(data)
+    if not blocks:
+        raise TLSConfigError(f"no PEM certificate in {path!r}")
+    try:
+        return [Certificate.loadPEM(block) for block in blocks]
+    except Exception as e:
+        raise TLSConfigError(f"invalid certificate in {path!r}: {e}") from None
+
+
+def load_client_certificate(cert_file: str, key_file: str | None) -> PrivateCertificate:
+    """The balancer's own certificate and key (the key may be in the certificate file)."""
+    paths = [cert_file] if key_file is None else [cert_file, key_file]
+    pem = b""
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                pem += f.read() + b"\n"
+        except OSError as e:
+            raise TLSConfigError(f"cannot read {path!r}: {e.strerror}") from None
+    try:
+        own: PrivateCertificate = PrivateCertificate.loadPEM(pem)
+        return own
+    except Exception as e:
+        raise TLSConfigError(
+            f"invalid client certificate or key in {', '.join(map(repr, paths))}: {e}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class BackendTLSSettings:
+    """What C{--backend-tls*} and C{--tls-*} say about connections to backends."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    default_name: str | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
+    min_version: str | None = None
+    ciphers: str | None = None
+
+
+def certificate_options(settings: BackendTLSSettings) -> CertificateOptions:
+    """Verifying client options: the CA (or the platform's trust), minimum version, ciphers."""
+    if settings.ca_file is not None:
+        trust: Any = trustRootFromCertificates(read_certificates(settings.ca_file))
+    else:
+        trust = platformTrust()
+    extra: dict[str, Any] = {}
+    if settings.cert_file is not None:
+        own = load_client_certificate(settings.cert_file, settings.key_file)
+        extra.update(privateKey=own.privateKey.original, certificate=own.original)
+    if settings.min_version is not None:
+        extra["raiseMinimumTo"] = TLS_VERSIONS[settings.min_version]
+    if settings.ciphers is not None:
+        extra["acceptableCiphers"] = AcceptableCiphers.fromOpenSSLCipherString(settings.ciphers)
+    try:
+        options = CertificateOptions(trustRoot=trust, **extra)
+        options.getContext()
+    except (ValueError, SSL.Error) as e:
+        raise TLSConfigError(f"unusable backend TLS settings: {e}") from None
+    return options
+
+
+def service_id(name: str) -> ServiceID:
+    """What to check the certificate against: an IP address or a DNS name."""
+    if isIPAddress(name) or isIPv6Address(name):
+        return IPAddress_ID(name)
+    return DNS_ID(name)
+
+
+def explain_x509(error: int, depth: int) -> str:
+    """One OpenSSL verification error in words."""
+    text = _X509_ERRORS.get(error, f"X.509 verification error {error}")
+    return text if depth == 0 else f"{text} (at chain depth {depth})"
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class VerifyingCreator:
+    """Client TLS connections that verify the chain and the backend's name, noting why not."""
+
+    def __init__(self, context: SSL.Context, name: str) -> None:
+        self._context = context
+        self.name = name
+        self._id = service_id(name)
+        self._sni = name.encode("idna") if isinstance(self._id, DNS_ID) else None
+
+    def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
+        connection = SSL.Connection(self._context, None)
+        if self._sni is not None:
+            connection.set_tlsext_host_name(self._sni)
+        leg = getattr(tlsProtocol, "wrappedProtocol", None)
+        identity, name = self._id, self.name
+
+        def verify(conn: SSL.Connection, cert: X509, error: int, depth: int, ok: int) -> bool:
+            why = None
+            if not ok:
+                why = explain_x509(error, depth)
+            elif depth == 0:
+                try:
+                    verify_service_identity(extract_patterns(cert), [identity], [])
+                except VerificationError as e:
+                    why = f"certificate does not match {name!r}: {e}"
+            if why is None:
+                return True
+            if isinstance(leg, TLSBackendLeg) and leg.rejected is None:
+                leg.rejected = why
+            return False
+
+        connection.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verify)
+        return connection
+
+
+class BackendTLS:
+    """Builds the TLS-wrapped factory of each connect attempt, one creator per server name."""
+
+    def __init__(self, settings: BackendTLSSettings, clock: IReactorTime) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._context = certificate_options(settings).getContext()
+        self._creators: dict[str, VerifyingCreator] = {}
+
+    def server_name(self, backend: Backend) -> str:
+        """The name the backend's certificate must carry."""
+        settings = self.settings
+        named = settings.names.get(backend.spec.address)
+        if named is not None:
+            return named
+        return settings.default_name or backend.spec.host
+
+    def creator(self, name: str) -> VerifyingCreator:
+        """The (cached) connection creator for one expected name."""
+        found = self._creators.get(name)
+        if found is None:
+            found = self._creators[name] = VerifyingCreator(self._context, name)
+        return found
+
+    def wrap(self, dial: Dial, front: FrontLeg, backend: Backend, header: bytes) -> ClientFactory:
+        """The factory to connect with: TLS around a leg that waits for the handshake."""
+        attempt = _TLSAttempt(dial, front, backend, self, header)
+        wrapped: Any = TLSMemoryBIOFactory(
+            self.creator(self.server_name(backend)), True, attempt, self.clock
+        )
+        return wrapped  # type: ignore[no-any-return]
+
+
+class _TLSAttempt(ClientFactory):
+    """One TLS connect attempt: builds a L{TLSBackendLeg}, reports connect failures."""
+
+    noisy = False
+
+    def __init__(
+        self, dial: Dial, front: FrontLeg, backend: Backend, tls: BackendTLS, header: bytes
+    ) -> None:
+        self.dial = dial
+        self.front = front
+        self.backend = backend
+        self.tls = tls
+        self.header = header
+
+    def buildProtocol(self, addr: object) -> Protocol:
+        # The dial counts the attempt and forgets its connector; its plain leg is not used.
+        self.dial.buildProtocol(addr)
+        timeout = self.front.factory.balancer.settings.timeout
+        return TLSBackendLeg(
+            self.front, self.backend, self.dial, self.tls.clock, timeout, self.header
+        )
+
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
+        self.dial.clientConnectionFailed(connector, reason)
+
+    def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
+        pass
+
+
+@implementer(IHandshakeListener)
+class TLSBackendLeg(BackendLeg):
+    """A backend leg over TLS: the client is relayed only once the handshake has succeeded."""
+
+    def __init__(
+        self,
+        front: FrontLeg,
+        backend: Backend,
+        dial: Dial,
+        clock: IReactorTime,
+        timeout: float,
+        header: bytes = b"",
+    ) -> None:
+        super().__init__(front, backend)
+        self._dial = dial
+        self._clock = clock
+        self._timeout = timeout
+        self._header = header
+        self._timer: IDelayedCall | None = None
+        self.handshake_done = False
+        self.rejected: str | None = None
+
+    def connectionMade(self) -> None:
+        tune_socket(self.transport, keepalive=True)
+        if self._header:
+            # The PROXY header goes before the TLS handshake, in the clear (as HAProxy does).
+            self.transport.transport.write(self._header)  # type: ignore[attr-defined]
+        self._timer = self._clock.callLater(self._timeout, self._too_slow)
+
+    def _too_slow(self) -> None:
+        self._timer = None
+        self.rejected = f"no TLS handshake within {self._timeout:g}s"
+        self.transport.abortConnection()  # type: ignore[attr-defined]
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def handshakeCompleted(self) -> None:
+        self._stop_timer()
+        self.handshake_done = True
+        self.front.backend_connected(self)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.handshake_done:
+            super().connectionLost(reason)
+            return
+        self._stop_timer()
+        self.closed = True
+        why = "TLS handshake failed: " + (self.rejected or _handshake_error(reason))
+        if self.front.closed:
+            self._blacklist(why)  # the client left meanwhile, but the backend did fail
+            return
+        self._dial.attempt_failed(why)
+
+    def _blacklist(self, why: str) -> None:
+        settings = self.front.factory.balancer.settings
+        if self.backend is settings.emergency:
+            return
+        self.backend.blacklist(self._clock.seconds(), settings.blacklist, why)
+        log.warn(
+            "backend {backend} failed ({why}): blacklisted for {seconds}s",
+            backend=self.backend.address,
+            why=why,
+            seconds=settings.blacklist,
+        )
+
+
+def _handshake_error(reason: Failure) -> str:
+    """Words for a handshake that ended without a verification verdict of ours."""
+    error = reason.value
+    if isinstance(error, SSL.Error) and error.args and isinstance(error.args[0], list):
+        parts = [str(item[-1]) for item in error.args[0] if isinstance(item, tuple)]
+        if parts:
+            return ", ".join(parts)
+    return f"connection closed during the handshake ({reason.getErrorMessage()})"

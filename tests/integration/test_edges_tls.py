@@ -1,0 +1,280 @@
+# -*- test-case-name: tests.integration.test_edges_tls -*-
+"""
+TLS with a throwaway CA made in the test: backends with a good certificate, a wrong name, an
+expired one and one from an unknown CA, behind a real penbal; TLS termination on tls:/ssl:.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from pathlib import Path
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.threads import deferToThread
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from penbal.edges.tls import TLSConfigError
+from penbal.edges.tlsserver import ListenTLSSettings, listen_endpoint
+from tests.edges.certs import Authority, Issued
+from tests.integration.penbalproc import PenbalProcess, free_port, run_penbal, wait_for
+from tests.integration.servers import Backend
+
+
+class TLSBackend(Backend):
+    """A loopback TLS server that sends its name, then echoes; handshake errors are counted."""
+
+    def __init__(self, name: str, issued: Issued, client_ca: str | None = None) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(issued.cert_file, issued.key_file)
+        if client_ca is not None:
+            self.context.verify_mode = ssl.CERT_REQUIRED
+            self.context.load_verify_locations(client_ca)
+        self.handshakes_failed = 0
+        self.client_subjects: list[str] = []
+        super().__init__(name)
+
+    def handle(self, sock: socket.socket) -> None:
+        sock.settimeout(10)
+        try:
+            tls = self.context.wrap_socket(sock, server_side=True)
+        except (ssl.SSLError, OSError):
+            with self.lock:
+                self.handshakes_failed += 1
+            return
+        peer = tls.getpeercert()
+        if peer:
+            with self.lock:
+                self.client_subjects.append(str(peer.get("subject")))
+        tls.sendall(self.name.encode() + b"\n")
+        while data := tls.recv(65536):
+            tls.sendall(data)
+        tls.close()
+
+
+def ask(port: int, payload: bytes = b"ping\n", host: str = "127.0.0.1") -> bytes:
+    """Connect through penbal, send a line, return everything up to the echoed line."""
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(payload)
+        data = b""
+        while not data.endswith(payload):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+class BackendTLSTests(SynchronousTestCase):
+    """--backend-tls: verified connections, failover on every kind of bad certificate."""
+
+    def setUp(self) -> None:
+        self.dir = Path(self.mktemp())
+        self.dir.mkdir()
+        self.ca = Authority()
+        self.ca_file = self.ca.write(self.dir)
+
+    def backend(self, name: str, issued: Issued, client_ca: str | None = None) -> TLSBackend:
+        issued.write(self.dir, name)
+        backend = TLSBackend(name, issued, client_ca)
+        self.addCleanup(backend.stop)
+        return backend
+
+    def penbal(self, backends: list[Backend], *options: str) -> tuple[int, PenbalProcess]:
+        port = free_port()
+        proc = PenbalProcess(
+            ["-r", *options, f"127.0.0.1:{port}", *(b.address for b in backends)],
+            listen_port=port,
+        )
+        self.addCleanup(proc.stop)
+        return port, proc
+
+    def test_bad_certificates_fail_over(self) -> None:
+        """Wrong name, expired and unknown-CA backends are blacklisted with the reason."""
+        stranger = Authority("some other CA")
+        wrong = self.backend("wrong", self.ca.issue(["db.other.test"]))
+        expired = self.backend("expired", self.ca.issue(["db.test"], expired=True))
+        unknown = self.backend("unknown", stranger.issue(["db.test"]))
+        good = self.backend("good", self.ca.issue(["db.test"]))
+        port, proc = self.penbal(
+            [wrong, expired, unknown, good],
+            "--backend-tls-ca", self.ca_file, "--backend-tls-name", "db.test",
+        )
+        for i in range(6):
+            self.assertEqual(ask(port, f"hello {i}\n".encode()), f"good\nhello {i}\n".encode())
+        wait_for(lambda: "not signed by a trusted CA" in proc.log(), 10, "the unknown-CA reason")
+        log = proc.log()
+        self.assertIn("certificate does not match 'db.test'", log)
+        self.assertIn("certificate has expired", log)
+        self.assertIn("blacklisted", log)
+        self.assertGreaterEqual(good.connections, 6)  # and penbal's start-up probe, maybe
+        for bad in (wrong, expired, unknown):
+            # Tried once (twice if the start-up probe's attempt was still in its handshake).
+            self.assertLessEqual(bad.connections, 2)
+
+    def test_ip_address_identity(self) -> None:
+        """Without --backend-tls-name the backend's IP address must be in the certificate."""
+        by_ip = self.backend("byip", self.ca.issue(["127.0.0.1"]))
+        port, _ = self.penbal([by_ip], "--backend-tls-ca", self.ca_file)
+        self.assertEqual(ask(port), b"byip\nping\n")
+
+    def test_name_per_backend(self) -> None:
+        """BACKEND=NAME sets the expected name of one backend."""
+        one = self.backend("one", self.ca.issue(["one.test"]))
+        two = self.backend("two", self.ca.issue(["two.test"]))
+        port, _ = self.penbal(
+            [one, two], "--backend-tls-ca", self.ca_file,
+            "--backend-tls-name", f"{one.address}=one.test",
+            "--backend-tls-name", f"{two.address}=two.test",
+        )
+        names = {ask(port).split(b"\n")[0] for _ in range(4)}
+        self.assertEqual(names, {b"one", b"two"})
+
+    def test_client_certificate(self) -> None:
+        """A backend that requires a client certificate gets penbal's."""
+        client = self.ca.issue(["penbal.test"], client=True).write(self.dir, "client")
+        strict = self.backend("strict", self.ca.issue(["db.test"]), client_ca=self.ca_file)
+        port, _ = self.penbal(
+            [strict], "--backend-tls-ca", self.ca_file, "--backend-tls-name", "db.test",
+            "--backend-tls-cert", client.cert_file, "--backend-tls-key", client.key_file,
+        )
+        self.assertEqual(ask(port), b"strict\nping\n")
+        self.assertIn("penbal.test", strict.client_subjects[0])
+
+    def test_all_bad_closes_client(self) -> None:
+        """With only a bad backend the client is closed; no byte reaches the backend."""
+        wrong = self.backend("wrong", self.ca.issue(["db.other.test"]))
+        port, _ = self.penbal([wrong], "--backend-tls-ca", self.ca_file,
+                              "--backend-tls-name", "db.test")
+        self.assertEqual(ask(port), b"")
+        self.assertGreaterEqual(wrong.handshakes_failed, 1)
+        self.assertEqual(wrong.client_subjects, [])
+
+    def test_missing_ca_file(self) -> None:
+        """A CA file that cannot be read stops start-up with one line naming it."""
+        done = run_penbal(["--backend-tls-ca", "/nonexistent/ca.pem", "127.0.0.1:1",
+                           "127.0.0.1:2"])
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("/nonexistent/ca.pem", done.stderr)
+        self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
+
+
+class TLSTerminationTests(SynchronousTestCase):
+    """tls:DIR LISTEN endpoints, with a certificate directory and SNI."""
+
+    def test_tls_directory_endpoint(self) -> None:
+        """A client that verifies against the CA is served through a tls: endpoint."""
+        directory = Path(self.mktemp())
+        certs = directory / "certs"
+        certs.mkdir(parents=True)
+        ca = Authority()
+        issued = ca.issue(["front.test"])
+        (certs / "front.pem").write_bytes(issued.cert_pem + issued.key_pem)
+        backend = Backend("echo")
+        self.addCleanup(backend.stop)
+        port = free_port()
+        proc = PenbalProcess([f"tls:{certs}:port={port}:interface=127.0.0.1", backend.address],
+                             listen_port=port)
+        self.addCleanup(proc.stop)
+        context = ssl.create_default_context(cadata=ca.cert_pem.decode())
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                context.wrap_socket(raw, server_hostname="front.test") as tls:
+            tls.sendall(b"over tls\n")
+            self.assertEqual(tls.recv(100), b"over tls\n")
+
+
+class Echo(Protocol):
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.write(data)  # type: ignore[union-attr]
+
+
+class ListenSettingsTests(TestCase):
+    """--tls-min-version and --tls-ciphers on ssl:/tls: endpoints (real handshakes)."""
+
+    def setUp(self) -> None:
+        self.dir = Path(self.mktemp())
+        self.dir.mkdir()
+        self.ca = Authority()
+        self.issued = self.ca.issue(["front.test"]).write(self.dir, "front")
+
+    def listen(self, settings: ListenTLSSettings, kind: str = "ssl") -> Deferred[int]:
+        if kind == "ssl":
+            description = (f"ssl:0:interface=127.0.0.1:privateKey={self.issued.key_file}"
+                           f":certKey={self.issued.cert_file}")
+        else:
+            (self.dir / "sni").mkdir()
+            (self.dir / "sni" / "a.pem").write_bytes(self.issued.cert_pem + self.issued.key_pem)
+            other = self.ca.issue(["other.test"])
+            (self.dir / "sni" / "b.pem").write_bytes(other.cert_pem + other.key_pem)
+            description = f"tls:{self.dir / 'sni'}:port=0:interface=127.0.0.1"
+        endpoint = listen_endpoint(reactor, description, settings)
+
+        async def go() -> int:
+            port: IListeningPort = await endpoint.listen(Factory.forProtocol(Echo))
+            self.addCleanup(port.stopListening)
+            return int(port.getHost().port)  # type: ignore[attr-defined]
+
+        return ensureDeferred(go())
+
+    def client(self, port: int, maximum: ssl.TLSVersion, name: str = "front.test",
+               ciphers: str | None = None) -> Deferred[str]:
+        def run() -> str:
+            context = ssl.create_default_context(cadata=self.ca.cert_pem.decode())
+            context.maximum_version = maximum
+            if ciphers is not None:
+                context.set_ciphers(ciphers)
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                        context.wrap_socket(raw, server_hostname=name) as tls:
+                    tls.sendall(b"x")
+                    tls.recv(1)
+                    cipher = tls.cipher()
+                    assert cipher is not None
+                    return f"{tls.version()} {cipher[0]}"
+            except ssl.SSLError as e:
+                return f"refused: {e.reason}"
+
+        return deferToThread(run)
+
+    async def test_min_version_ssl(self) -> None:
+        """With --tls-min-version 1.3 an ssl: endpoint refuses a TLS 1.2 client."""
+        port = await self.listen(ListenTLSSettings(min_version="1.3"))
+        self.assertTrue((await self.client(port, ssl.TLSVersion.TLSv1_2)).startswith("refused"))
+        self.assertTrue((await self.client(port, ssl.TLSVersion.TLSv1_3)).startswith("TLSv1.3"))
+
+    async def test_min_version_tls_sni(self) -> None:
+        """The minimum holds on a tls: directory endpoint, for every SNI certificate."""
+        port = await self.listen(ListenTLSSettings(min_version="1.3"), kind="tls")
+        for name in ("front.test", "other.test"):
+            refused = await self.client(port, ssl.TLSVersion.TLSv1_2, name)
+            self.assertTrue(refused.startswith("refused"), refused)
+            self.assertTrue((await self.client(port, ssl.TLSVersion.TLSv1_3, name))
+                            .startswith("TLSv1.3"))
+
+    async def test_ciphers(self) -> None:
+        """--tls-ciphers limits the TLS 1.2 ciphers the endpoint accepts."""
+        port = await self.listen(ListenTLSSettings(ciphers="ECDHE-ECDSA-AES256-GCM-SHA384"))
+        used = await self.client(port, ssl.TLSVersion.TLSv1_2)
+        self.assertEqual(used, "TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384")
+        other = await self.client(port, ssl.TLSVersion.TLSv1_2,
+                                  ciphers="ECDHE-ECDSA-AES128-GCM-SHA256")
+        self.assertTrue(other.startswith("refused"), other)
+
+    def test_plain_endpoint_refused(self) -> None:
+        """TLS settings on a plain tcp: endpoint are an error, not silently ignored."""
+        self.assertRaises(TLSConfigError, listen_endpoint, reactor, "tcp:0",
+                          ListenTLSSettings(min_version="1.3"))
+
+    def test_bad_ciphers(self) -> None:
+        """A cipher list that names nothing available is an error."""
+        self.assertRaises(
+            TLSConfigError, listen_endpoint, reactor,
+            f"ssl:0:privateKey={self.issued.key_file}:certKey={self.issued.cert_file}",
+            ListenTLSSettings(ciphers="NOTACIPHER"),
+        )
+
+
+
