@@ -1,0 +1,389 @@
+# -*- test-case-name: tests.control.test_commands -*-
+"""
+Pen's control language (penctl) parsed: one line in, one command object or one error line out.
+
+The same commands are read from the control socket and from the config file (C{-F}), so the
+parser is pure and never raises: anything it cannot understand becomes a L{BadCommand} whose
+message names what was wrong and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from penbal.address import BACKEND_FORM, SpecError, check_host, parse_backend
+from penbal.backend import AdminState
+from penbal.control.language import (
+    AddAclEntry,
+    AddServer,
+    BadCommand,
+    Blank,
+    ClearAcl,
+    ClearServers,
+    Command,
+    Edit,
+    Exit,
+    Ignored,
+    Parsed,
+    Prompt,
+    Query,
+    Quit,
+    Reload,
+    RemoveServer,
+    SetEmergency,
+    SetPolicy,
+    SetSelectionFlag,
+    SetServer,
+    SetServerState,
+    SetStubborn,
+    SetValue,
+    ShowHelp,
+    ShowMode,
+    ShowRecent,
+    ShowServer,
+    ShowServers,
+    ShowStatus,
+    ShowValue,
+    Write,
+)
+from penbal.edges.acl import AclEntry, AclError, parse_acl_number, parse_network
+
+__all__ = [
+    "HELP",
+    "AddAclEntry",
+    "AddServer",
+    "BadCommand",
+    "Blank",
+    "ClearAcl",
+    "ClearServers",
+    "Command",
+    "Edit",
+    "Exit",
+    "Ignored",
+    "Parsed",
+    "Prompt",
+    "Query",
+    "Quit",
+    "Reload",
+    "RemoveServer",
+    "SetEmergency",
+    "SetPolicy",
+    "SetSelectionFlag",
+    "SetServer",
+    "SetServerState",
+    "SetStubborn",
+    "SetValue",
+    "ShowHelp",
+    "ShowMode",
+    "ShowRecent",
+    "ShowServer",
+    "ShowServers",
+    "ShowStatus",
+    "ShowValue",
+    "Write",
+    "parse_command",
+]
+
+
+class _BadError(Exception):
+    """Raised inside the parser only; becomes a L{BadCommand}."""
+
+
+# name: (coerce, lowest value, what the number means)
+VALUES: dict[str, tuple[type, float, str]] = {
+    "blacklist": (float, 0, "seconds"),
+    "timeout": (float, 0.001, "seconds"),
+    "tracking": (float, 0, "seconds"),
+    "clients_max": (int, 1, "clients"),
+    "conn_max": (int, 1, "connections"),
+}
+ACL_VALUES = ("client_acl", "control_acl")
+SHOW_ONLY = ("listen", "control", "pid", "log", "policy", "emergency")
+FLAGS = ("roundrobin", "hash", "weight", "prio")
+SERVER_NUMBERS = {"max": "maxc", "hard": "hard", "weight": "weight", "prio": "prio"}
+STATES = {"up": AdminState.UP, "down": AdminState.DOWN, "drain": AdminState.DRAIN}
+# Pen commands whose "off" form is what penbal always does: accepted so Pen's files load.
+PEN_NO_OPS = frozenset(
+    ["no ascii", "no block", "no delayed_forward", "no abort_on_error", "no dummy",
+     "no http", "no transparent", "no tcp_nodelay", "tcp_nodelay", "no web_stats",
+     "no log", "tcp_fastclose off", "epoll", "poll", "select", "kqueue", "debug 0"]
+)
+
+HELP = (
+    "servers                      list the backends (numbered from 0)",
+    "server N                     show backend N",
+    "server N up|down|drain       take N in, out now, or out once its connections end",
+    "server N [address A] [port P] [max M] [hard H] [weight W] [prio P] [acl A] [blacklist T]",
+    f"add {BACKEND_FORM}",
+    "remove N [now]               remove backend N (drains first unless now)",
+    "no servers                   empty the backend table",
+    "status [html|json|text]      status report",
+    "mode                         selection flags and policy",
+    "policy [NAME [BASE]]         show or set the selection policy",
+    "roundrobin|hash|weight|prio  Pen's selection flags (and 'no X')",
+    "stubborn / no stubborn       no failover when the first choice fails",
+    "blacklist|timeout|tracking [SECONDS]",
+    "clients_max|conn_max [N]",
+    "emergency [HOST:PORT] / no emergency",
+    "acl N permit|deny ADDR[/PREFIX] [NETMASK] / no acl N",
+    "client_acl|control_acl [N]   which access list clients / the control port use",
+    "recent [SECONDS]             clients seen lately",
+    "write [FILE|-]               write the running configuration as commands",
+    "reload                       re-read the config file (as SIGHUP)",
+    "listen|control|pid|log       where penbal listens, its pid, where it logs",
+    "prompt / quit                keep this connection open / close it",
+    "exit                         stop penbal gracefully (as SIGTERM)",
+)
+
+
+def _show(word: str) -> str:
+    """A user's word for an error message: quoted, printable, bounded."""
+    return repr(word if len(word) <= 40 else word[:40] + "...")
+
+
+def _index(word: str) -> int:
+    if not word.isascii() or not word.isdigit() or len(word) > 9:
+        raise _BadError(f"invalid server number {_show(word)}: expected a number from 0")
+    return int(word)
+
+
+def _number(word: str, name: str, kind: type, low: float) -> float:
+    """A finite number >= C{low}; whole when C{kind} is int."""
+    bad = _BadError(
+        f"invalid {name} {_show(word)}: expected a "
+        f"{'whole number' if kind is int else 'number'} >= {low:g}"
+    )
+    if not word.isascii() or len(word) > 32:
+        raise bad
+    try:
+        value = int(word) if kind is int else float(word)
+    except ValueError:
+        raise bad from None
+    if not math.isfinite(value) or value < low or (kind is int and not word.isdigit()):
+        raise bad
+    return value
+
+
+def _acl_number(word: str) -> int:
+    try:
+        return parse_acl_number(word)
+    except AclError as e:
+        raise _BadError(str(e)) from None
+
+
+def _arity(words: list[str], low: int, high: int, form: str) -> None:
+    if not low <= len(words) - 1 <= high:
+        raise _BadError(f"wrong number of arguments to {words[0]!r}: expected {form}")
+
+
+def _server(words: list[str]) -> Command:
+    form = "server N [up|down|drain | KEY VALUE ...]"
+    if len(words) < 2:
+        raise _BadError(f"missing server number: expected {form}")
+    index = _index(words[1])
+    rest = words[2:]
+    if not rest:
+        return ShowServer(index)
+    if rest[0] in STATES:
+        if len(rest) > 1:
+            raise _BadError(f"server {index} {rest[0]}: expected nothing after {rest[0]!r}")
+        return SetServerState(index, STATES[rest[0]])
+    if len(rest) % 2:
+        raise _BadError(f"server {index}: {_show(rest[-1])} needs a value, expected {form}")
+    fields: dict[str, object] = {}
+    for key, value in zip(rest[::2], rest[1::2], strict=True):
+        if key in fields or (key in SERVER_NUMBERS and SERVER_NUMBERS[key] in fields):
+            raise _BadError(f"server {index}: {key!r} given twice")
+        if key == "address":
+            try:
+                fields["host"] = check_host(value.strip("[]"), f"server {index} address")
+            except SpecError as e:
+                raise _BadError(str(e)) from None
+        elif key == "port":
+            if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 65535:
+                raise _BadError(f"invalid port {_show(value)}: expected a number 1-65535")
+            fields["port"] = int(value)
+        elif key in SERVER_NUMBERS:
+            fields[SERVER_NUMBERS[key]] = int(_number(value, key, int, 0))
+        elif key == "acl":
+            fields["acl"] = _acl_number(value)
+        elif key == "blacklist":
+            fields["blacklist"] = _number(value, "blacklist time", float, 0)
+        else:
+            raise _BadError(
+                f"server {index}: unknown setting {_show(key)}: expected up, down, drain, "
+                "address, port, max, hard, weight, prio, acl or blacklist"
+            )
+    return SetServer(index, **fields)  # type: ignore[arg-type]
+
+
+def _add(words: list[str]) -> Command:
+    _arity(words, 1, 1, f"add {BACKEND_FORM}")
+    try:
+        return AddServer(parse_backend(words[1], None))
+    except SpecError as e:
+        raise _BadError(str(e)) from None
+
+
+def _remove(words: list[str]) -> Command:
+    _arity(words, 1, 2, "remove N [now]")
+    if len(words) == 3 and words[2] != "now":
+        raise _BadError(f"remove: expected 'now' after the server number, got {_show(words[2])}")
+    return RemoveServer(_index(words[1]), now=len(words) == 3)
+
+
+def _status(words: list[str]) -> Command:
+    _arity(words, 0, 1, "status [html|json|text]")
+    form = words[1] if len(words) == 2 else "html"
+    if form not in ("html", "json", "text"):
+        raise _BadError(f"status: unknown form {_show(form)}: expected html, json or text")
+    return ShowStatus(form)
+
+
+def _policy(words: list[str]) -> Command:
+    _arity(words, 0, 2, "policy [NAME [BASE]]")
+    if len(words) == 1:
+        return ShowValue("policy")
+    for word in words[1:]:
+        if not word.isidentifier():
+            raise _BadError(f"invalid policy name {_show(word)}: expected a plugin name")
+    if len(words) == 3 and words[1] != "sticky":
+        raise _BadError(f"policy {words[1]}: only sticky takes a policy for new clients")
+    return SetPolicy(words[1], words[2] if len(words) == 3 else None)
+
+
+def _value(words: list[str]) -> Command:
+    name = words[0]
+    _arity(words, 0, 1, f"{name} [VALUE]")
+    if len(words) == 1:
+        return ShowValue(name)
+    if name in ACL_VALUES:
+        return SetValue(name, _acl_number(words[1]))
+    kind, low, unit = VALUES[name]
+    return SetValue(name, _number(words[1], f"{name} ({unit})", kind, low))
+
+
+def _acl(words: list[str]) -> Command:
+    form = "acl N permit|deny ADDR[/PREFIX] [NETMASK]"
+    _arity(words, 3, 4, form)
+    number = _acl_number(words[1])
+    if words[2] not in ("permit", "deny"):
+        raise _BadError(f"acl {number}: expected permit or deny, got {_show(words[2])}")
+    if words[3] == "country":
+        raise _BadError("acl: country entries need GeoIP, which penbal does not have")
+    try:
+        network = parse_network(words[3], words[4] if len(words) == 5 else None)
+    except AclError as e:
+        raise _BadError(str(e)) from None
+    return AddAclEntry(number, AclEntry(words[2] == "permit", network))
+
+
+def _emergency(words: list[str]) -> Command:
+    _arity(words, 0, 1, "emergency [HOST:PORT]")
+    if len(words) == 1:
+        return ShowValue("emergency")
+    try:
+        return SetEmergency(parse_backend(words[1], None))
+    except SpecError as e:
+        raise _BadError(str(e)) from None
+
+
+def _write(words: list[str]) -> Command:
+    if len(words) > 2:
+        raise _BadError("write: expected one FILE (no spaces), or - to print the configuration")
+    return Write(words[1] if len(words) == 2 else None)
+
+
+def _recent(words: list[str]) -> Command:
+    _arity(words, 0, 1, "recent [SECONDS]")
+    if len(words) == 1:
+        return ShowRecent()
+    return ShowRecent(_number(words[1], "recent (seconds)", float, 0))
+
+
+def _no(words: list[str]) -> Command:
+    if len(words) < 2:
+        raise _BadError("'no' needs a setting: expected no roundrobin, hash, stubborn, ...")
+    what = words[1]
+    if what in FLAGS or what == "stubborn" or what == "servers" or what == "emergency":
+        _arity(words, 1, 1, f"no {what}")
+        if what == "stubborn":
+            return SetStubborn(False)
+        if what == "servers":
+            return ClearServers()
+        if what == "emergency":
+            return SetEmergency(None)
+        return SetSelectionFlag(what, False)
+    if what == "acl":
+        _arity(words, 2, 2, "no acl N")
+        return ClearAcl(_acl_number(words[2]))
+    raise _BadError(f"unknown setting {_show(what)} after 'no' (try 'help')")
+
+
+def _simple(command: Command, form: str) -> Callable[[list[str]], Command]:
+    def parse(words: list[str]) -> Command:
+        _arity(words, 0, 0, form)
+        return command
+
+    return parse
+
+
+def _flag(words: list[str]) -> Command:
+    _arity(words, 0, 0, words[0])
+    if words[0] == "stubborn":
+        return SetStubborn(True)
+    return SetSelectionFlag(words[0], True)
+
+
+def _show_only(words: list[str]) -> Command:
+    if words[0] == "log" and len(words) > 1:
+        raise _BadError("log FILE is not supported: connections are logged by twist --log-file")
+    _arity(words, 0, 0, words[0])
+    return ShowValue(words[0])
+
+
+PARSERS: dict[str, Callable[[list[str]], Command]] = {
+    "servers": _simple(ShowServers(), "servers"),
+    "server": _server,
+    "add": _add,
+    "remove": _remove,
+    "status": _status,
+    "mode": _simple(ShowMode(), "mode"),
+    "policy": _policy,
+    "emergency": _emergency,
+    "acl": _acl,
+    "recent": _recent,
+    "write": _write,
+    "reload": _simple(Reload(), "reload"),
+    "exit": _simple(Exit(), "exit"),
+    "help": _simple(ShowHelp(), "help"),
+    "prompt": _simple(Prompt(), "prompt"),
+    "quit": _simple(Quit(), "quit"),
+    "no": _no,
+    "stubborn": _flag,
+    **{name: _flag for name in FLAGS},
+    **{name: _value for name in (*VALUES, *ACL_VALUES)},
+    **{name: _show_only for name in SHOW_ONLY if name not in ("policy", "emergency")},
+}
+
+
+def parse_command(line: str | bytes) -> Parsed:
+    """One line of the control language as a command, or a L{BadCommand}; never raises."""
+    try:
+        if isinstance(line, bytes):
+            line = line.decode("utf-8", "replace")
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            return Blank()
+        if " ".join(words) in PEN_NO_OPS:
+            return Ignored(" ".join(words))
+        parser = PARSERS.get(words[0])
+        if parser is None:
+            return BadCommand(f"unknown command {_show(words[0])} (try 'help')")
+        return parser(words)
+    except _BadError as e:
+        return BadCommand(str(e))
+    except Exception as e:  # a bug here must not take the control port down
+        return BadCommand(f"cannot parse this line ({type(e).__name__}): please report it")
+

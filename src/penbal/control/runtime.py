@@ -1,0 +1,103 @@
+# -*- test-case-name: tests.control.test_executor -*-
+"""
+The running balancer as its operators see it: what the control commands, the status views and
+a reload read and change.
+
+It holds the live objects (the balancer with its pool, policy and settings; the relays with
+their connections; the access lists) and the settings that have no other home (the policy's
+name, the client table's size and tracking time, which access list guards what).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from twisted.internet.interfaces import IReactorTime
+
+from penbal import __version__
+from penbal.backend import Backend
+from penbal.balancer import Balancer
+from penbal.config.model import Configuration
+from penbal.connlog import ConnectionLog
+from penbal.edges.acl import AclTable
+from penbal.interfaces import ClientInfo, IPolicyPlugin, PolicyContext
+from penbal.policies.choice import PolicyChoice
+from penbal.policies.registry import find_policies
+
+
+class ConnectionSource(Protocol):
+    """A relay whose live connections the status views list (a L{RelayFactory})."""
+
+    fronts: Any
+    accepted: int
+
+
+@dataclass
+class Runtime:
+    """Everything an operator can see or change on a running penbal."""
+
+    balancer: Balancer
+    clock: IReactorTime
+    context: PolicyContext
+    policy: PolicyChoice
+    connlog: ConnectionLog = field(default_factory=ConnectionLog)
+    acls: AclTable = field(default_factory=AclTable)
+    client_acl: int = 0
+    control_acl: int = 0
+    server_acls: dict[Backend, int] = field(default_factory=dict)
+    relays: list[ConnectionSource] = field(default_factory=list)
+    policies: Callable[[], Mapping[str, IPolicyPlugin]] = find_policies
+    #: The command line's configuration: a config file's commands apply on top of it.
+    base: Configuration = field(default_factory=Configuration)
+    config_path: str | None = None
+    #: Where penbal listens: "listen", "control", "http" -> endpoint description.
+    endpoints: dict[str, str] = field(default_factory=dict)
+    started: float = 0.0
+    pid: int = field(default_factory=os.getpid)
+    version: str = __version__
+    #: Graceful stop (the C{exit} command); None when not wired.
+    stop: Callable[[], object] | None = None
+    #: Re-read the config file (the C{reload} command): returns the one-line outcome.
+    reload: Callable[[], str] | None = None
+
+    def now(self) -> float:
+        """The injected clock's time."""
+        return self.clock.seconds()
+
+    def server_acl(self, backend: Backend) -> int:
+        """The access list a backend's clients must pass (0, empty, by default)."""
+        return self.server_acls.get(backend, 0)
+
+    def admits_client(self, host: str) -> bool:
+        """Whether the client ACL lets C{host} in."""
+        return self.acls[self.client_acl].permits(host)
+
+    def admits_control(self, host: str) -> bool:
+        """Whether the control ACL lets C{host} use the control port (unix peers always may)."""
+        if host == "unix":
+            return True
+        return self.acls[self.control_acl].permits(host)
+
+    def admits_to(self, client: ClientInfo, backend: Backend) -> bool:
+        """Whether C{client} may be sent to C{backend} (Pen's C{server N acl A})."""
+        number = self.server_acls.get(backend, 0)
+        return number == 0 or self.acls[number].permits(client.host)
+
+    def set_client_acl(self, number: int) -> None:
+        """Check clients against access list C{number}, in every relay that checks them."""
+        self.client_acl = number
+        for relay in self.relays:
+            edges = getattr(relay, "edges", None)
+            if edges is not None:
+                edges.client_acl = number
+
+    def set_server_acl(self, backend: Backend, number: int) -> None:
+        """Send to C{backend} only clients that access list C{number} permits (0: everyone)."""
+        if number:
+            self.server_acls[backend] = number
+        else:
+            self.server_acls.pop(backend, None)
+        self.balancer.admits = self.admits_to if self.server_acls else None

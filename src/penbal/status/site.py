@@ -1,0 +1,36 @@
+# -*- test-case-name: tests.status.test_site -*-
+"""
+The read-only HTTP status site (C{--http}): C{/} the page, C{/status.json}, C{/metrics}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from twisted.web import http
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from penbal.status.jsonview import JsonResource
+from penbal.status.metrics import MetricsResource, make_registry
+from penbal.status.page import PageResource
+from penbal.status.snapshot import Snapshot
+
+
+class StatusSite(Site):
+    """A site that keeps no access log (a scraper every few seconds would flood the log)."""
+
+    def log(self, request: http.Request) -> None:
+        pass
+
+
+def status_site(source: Callable[[], Snapshot]) -> Site:
+    """A twisted.web site showing the snapshot C{source} returns at each request."""
+    root = Resource()
+    root.putChild(b"", PageResource(source))
+    root.putChild(b"status.json", JsonResource(source))
+    root.putChild(b"metrics", MetricsResource(make_registry(source)))
+    site = StatusSite(root)
+    site.displayTracebacks = False
+    site.noisy = False
+    return site

@@ -1,0 +1,203 @@
+# -*- test-case-name: tests.status.test_snapshot -*-
+"""
+One picture of the running balancer, built in one place and read by every view: the HTML
+page, the JSON document, the Prometheus metrics, the control port's C{status} and the SIGUSR1
+summary.  Each figure comes from where it is counted (a backend's counters, the relays' live
+connections, the connection log), so the views can never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from penbal.backend import Backend
+from penbal.config.edit import mode_line
+from penbal.config.reconcile import capture
+from penbal.control.runtime import Runtime
+
+MAX_CONNECTIONS_SHOWN = 1000
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """One backend: its spec, its state and why, its counters and its health check's values."""
+
+    index: int
+    address: str
+    host: str
+    port: int
+    maxc: int
+    hard: int
+    weight: int
+    prio: int
+    acl: int
+    admin: str
+    state: str
+    reason: str
+    removing: bool
+    fitness: str
+    health_reason: str
+    health_since: float
+    blacklisted_for: float
+    counters: dict[str, int]
+    health: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LiveConnection:
+    """A client connection now relayed (or still looking for a backend)."""
+
+    client: str
+    backend: str
+    bytes_in: int
+    bytes_out: int
+    age: float
+
+
+@dataclass(frozen=True)
+class EndedConnection:
+    """A recent connection that has ended (from the connection log)."""
+
+    client: str
+    backend: str
+    bytes_in: int
+    bytes_out: int
+    started: float
+    duration: float
+    ended_by: str
+    clean: bool
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the status views show, at one instant."""
+
+    version: str
+    pid: int
+    time: float
+    started: float
+    endpoints: dict[str, str]
+    policy: str
+    mode: str
+    settings: dict[str, Any]
+    connections_active: int
+    connections_accepted: int
+    backends: list[BackendStatus]
+    connections: list[LiveConnection] = field(default_factory=list)
+    recent: list[EndedConnection] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return asdict(self)
+
+
+def _plain(value: Any) -> Any:
+    """A health detail as JSON-safe data (unknown types as text)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(each) for each in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(each) for key, each in value.items()}
+    return str(value)
+
+
+def backend_status(runtime: Runtime, backend: Backend, now: float) -> BackendStatus:
+    """The status of one backend."""
+    spec = backend.spec
+    word, why = backend.state(now)
+    removing = backend in runtime.balancer.pool.retiring
+    if removing:
+        word, why = "removing", "removed by the operator: leaves the table once drained"
+    health = backend.health
+    return BackendStatus(
+        index=backend.index,
+        address=backend.address,
+        host=spec.host,
+        port=spec.port,
+        maxc=spec.maxc,
+        hard=spec.hard,
+        weight=spec.weight,
+        prio=spec.prio,
+        acl=runtime.server_acl(backend),
+        admin=backend.admin.value,
+        state=word,
+        reason=why,
+        removing=removing,
+        fitness=health.fitness.value,
+        health_reason=health.reason,
+        health_since=health.since,
+        blacklisted_for=max(0.0, backend.blacklisted_until - now),
+        counters={key: int(value) for key, value in asdict(backend.counters).items()},
+        health={str(key): _plain(value) for key, value in health.details.items()},
+    )
+
+
+def _live(runtime: Runtime, now: float) -> list[LiveConnection]:
+    shown: list[LiveConnection] = []
+    for relay in runtime.relays:
+        for front in list(relay.fronts):
+            if len(shown) >= MAX_CONNECTIONS_SHOWN:
+                return shown
+            backend = getattr(front, "backend", None)
+            client = front.client
+            shown.append(
+                LiveConnection(
+                    client=f"{client.host}:{client.port}",
+                    backend=backend.address if backend is not None else "-",
+                    bytes_in=int(front.bytes_in),
+                    bytes_out=int(front.bytes_out),
+                    age=max(0.0, now - front.started),
+                )
+            )
+    return shown
+
+
+def build_snapshot(runtime: Runtime) -> Snapshot:
+    """The status of everything, now."""
+    now = runtime.now()
+    config = capture(runtime)
+    settings = runtime.balancer.settings
+    emergency = settings.emergency
+    return Snapshot(
+        version=runtime.version,
+        pid=runtime.pid,
+        time=now,
+        started=runtime.started,
+        endpoints=dict(runtime.endpoints),
+        policy=runtime.policy.describe(),
+        mode=mode_line(config),
+        settings={
+            "timeout": settings.timeout,
+            "blacklist": settings.blacklist,
+            "conn_max": settings.max_connections,
+            "stubborn": settings.stubborn,
+            "tracking": runtime.context.tracking,
+            "clients_max": runtime.context.clients,
+            "emergency": emergency.address if emergency is not None else None,
+            "client_acl": runtime.client_acl,
+            "control_acl": runtime.control_acl,
+            "config_file": runtime.config_path,
+        },
+        connections_active=sum(len(relay.fronts) for relay in runtime.relays),
+        connections_accepted=sum(int(relay.accepted) for relay in runtime.relays),
+        backends=[backend_status(runtime, b, now) for b in runtime.balancer.pool],
+        connections=_live(runtime, now),
+        recent=[
+            EndedConnection(
+                client=record.client,
+                backend=record.backend,
+                bytes_in=record.bytes_in,
+                bytes_out=record.bytes_out,
+                started=record.started,
+                duration=record.duration,
+                ended_by=record.ended_by,
+                clean=record.clean,
+            )
+            for record in reversed(runtime.connlog.recent)
+        ],
+    )

@@ -1,0 +1,73 @@
+# -*- test-case-name: tests.status.test_text -*-
+"""
+The status as plain lines: Pen's C{servers} format, C{recent}, and the summary that
+C{status text} answers and SIGUSR1 logs.
+"""
+
+from __future__ import annotations
+
+from penbal.status.snapshot import BackendStatus, Snapshot
+
+
+def server_line(backend: BackendStatus) -> str:
+    """Pen's C{servers} line, with penbal's state appended."""
+    counters = backend.counters
+    return (
+        f"{backend.index} addr {backend.host} port {backend.port} "
+        f"conn {counters.get('active', 0)} max {backend.maxc} hard {backend.hard} "
+        f"weight {backend.weight} prio {backend.prio} "
+        f"sx {counters.get('bytes_to_backend', 0)} rx {counters.get('bytes_from_backend', 0)} "
+        f"state {backend.state}"
+    )
+
+
+def _backend_summary(backend: BackendStatus) -> str:
+    counters = backend.counters
+    why = f" ({backend.reason})" if backend.reason else ""
+    health = " ".join(f"{key}={value}" for key, value in sorted(backend.health.items()))
+    line = (
+        f"server {backend.index} {backend.address} {backend.state}{why}: "
+        f"conn {counters.get('active', 0)} total {counters.get('total', 0)} "
+        f"failures {counters.get('failures', 0)} sent {counters.get('bytes_to_backend', 0)} "
+        f"received {counters.get('bytes_from_backend', 0)}"
+    )
+    return f"{line} health {health}" if health else line
+
+
+def summary_lines(snapshot: Snapshot) -> list[str]:
+    """A few lines saying how penbal is doing."""
+    uptime = max(0.0, snapshot.time - snapshot.started)
+    lines = [
+        f"penbal {snapshot.version} pid {snapshot.pid}, up {uptime:.0f}s, "
+        f"policy {snapshot.policy}, {snapshot.connections_active} connections "
+        f"({snapshot.connections_accepted} accepted), {len(snapshot.backends)} servers",
+    ]
+    lines.extend(_backend_summary(backend) for backend in snapshot.backends)
+    return lines
+
+
+def recent_lines(snapshot: Snapshot, seconds: float) -> list[str]:
+    """Clients seen in the last C{seconds}: live ones and those whose connection ended."""
+    since = snapshot.time - seconds
+    seen: dict[str, dict[str, int | float | str]] = {}
+
+    def note(client: str, backend: str, when: float, sent: int, received: int) -> None:
+        host = client.rpartition(":")[0] or client
+        entry = seen.setdefault(host, {"connects": 0, "last": when, "server": backend,
+                                       "sx": 0, "rx": 0})
+        entry["connects"] = int(entry["connects"]) + 1
+        entry["sx"] = int(entry["sx"]) + sent
+        entry["rx"] = int(entry["rx"]) + received
+        if when >= float(entry["last"]):
+            entry["last"], entry["server"] = when, backend
+
+    for ended in snapshot.recent:
+        if ended.started + ended.duration >= since:
+            note(ended.client, ended.backend, ended.started, ended.bytes_in, ended.bytes_out)
+    for live in snapshot.connections:
+        note(live.client, live.backend, snapshot.time - live.age, live.bytes_in, live.bytes_out)
+    return [
+        f"{host} connects {entry['connects']} last {snapshot.time - float(entry['last']):.0f}s "
+        f"ago server {entry['server']} sx {entry['sx']} rx {entry['rx']}"
+        for host, entry in sorted(seen.items(), key=lambda item: -float(item[1]["last"]))
+    ]

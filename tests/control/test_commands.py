@@ -1,0 +1,275 @@
+# -*- test-case-name: tests.control.test_commands -*-
+"""
+Tests of the control-language parser: every command, every malformed form, and garbage.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from penbal.address import BackendSpec
+from penbal.backend import AdminState
+from penbal.control.commands import (
+    AddAclEntry,
+    AddServer,
+    BadCommand,
+    Blank,
+    ClearAcl,
+    ClearServers,
+    Command,
+    Edit,
+    Exit,
+    Ignored,
+    Prompt,
+    Query,
+    Quit,
+    Reload,
+    RemoveServer,
+    SetEmergency,
+    SetPolicy,
+    SetSelectionFlag,
+    SetServer,
+    SetServerState,
+    SetStubborn,
+    SetValue,
+    ShowHelp,
+    ShowMode,
+    ShowRecent,
+    ShowServer,
+    ShowServers,
+    ShowStatus,
+    ShowValue,
+    Write,
+    parse_command,
+)
+from penbal.edges.acl import AclEntry
+
+GOOD: list[tuple[str, Command]] = [
+    ("servers", ShowServers()),
+    ("server 3", ShowServer(3)),
+    ("server 0 up", SetServerState(0, AdminState.UP)),
+    ("server 1 down", SetServerState(1, AdminState.DOWN)),
+    ("server 2 drain", SetServerState(2, AdminState.DRAIN)),
+    ("server 1 max 5", SetServer(1, maxc=5)),
+    ("server 1 hard 9 weight 3 prio 2", SetServer(1, hard=9, weight=3, prio=2)),
+    ("server 0 acl 1 address 10.0.0.5 port 3307 max 0 hard 0",
+     SetServer(0, host="10.0.0.5", port=3307, maxc=0, hard=0, acl=1)),
+    ("server 0 address [::1]", SetServer(0, host="::1")),
+    ("server 0 address db1.example", SetServer(0, host="db1.example")),
+    ("server 4 blacklist 2.5", SetServer(4, blacklist=2.5)),
+    ("add 127.0.0.1:3306", AddServer(BackendSpec("127.0.0.1", 3306))),
+    ("add [::1]:3306:10:20:3:1", AddServer(BackendSpec("::1", 3306, 10, 20, 3, 1))),
+    ("remove 2", RemoveServer(2)),
+    ("remove 2 now", RemoveServer(2, now=True)),
+    ("no servers", ClearServers()),
+    ("status", ShowStatus("html")),
+    ("status json", ShowStatus("json")),
+    ("status text", ShowStatus("text")),
+    ("mode", ShowMode()),
+    ("policy", ShowValue("policy")),
+    ("policy leastconn", SetPolicy("leastconn")),
+    ("policy sticky hash", SetPolicy("sticky", "hash")),
+    ("roundrobin", SetSelectionFlag("roundrobin", True)),
+    ("no roundrobin", SetSelectionFlag("roundrobin", False)),
+    ("hash", SetSelectionFlag("hash", True)),
+    ("no hash", SetSelectionFlag("hash", False)),
+    ("weight", SetSelectionFlag("weight", True)),
+    ("no weight", SetSelectionFlag("weight", False)),
+    ("prio", SetSelectionFlag("prio", True)),
+    ("no prio", SetSelectionFlag("prio", False)),
+    ("stubborn", SetStubborn(True)),
+    ("no stubborn", SetStubborn(False)),
+    ("blacklist", ShowValue("blacklist")),
+    ("blacklist 10", SetValue("blacklist", 10.0)),
+    ("timeout", ShowValue("timeout")),
+    ("timeout 0.5", SetValue("timeout", 0.5)),
+    ("tracking", ShowValue("tracking")),
+    ("tracking 60", SetValue("tracking", 60.0)),
+    ("clients_max", ShowValue("clients_max")),
+    ("clients_max 4096", SetValue("clients_max", 4096)),
+    ("conn_max", ShowValue("conn_max")),
+    ("conn_max 1000", SetValue("conn_max", 1000)),
+    ("client_acl", ShowValue("client_acl")),
+    ("client_acl 2", SetValue("client_acl", 2)),
+    ("control_acl", ShowValue("control_acl")),
+    ("control_acl 9", SetValue("control_acl", 9)),
+    ("emergency", ShowValue("emergency")),
+    ("emergency 10.0.0.9:3306", SetEmergency(BackendSpec("10.0.0.9", 3306))),
+    ("no emergency", SetEmergency(None)),
+    ("acl 1 permit 10.0.0.0 255.0.0.0",
+     AddAclEntry(1, AclEntry(True, ipaddress.ip_network("10.0.0.0/8")))),
+    ("acl 1 deny 127.0.0.1",
+     AddAclEntry(1, AclEntry(False, ipaddress.ip_network("127.0.0.1/32")))),
+    ("acl 2 permit 192.168.0.0/16",
+     AddAclEntry(2, AclEntry(True, ipaddress.ip_network("192.168.0.0/16")))),
+    ("acl 3 deny ::1/64", AddAclEntry(3, AclEntry(False, ipaddress.ip_network("::/64")))),
+    ("no acl 3", ClearAcl(3)),
+    ("recent", ShowRecent(300.0)),
+    ("recent 60", ShowRecent(60.0)),
+    ("write", Write(None)),
+    ("write /etc/penbal.cfg", Write("/etc/penbal.cfg")),
+    ("write -", Write("-")),
+    ("reload", Reload()),
+    ("exit", Exit()),
+    ("help", ShowHelp()),
+    ("prompt", Prompt()),
+    ("quit", Quit()),
+    ("listen", ShowValue("listen")),
+    ("control", ShowValue("control")),
+    ("pid", ShowValue("pid")),
+    ("log", ShowValue("log")),
+    ("no ascii", Ignored("no ascii")),
+    ("debug 0", Ignored("debug 0")),
+    ("tcp_fastclose off", Ignored("tcp_fastclose off")),
+    ("", Blank()),
+    ("   \t ", Blank()),
+    ("# a comment", Blank()),
+]
+
+BAD: list[tuple[str, str]] = [
+    ("frobnicate", "unknown command 'frobnicate'"),
+    ("servers 1", "wrong number of arguments to 'servers'"),
+    ("server", "missing server number"),
+    ("server x", "invalid server number 'x'"),
+    ("server -1", "invalid server number '-1'"),
+    ("server 1 max", "'max' needs a value"),
+    ("server 1 max -3", "invalid max '-3'"),
+    ("server 1 max 1.5", "invalid max '1.5'"),
+    ("server 1 max 3 max 4", "'max' given twice"),
+    ("server 1 colour blue", "unknown setting 'colour'"),
+    ("server 1 port 0", "invalid port '0'"),
+    ("server 1 port 70000", "invalid port '70000'"),
+    ("server 1 address not/a/host", "invalid host"),
+    ("server 1 acl 10", "invalid access list number '10'"),
+    ("server 1 blacklist soon", "invalid blacklist time 'soon'"),
+    ("server 1 drain now", "expected nothing after 'drain'"),
+    ("add", "wrong number of arguments to 'add'"),
+    ("add 127.0.0.1", "has no port"),
+    ("add 127.0.0.1:99999", "invalid port '99999'"),
+    ("add 127.0.0.1:3306:x", "invalid MAXC 'x'"),
+    ("add [::1:3306", "unclosed '['"),
+    ("add a:1 b:2", "wrong number of arguments to 'add'"),
+    ("remove", "wrong number of arguments to 'remove'"),
+    ("remove x", "invalid server number 'x'"),
+    ("remove 1 later", "expected 'now'"),
+    ("status xml", "unknown form 'xml'"),
+    ("mode x", "wrong number of arguments to 'mode'"),
+    ("policy a b c", "wrong number of arguments to 'policy'"),
+    ("policy roundrobin hash", "only sticky takes"),
+    ("policy no-such!", "invalid policy name"),
+    ("hash 1", "wrong number of arguments to 'hash'"),
+    ("blacklist -1", "invalid blacklist (seconds) '-1'"),
+    ("blacklist 1 2", "wrong number of arguments to 'blacklist'"),
+    ("timeout 0", "invalid timeout (seconds) '0'"),
+    ("timeout nan", "invalid timeout (seconds) 'nan'"),
+    ("timeout inf", "invalid timeout (seconds) 'inf'"),
+    ("tracking 1e999", "invalid tracking (seconds)"),
+    ("clients_max 0", "invalid clients_max (clients) '0'"),
+    ("conn_max 2.5", "invalid conn_max (connections) '2.5'"),
+    ("conn_max +5", "invalid conn_max (connections) '+5'"),
+    ("client_acl 10", "invalid access list number '10'"),
+    ("control_acl x", "invalid access list number 'x'"),
+    ("emergency a b", "wrong number of arguments to 'emergency'"),
+    ("emergency 10.0.0.9", "has no port"),
+    ("acl 1 permit", "wrong number of arguments to 'acl'"),
+    ("acl 10 permit 1.2.3.4", "invalid access list number '10'"),
+    ("acl 1 allow 1.2.3.4", "expected permit or deny"),
+    ("acl 1 permit 1.2.3.999", "invalid ACL address"),
+    ("acl 1 permit ::1 ffff::", "a netmask goes with IPv4 only"),
+    ("acl 1 permit country SE", "GeoIP"),
+    ("no", "'no' needs a setting"),
+    ("no colour", "unknown setting 'colour' after 'no'"),
+    ("no acl", "wrong number of arguments to 'no'"),
+    ("no acl x", "invalid access list number 'x'"),
+    ("no hash please", "wrong number of arguments to 'no'"),
+    ("recent -5", "invalid recent (seconds) '-5'"),
+    ("write a b", "write: expected one FILE"),
+    ("reload now", "wrong number of arguments to 'reload'"),
+    ("exit 1", "wrong number of arguments to 'exit'"),
+    ("log /tmp/x", "log FILE is not supported"),
+    ("pid 3", "wrong number of arguments to 'pid'"),
+    ("debug 3", "unknown command 'debug'"),
+]
+
+
+class ParseGoodTests(SynchronousTestCase):
+    """Every command of the language parses to its command object."""
+
+    def test_every_command(self) -> None:
+        """Each well-formed line gives the expected command."""
+        for line, expected in GOOD:
+            self.assertEqual(parse_command(line), expected, line)
+
+    def test_bytes(self) -> None:
+        """A line may be given as bytes (from the socket)."""
+        self.assertEqual(parse_command(b"server 1 drain"), SetServerState(1, AdminState.DRAIN))
+
+    def test_surrounding_whitespace(self) -> None:
+        """Spaces, tabs and a carriage return around and between words do not matter."""
+        self.assertEqual(parse_command("  server\t1   max 3 \r"), SetServer(1, maxc=3))
+
+    def test_edits_and_queries(self) -> None:
+        """Commands that change state are edits; the others are queries."""
+        for line, command in GOOD:
+            changes = isinstance(command, Edit)
+            self.assertEqual(changes, not isinstance(command, Query), line)
+        self.assertIsInstance(parse_command("server 1 drain"), Edit)
+        self.assertIsInstance(parse_command("servers"), Query)
+
+
+class ParseBadTests(SynchronousTestCase):
+    """Every malformed form gives one error line naming the problem."""
+
+    def test_every_malformed_form(self) -> None:
+        """Each bad line is a BadCommand whose one-line message names what was wrong."""
+        for line, fragment in BAD:
+            parsed = parse_command(line)
+            self.assertIsInstance(parsed, BadCommand, line)
+            assert isinstance(parsed, BadCommand)
+            self.assertIn(fragment, parsed.message, line)
+            self.assertNotIn("\n", parsed.message, line)
+
+    def test_long_word_is_shortened(self) -> None:
+        """An enormous unknown word is not echoed whole."""
+        parsed = parse_command("x" * 5000)
+        assert isinstance(parsed, BadCommand)
+        self.assertLess(len(parsed.message), 120)
+
+    def test_invalid_utf8(self) -> None:
+        """Bytes that are not UTF-8 are an unknown command, not an exception."""
+        self.assertIsInstance(parse_command(b"\xff\xfe servers"), BadCommand)
+
+
+class GarbageTests(SynchronousTestCase):
+    """Whatever arrives, the parser answers with a command or a BadCommand."""
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.binary(max_size=200))
+    def test_random_bytes(self, data: bytes) -> None:
+        """Random bytes never raise."""
+        result = parse_command(data)
+        self.assertIsInstance(result, Command | BadCommand)
+
+    @settings(max_examples=400, deadline=None)
+    @given(
+        st.lists(
+            st.one_of(
+                st.sampled_from(
+                    ["server", "add", "remove", "acl", "no", "status", "policy", "blacklist",
+                     "timeout", "conn_max", "write", "recent", "emergency", "drain", "now",
+                     "permit", "deny", "max", "port", "address", "0", "1", "-1", "9", "1e9",
+                     "nan", "[::1]:1", "127.0.0.1:3306", "1.2.3.4", "255.0.0.0", ":", "[", ""]
+                ),
+                st.text(max_size=12),
+            ),
+            max_size=8,
+        )
+    )
+    def test_random_commands(self, words: list[str]) -> None:
+        """Command-like word salad never raises."""
+        result = parse_command(" ".join(words))
+        self.assertIsInstance(result, Command | BadCommand)

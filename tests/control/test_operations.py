@@ -1,0 +1,159 @@
+# -*- test-case-name: tests.control.test_operations -*-
+"""
+Tests of the operations' assembly from the command line: -F, -C, --control-acl, --http.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
+
+from penbal.balancer import Balancer, Settings
+from penbal.connlog import ConnectionLog
+from penbal.control.operations import build_operations, make_runtime
+from penbal.control.options import CONTROL_ACL_NUMBER
+from penbal.control.runtime import Runtime
+from penbal.interfaces import PolicyContext
+from penbal.options import Options
+from penbal.policies.registry import make_policy
+from penbal.pool import BackendPool
+from penbal.relay.listener import RelayFactory
+from penbal.service import StartupError
+
+
+def parse(*args: str) -> Options:
+    options = Options()
+    options.parseOptions(list(args))
+    return options
+
+
+class AssemblyCase(SynchronousTestCase):
+    def assemble(self, *args: str) -> tuple[Runtime, Any, MemoryReactorClock]:
+        options = parse(*args)
+        reactor = MemoryReactorClock()
+        pool = BackendPool(reactor, options.backend_specs)
+        context = PolicyContext(clock=reactor, random=random.Random(0))
+        settings = Settings(timeout=options["timeout"], blacklist=options["blacklist"])
+        balancer = Balancer(pool, make_policy(options.policy_choice, context), settings)
+        relay = RelayFactory(reactor, reactor, balancer, ConnectionLog())
+        runtime = make_runtime(reactor, options, balancer, context, options.policy_choice, relay,
+                               relay.connlog)
+        return runtime, build_operations(reactor, options, runtime), reactor
+
+    def config(self, text: str) -> str:
+        path = str(self.mktemp())
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+
+class OptionsTests(AssemblyCase):
+    """The command line's operations options."""
+
+    def test_defaults(self) -> None:
+        """No control port, no HTTP, 30 s to shut down."""
+        options: Any = parse("3306", "127.0.0.1:1")
+        self.assertEqual((options.control_endpoint, options.http_endpoint), (None, None))
+        self.assertEqual(options["shutdown-timeout"], 30.0)
+
+    def test_values(self) -> None:
+        """-C, --http, --control-acl and --shutdown-timeout are checked and stored."""
+        options = parse("-C", "8888", "--http", "unix:/tmp/s", "--control-acl",
+                        "127.0.0.1,10.0.0.0/8", "--shutdown-timeout", "5", "3306", "a:1")
+        found: Any = options
+        self.assertEqual(found.control_endpoint, "tcp:8888:interface=127.0.0.1")
+        self.assertEqual(found.http_endpoint, "unix:/tmp/s:mode=600")
+        self.assertEqual(len(found.control_acl_entries), 2)
+        self.assertEqual(options["shutdown-timeout"], 5.0)
+
+    def test_errors_are_one_line(self) -> None:
+        """Mistakes stop with one line naming the option."""
+        for args, fragment in [
+            (["-C", "nowhere:x", "3306", "a:1"], "--control"),
+            (["--control-acl", "10.0.0.1", "3306", "a:1"], "--control-acl needs --control"),
+            (["-C", "1", "--control-acl", "banana", "3306", "a:1"], "--control-acl"),
+            (["--shutdown-timeout", "-1", "3306", "a:1"], "--shutdown-timeout"),
+            (["3306"], "missing BACKEND"),
+        ]:
+            with self.assertRaises(SystemExit) as caught:
+                parse(*args)
+            message = str(caught.exception.code)
+            self.assertTrue(message.startswith("penbal: error: "), message)
+            self.assertIn(fragment, message)
+            self.assertNotIn("\n", message)
+
+    def test_config_file_may_bring_the_backends(self) -> None:
+        """With -F, backends need not be on the command line."""
+        self.assertEqual(parse("-F", "x.cfg", "3306").backend_specs, [])
+
+
+class BuildTests(AssemblyCase):
+    """build_operations applies -F and wires the listeners."""
+
+    def test_config_file_applied_over_command_line(self) -> None:
+        """The file's commands come after the command line's options."""
+        path = self.config("timeout 7\nadd 127.0.0.1:2\nserver 0 drain\n")
+        runtime, _, _ = self.assemble("-F", path, "-t", "2", "-b", "9", "3306", "127.0.0.1:1")
+        settings = runtime.balancer.settings
+        self.assertEqual((settings.timeout, settings.blacklist), (7.0, 9.0))
+        self.assertEqual([b.address for b in runtime.balancer.pool],
+                         ["127.0.0.1:1", "127.0.0.1:2"])
+        self.assertEqual(runtime.balancer.pool[0].admin.value, "drain")
+        self.assertIsNotNone(runtime.reload)
+
+    def test_bad_config_file_stops_startup(self) -> None:
+        """A bad file stops start-up with one line naming file, line and reason."""
+        path = self.config("stubborn\nfrobnicate\n")
+        with self.assertRaises(StartupError) as caught:
+            self.assemble("-F", path, "3306", "127.0.0.1:1")
+        self.assertEqual(
+            str(caught.exception),
+            f"penbal: error: config file {os.path.abspath(path)} line 2: unknown command "
+            "'frobnicate' "
+            "(try 'help')",
+        )
+
+    def test_control_acl(self) -> None:
+        """--control-acl fills access list 9 and makes it the control ACL."""
+        runtime, _, _ = self.assemble("-C", "8888", "--control-acl", "127.0.0.1", "3306", "a:1")
+        self.assertEqual(runtime.control_acl, CONTROL_ACL_NUMBER)
+        self.assertTrue(runtime.admits_control("127.0.0.1"))
+        self.assertFalse(runtime.admits_control("127.0.0.2"))
+        self.assertEqual(runtime.base.control_acl, CONTROL_ACL_NUMBER)
+
+    def test_listeners(self) -> None:
+        """-C and --http listen when the service starts (loopback by default)."""
+        runtime, service, reactor = self.assemble("-C", "8888", "--http", "8889", "3306", "a:1")
+        service.startService()
+        self.addCleanup(service.stopService)
+        ports = sorted((port, interface) for port, _, _, interface in reactor.tcpServers)
+        self.assertEqual(ports, [(8888, "127.0.0.1"), (8889, "127.0.0.1")])
+        self.assertEqual(runtime.endpoints["control"], "tcp:8888:interface=127.0.0.1")
+
+    def test_client_acl_settable_at_run_time(self) -> None:
+        """With a control port, the relay checks the client ACL even if none was given."""
+        runtime, _, _ = self.assemble("-C", "8888", "3306", "a:1")
+        edges = runtime.relays[0].edges  # type: ignore[attr-defined]
+        self.assertIsNotNone(edges)
+        self.assertIs(edges.acls, runtime.acls)
+        runtime.set_client_acl(4)
+        self.assertEqual(edges.client_acl, 4)
+
+    def test_reaper_removes_drained_udp_backends(self) -> None:
+        """A backend removed while sessions (UDP) use it leaves once its count reaches 0."""
+        runtime, service, reactor = self.assemble("3306", "a:1", "b:2")
+        service.startService()
+        self.addCleanup(service.stopService)
+        pool = runtime.balancer.pool
+        backend = pool[0]
+        backend.counters.active = 2
+        pool.retire(backend)
+        reactor.advance(1.5)
+        self.assertIn(backend, list(pool))
+        backend.counters.active = 0
+        reactor.advance(1.5)
+        self.assertEqual([b.address for b in pool], ["b:2"])
