@@ -51,6 +51,8 @@ class Counters:
     failures: int = 0
     bytes_to_backend: int = 0
     bytes_from_backend: int = 0
+    datagrams_to_backend: int = 0  # UDP only; "active" and "total" then count sessions
+    datagrams_from_backend: int = 0
 
 
 class Backend:

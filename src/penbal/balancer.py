@@ -5,7 +5,7 @@ What TCP and UDP relaying share: the backend table, the selection policy and Pen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from penbal.backend import Backend
@@ -31,10 +31,14 @@ class Balancer:
         self.pool = pool
         self.policy = policy
         self.settings = settings
+        #: Pen's per-server ACLs (C{server N acl A}), set by penbal.control when any is in use.
+        self.admits: Callable[[ClientInfo, Backend], bool] | None = None
 
     def order(self, client: ClientInfo) -> Sequence[Backend]:
         """The backends to try for C{client}, best first (possibly none)."""
         candidates = self.pool.candidates()
+        if self.admits is not None:
+            candidates = [b for b in candidates if self.admits(client, b)]
         if not candidates:
             return ()
         return self.policy.choose(client, candidates)

@@ -20,7 +20,10 @@ from twisted.internet.interfaces import IReactorTime
 from zope.interface import Attribute, Interface
 
 if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
     from penbal.backend import Backend
+    from penbal.health.result import CheckResult
 
 
 @dataclass(frozen=True)
@@ -68,3 +71,15 @@ class IPolicyPlugin(Interface):
 
     def makePolicy(context: PolicyContext) -> ISelectionPolicy:
         """Build a fresh policy for one balancer."""
+
+
+class IHealthCheck(Interface):
+    """An active check of one backend (TCP connect, Galera status, ...); never blocks."""
+
+    name = Attribute("The check's name, as given to --check (str).")
+
+    def check(backend: Backend) -> Deferred[CheckResult]:
+        """
+        Check C{backend} once and fire with a L{CheckResult}; never errback.  The caller
+        cancels the Deferred when its timeout passes; the check then stops what it can.
+        """

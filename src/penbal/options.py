@@ -19,7 +19,13 @@ from penbal.address import (
     parse_backend,
     parse_listen,
 )
-from penbal.policies.registry import find_policies
+from penbal.control.options import OPERATIONS_PARAMETERS, check_operations_options
+from penbal.edges.config import EdgeOptions
+from penbal.health.options import HEALTH_FLAGS, HEALTH_PARAMETERS, check_health_options
+from penbal.policies.choice import PolicyChoice, PolicyChoiceError, choose_policy
+from penbal.policies.registry import find_policies, scan_policies
+from penbal.udp.listen import parse_udp_listen
+from penbal.udp.options import check_udp_options
 
 SYNOPSIS = (
     "[options] LISTEN BACKEND [BACKEND ...]\n"
@@ -45,7 +51,7 @@ def _number(kind: type, low: float, name: str) -> Any:
     return coerce
 
 
-class Options(usage.Options):
+class Options(EdgeOptions, usage.Options):
     """Options of C{twist penbal}; names follow Pen's where Pen has one."""
 
     synopsis = SYNOPSIS
@@ -53,7 +59,12 @@ class Options(usage.Options):
 
     optFlags = [
         ["stubborn", "s", "If the first choice cannot be reached, close the client (no failover)."],
+        ["udp", "U", "UDP mode (Pen's -U): LISTEN is [HOST:]PORT or udp:PORT[:interface=ADDR]."],
         ["list-policies", None, "Print every selection policy with a description, then exit."],
+        ["roundrobin", "r", "No client table (Pen's -r): round-robin, or -h/-W/--prio alone."],
+        ["hash", "h", "New clients by a hash of the client IP (policy hash)."],
+        ["weight", "W", "New clients to the fewest connections per weight (policy weight)."],
+        ["prio", None, "New clients to the lowest prio number available (policy prio)."],
     ]
     optParameters = [
         ["listen", None, None, "Where to listen: [HOST:]PORT or a Twisted endpoint string."],
@@ -64,8 +75,24 @@ class Options(usage.Options):
         ["max-connections", "x", 500, "Simultaneous client connections; more wait in the backlog.",
          _number(int, 1, "--max-connections")],
         ["emergency", "e", None, "HOST:PORT used only when every backend is unavailable."],
-        ["policy", None, "roundrobin", "Selection policy by plugin name (see --list-policies)."],
+        ["udp-idle", None, 30.0, "UDP: end a client's session after this many idle seconds.",
+         _number(float, 0.001, "--udp-idle")],
+        ["udp-check", None, None, "UDP: probe each backend with HEX_PAYLOAD[:EXPECT_HEX]."],
+        ["udp-check-interval", None, 2.0, "UDP: seconds between two probes of a backend.",
+         _number(float, 0.01, "--udp-check-interval")],
+        ["udp-check-timeout", None, 1.0, "UDP: seconds a probe waits for its reply.",
+         _number(float, 0.001, "--udp-check-timeout")],
+        ["policy", None, None,
+         "Selection policy by plugin name (see --list-policies). [default: sticky]"],
+        ["clients", "c", 2048, "Size of the sticky client table (least recently used evicted).",
+         _number(int, 1, "--clients")],
+        ["tracking", "T", 0.0, "Seconds a client stays in the client table; 0 = forever.",
+         _number(float, 0, "--tracking")],
     ]
+
+    optFlags += HEALTH_FLAGS
+    optParameters += HEALTH_PARAMETERS
+    optParameters += OPERATIONS_PARAMETERS
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,6 +100,7 @@ class Options(usage.Options):
         self.listen_spec: ListenSpec | None = None
         self.backend_specs: list[BackendSpec] = []
         self.emergency_spec: BackendSpec | None = None
+        self.policy_choice = PolicyChoice("sticky")
 
     def opt_backend(self, value: str) -> None:
         """A backend HOST[:PORT[:MAXC[:HARD[:WEIGHT[:PRIO]]]]]; repeat for more."""
@@ -100,18 +128,33 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         if self["list-policies"]:
-            for name, plugin in sorted(find_policies().items()):
+            scan = scan_policies()
+            for name, plugin in sorted(scan.plugins.items()):
                 print(f"{name:<14} {plugin.description}")
+            for problem in scan.problems:
+                print(f"penbal: warning: {problem}", file=sys.stderr)
             sys.exit(0)
         if self["listen"] is None:
             raise usage.UsageError("missing LISTEN: expected [HOST:]PORT or a Twisted endpoint")
-        self.listen_spec = parse_listen(self["listen"])
-        if not self["backends"]:
+        self.listen_spec = (parse_udp_listen if self["udp"] else parse_listen)(self["listen"])
+        check_udp_options(self)
+        check_health_options(self)
+        check_operations_options(self)
+        if not self["backends"] and self["config"] is None:  # -F may add them
             raise usage.UsageError(f"missing BACKEND: expected at least one {BACKEND_FORM}")
         port = self.listen_spec.port
         self.backend_specs = [parse_backend(text, port) for text in self["backends"]]
+        self.check_edges(self.backend_specs)  # TLS, PROXY, ACLs, HTTP mode, hygiene
         if self["emergency"] is not None:
             self.emergency_spec = parse_backend(self["emergency"], port)
-        if self["policy"] not in find_policies():
-            names = ", ".join(sorted(find_policies()))
-            raise usage.UsageError(f"unknown policy {self['policy']!r}: expected one of {names}")
+        try:
+            self.policy_choice = choose_policy(
+                self["policy"], bool(self["roundrobin"]), bool(self["hash"]),
+                bool(self["weight"]), bool(self["prio"]))
+        except PolicyChoiceError as e:
+            raise usage.UsageError(str(e)) from None
+        policies = find_policies()
+        for name in filter(None, (self.policy_choice.name, self.policy_choice.base)):
+            if name not in policies:
+                names = ", ".join(sorted(policies))
+                raise usage.UsageError(f"unknown policy {name!r}: expected one of {names}")

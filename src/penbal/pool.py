@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from twisted.internet.interfaces import IReactorTime
 
 from penbal.address import BackendSpec
-from penbal.backend import Backend, Fitness
+from penbal.backend import AdminState, Backend, Fitness
 
 
 class BackendPool:
@@ -19,6 +19,8 @@ class BackendPool:
     def __init__(self, clock: IReactorTime, specs: list[BackendSpec] | None = None) -> None:
         self._clock = clock
         self._backends: list[Backend] = []
+        #: Backends draining out of the table: removed when their last connection ends.
+        self.retiring: set[Backend] = set()
         for spec in specs or []:
             self.add(spec)
 
@@ -44,8 +46,20 @@ class BackendPool:
     def remove(self, backend: Backend) -> None:
         """Take a backend out of the table; the ones after it are renumbered."""
         self._backends.remove(backend)
+        self.retiring.discard(backend)
         for index, each in enumerate(self._backends):
             each.index = index
+
+    def retire(self, backend: Backend) -> None:
+        """Drain a backend, then remove it once no connection uses it (at once if none does)."""
+        backend.admin = AdminState.DRAIN
+        self.retiring.add(backend)
+        self.released(backend)
+
+    def released(self, backend: Backend) -> None:
+        """A connection to C{backend} ended: a retiring backend with none left is removed."""
+        if backend in self.retiring and not backend.live and backend.counters.active <= 0:
+            self.remove(backend)
 
     def find(self, address: str) -> Backend | None:
         """The backend with this ``HOST:PORT``, if any."""

@@ -1,17 +1,25 @@
-# -*- test-case-name: tests.test_service -*-
+# -*- test-case-name: tests.test_service_shutdown -*-
 """
-The balancer as a Twisted service: listen on start, close connections and stop on SIGTERM.
+The balancer as a Twisted service: listen on start; on SIGTERM stop accepting, let live
+connections finish (bounded by --shutdown-timeout), close the rest and exit 0.
 """
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, TimeoutError, succeed
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort, IReactorCore, IReactorTime
+from twisted.internet.error import ReactorNotRunning
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IReactorCore,
+    IReactorTime,
+    IStreamServerEndpoint,
+)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -19,6 +27,9 @@ from penbal.address import ListenSpec
 from penbal.relay.listener import RelayFactory
 
 log = Logger()
+
+#: After the shutdown timeout, closed connections get this long to flush before an abort.
+CLOSE_BOUND = 5.0
 
 
 class StartupError(SystemExit):
@@ -32,12 +43,19 @@ class TCPBalancerService(Service):
     """Listen on one endpoint and relay every client through a L{RelayFactory}."""
 
     def __init__(
-        self, reactor: Any, listen: ListenSpec, factory: RelayFactory, stop_timeout: float = 5.0
+        self,
+        reactor: Any,
+        listen: ListenSpec,
+        factory: RelayFactory,
+        stop_timeout: float = 30.0,
+        endpoint_for: Callable[[Any, str], IStreamServerEndpoint] = serverFromString,
     ) -> None:
         self._reactor = reactor
+        self._endpoint_for = endpoint_for
         self._listen = listen
         self.factory = factory
         self._stop_timeout = stop_timeout
+        self._waiting: Deferred[None] | None = None
         self.port: IListeningPort | None = None
 
     def privilegedStartService(self) -> None:
@@ -47,13 +65,13 @@ class TCPBalancerService(Service):
     def startService(self) -> None:
         self._start_listening()
         super().startService()
-        install_stop_signals(self._reactor)
+        install_stop_signals(self._reactor, self.hurry)
 
     def _start_listening(self) -> None:
         if self.port is not None:
             return
         try:
-            endpoint = serverFromString(self._reactor, self._listen.endpoint)
+            endpoint = self._endpoint_for(self._reactor, self._listen.endpoint)
         except (ValueError, TypeError, KeyError) as e:
             raise StartupError(f"invalid listen endpoint {self._listen.endpoint!r}: {e}") from None
         result: list[Any] = []
@@ -70,40 +88,80 @@ class TCPBalancerService(Service):
         log.info("penbal listening on {address}", address=outcome.getHost())
 
     def stopService(self) -> Deferred[None]:
-        """Stop accepting, close live connections, wait for them (bounded)."""
+        """Graceful stop: stop accepting, let live connections end on their own for up to the
+        shutdown timeout, then close the rest (flushing), and abort what still remains."""
         super().stopService()
-        stopped: Deferred[Any] = succeed(None)
-        if self.port is not None:
-            stopped = Deferred.fromCoroutine(_stop_port(self.port))
-            self.port = None
-        self.factory.close_all()
+        port, self.port = self.port, None
+        factory = self.factory
         clock: IReactorTime = self._reactor
 
-        async def wait() -> None:
-            await stopped
-            idle = self.factory.when_idle()
-            idle.addTimeout(self._stop_timeout, clock)
-            try:
-                await idle
-            except TimeoutError:
-                for front in list(self.factory.fronts):
-                    front.transport.abortConnection()  # type: ignore[attr-defined]
+        async def stop() -> None:
+            if port is not None:
+                await _stop_port(port)
+            if not factory.fronts:
+                return
+            log.info("penbal stopping: {count} live connections get up to {seconds}s to end",
+                     count=len(factory.fronts), seconds=self._stop_timeout)
+            if await self._idle_within(self._stop_timeout, clock):
+                return
+            log.info("penbal stopping: closing the {count} connections left",
+                     count=len(factory.fronts))
+            factory.close_all()
+            if await self._idle_within(CLOSE_BOUND, clock):
+                return
+            for front in list(factory.fronts):
+                front.transport.abortConnection()  # type: ignore[attr-defined]
 
-        return Deferred.fromCoroutine(wait())
+        return Deferred.fromCoroutine(stop())
+
+    async def _idle_within(self, seconds: float, clock: IReactorTime) -> bool:
+        """Wait until no connection is live (True), or C{seconds} or a L{hurry} (False)."""
+        idle = self.factory.when_idle()
+        idle.addTimeout(seconds, clock)
+        self._waiting = idle
+        try:
+            await idle
+        except (TimeoutError, CancelledError):
+            return False
+        finally:
+            self._waiting = None
+        return True
+
+    def hurry(self) -> None:
+        """Stop waiting for live connections (a second SIGTERM): close them now."""
+        if self._waiting is not None and not self._waiting.called:
+            self._waiting.cancel()
 
 
 async def _stop_port(port: IListeningPort) -> None:
     await port.stopListening()  # type: ignore[misc]
 
 
-def install_stop_signals(reactor: IReactorCore) -> None:
-    """SIGTERM and SIGINT stop the reactor cleanly (exit 0, not "killed by signal")."""
+def install_stop_signals(reactor: IReactorCore, hurry: Callable[[], object] | None = None) -> None:
+    """SIGTERM and SIGINT stop the reactor cleanly (exit 0, not "killed by signal"); a second
+    one, while live connections are given time to end, closes them at once."""
+
+    def stop() -> None:
+        try:
+            reactor.stop()
+        except ReactorNotRunning:
+            if hurry is not None:
+                hurry()
 
     def handler(signum: int, frame: object) -> None:
-        reactor.callFromThread(reactor.stop)  # type: ignore[attr-defined]
+        reactor.callFromThread(stop)  # type: ignore[attr-defined]
 
     def install() -> None:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
     reactor.callWhenRunning(install)
+
+
+def install_signal(reactor: IReactorCore, signum: int, action: Callable[[], object]) -> None:
+    """Run C{action} in the reactor thread on signal C{signum} (SIGHUP reload, SIGUSR1 status)."""
+
+    def handler(signum: int, frame: object) -> None:
+        reactor.callFromThread(action)  # type: ignore[attr-defined]
+
+    reactor.callWhenRunning(signal.signal, signum, handler)

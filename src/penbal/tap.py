@@ -8,18 +8,25 @@ This is the only module that touches the global reactor, randomness and the cloc
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from twisted.application.service import IService, MultiService
+from twisted.internet.interfaces import IStreamServerEndpoint
 
 from penbal.backend import Backend
 from penbal.balancer import Balancer, Settings
 from penbal.connlog import ConnectionLog
+from penbal.control.operations import build_operations, make_runtime
+from penbal.edges.config import build_edges
+from penbal.edges.tlsserver import listen_endpoint
+from penbal.health.assembly import build_health_service
 from penbal.interfaces import PolicyContext
 from penbal.options import Options
-from penbal.policies.registry import find_policies
+from penbal.policies.registry import PolicyError, make_policy
 from penbal.pool import BackendPool
 from penbal.relay.listener import RelayFactory
 from penbal.service import TCPBalancerService
+from penbal.udp.service import make_udp_service
 
 __all__ = ["Options", "makeService"]
 
@@ -30,8 +37,13 @@ def makeService(options: Options) -> IService:
 
     assert options.listen_spec is not None
     pool = BackendPool(reactor, options.backend_specs)
-    context = PolicyContext(clock=reactor, random=random.Random())
-    policy = find_policies()[options["policy"]].makePolicy(context)
+    context = PolicyContext(clock=reactor, random=random.Random(),
+                            clients=options["clients"], tracking=options["tracking"],
+                            settings={"failback": not options["no-failback"]})
+    try:
+        policy = make_policy(options.policy_choice, context)
+    except PolicyError as e:
+        raise SystemExit(f"penbal: error: {e}") from None
     settings = Settings(
         timeout=options["timeout"],
         blacklist=options["blacklist"],
@@ -41,6 +53,24 @@ def makeService(options: Options) -> IService:
     )
     balancer = Balancer(pool, policy, settings)
     factory = RelayFactory(reactor, reactor, balancer, ConnectionLog())
+    factory.edges = build_edges(options.edges, reactor, reactor)
     top = MultiService()
-    TCPBalancerService(reactor, options.listen_spec, factory).setServiceParent(top)
+    runtime = make_runtime(reactor, options, balancer, context, options.policy_choice, factory,
+                           factory.connlog)  # before UDP: it shares the relay's client ACL
+    build_operations(reactor, options, runtime).setServiceParent(top)  # -F, -C, --http, signals
+    if options["check"] is not None:
+        port = options.listen_spec.port or 3306
+        build_health_service(reactor, pool, options, port).setServiceParent(top)
+    if options["udp"]:
+        udp = make_udp_service(reactor, options, balancer, factory.connlog, factory.edges)
+        udp.setServiceParent(top)
+        return top
+    listen_tls = options.edges.listen_tls
+
+    def endpoint_for(reactor: Any, description: str) -> IStreamServerEndpoint:
+        return listen_endpoint(reactor, description, listen_tls)
+
+    TCPBalancerService(reactor, options.listen_spec, factory,
+                       stop_timeout=options["shutdown-timeout"],
+                       endpoint_for=endpoint_for).setServiceParent(top)
     return top

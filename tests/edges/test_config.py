@@ -62,11 +62,6 @@ class ValidationTests(SynchronousTestCase):
         self.assertRefused(["--tls-min-version", "1.3", "3306", "127.0.0.1"],
                            "--tls-min-version")
 
-    def test_listen_tls_settings_not_ignored(self) -> None:
-        """TLS settings for a TLS LISTEN endpoint are refused while they cannot be applied."""
-        self.assertRefused(["--tls-ciphers", "ECDHE+AESGCM", "ssl:3306:privateKey=k.pem",
-                            "127.0.0.1"], "not wired yet")
-
     def test_key_without_cert(self) -> None:
         """--backend-tls-key alone is refused."""
         self.assertRefused(["--backend-tls-key", "k.pem", "3306", "127.0.0.1"],

@@ -24,9 +24,6 @@ from penbal.edges.tls import BackendTLS, BackendTLSSettings, TLSConfigError, par
 from penbal.edges.tlsserver import ListenTLSSettings, is_tls_endpoint
 
 DEFAULT_PROXY_NETWORKS = "127.0.0.0/8,::1/128"
-# True once penbal.service listens through penbal.edges.tlsserver.listen_endpoint; until then
-# TLS settings for the LISTEN side are refused rather than silently ignored.
-LISTEN_TLS_SETTINGS_WIRED = False
 
 
 def _bounded(kind: type, low: float, name: str, high: float | None = None) -> Any:
@@ -169,11 +166,6 @@ class EdgeOptions:
             raise usage.UsageError(
                 "--tls-min-version and --tls-ciphers need an ssl: or tls: LISTEN endpoint"
                 " or --backend-tls"
-            )
-        if tls_listen and (min_version or ciphers) and not LISTEN_TLS_SETTINGS_WIRED:
-            raise usage.UsageError(
-                "--tls-min-version and --tls-ciphers apply to --backend-tls; for an ssl: or"
-                " tls: LISTEN endpoint they are not wired yet (its default floor is TLS 1.2)"
             )
         send_proxy = self["send-proxy"]
         if send_proxy is not None and send_proxy.lower() not in PROXY_VERSIONS:

@@ -68,8 +68,12 @@ class Dial(ClientFactory):
             return
         self._backend = backend
         spec = backend.spec
+        factory: ClientFactory = self
+        edges = self._front.factory.edges
+        if edges is not None:
+            factory = edges.backend_factory(self, self._front, backend)  # TLS, if on
         self._connector = self._reactor.connectTCP(
-            spec.host, spec.port, self, timeout=settings.timeout
+            spec.host, spec.port, factory, timeout=settings.timeout
         )
 
     def buildProtocol(self, addr: object) -> Protocol:
@@ -80,12 +84,15 @@ class Dial(ClientFactory):
 
     def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         self._connector = None
+        self.attempt_failed(reason.getErrorMessage())
+
+    def attempt_failed(self, why: str) -> None:
+        """The attempt failed: refused, timed out, or (TLS) its handshake or check failed."""
         if self._cancelled:
             return
         backend = self._backend
         assert backend is not None
         settings = self._balancer.settings
-        why = reason.getErrorMessage()
         if backend is not settings.emergency:
             backend.blacklist(self._clock.seconds(), settings.blacklist, why)
             log.warn(

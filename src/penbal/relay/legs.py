@@ -22,6 +22,7 @@ from penbal.interfaces import ClientInfo
 from penbal.relay.writethrough import writer_for
 
 if TYPE_CHECKING:
+    from penbal.edges.forwarded import ForwardedRewriter
     from penbal.relay.dialer import Dial
     from penbal.relay.listener import RelayFactory
 
@@ -97,6 +98,9 @@ class BackendLeg(Leg):
 
     def connectionMade(self) -> None:
         tune_socket(self.transport, keepalive=True)
+        edges = self.front.factory.edges
+        if edges is not None:
+            edges.backend_leg_made(self)  # the PROXY header, if one is sent
         self.front.backend_connected(self)
 
     def dataReceived(self, data: bytes) -> None:
@@ -115,6 +119,8 @@ class BackendLeg(Leg):
 
 class FrontLeg(Leg):
     """A client's connection to the balancer; it dials a backend and relays."""
+
+    rewriter: ForwardedRewriter | None = None
 
     def __init__(self, factory: RelayFactory, client: ClientInfo) -> None:
         self.factory = factory
@@ -135,6 +141,8 @@ class FrontLeg(Leg):
 
     def dataReceived(self, data: bytes) -> None:
         self.bytes_in += len(data)
+        if self.rewriter is not None:  # HTTP mode (-H): X-Forwarded-For on each request
+            data = self.rewriter.feed(data)
         peer = self.peer
         if peer is None:
             self.pending.append(data)

@@ -6,12 +6,12 @@ pausing accept (clients wait in the listen backlog), and keeps the table of live
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IAddress, IReactorTCP, IReactorTime
-from twisted.internet.protocol import ServerFactory
+from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.python.failure import Failure
 
 from penbal.backend import Backend
@@ -20,6 +20,9 @@ from penbal.connlog import ConnectionLog, ConnectionRecord
 from penbal.interfaces import ClientInfo
 from penbal.relay.dialer import Dial
 from penbal.relay.legs import FrontLeg
+
+if TYPE_CHECKING:
+    from penbal.edges.gate import Edges
 
 
 def client_info(addr: IAddress | None) -> ClientInfo:
@@ -34,6 +37,8 @@ class RelayFactory(ServerFactory):
     """Builds a L{FrontLeg} per client and dials a backend for it."""
 
     noisy = False
+    #: The edge features (ACL, PROXY, TLS to backends, HTTP mode, hygiene); None when all off.
+    edges: Edges | None = None
     #: Send relayed bytes at once when the peer's buffer is empty (see writethrough.py).
     write_through = True
 
@@ -56,7 +61,9 @@ class RelayFactory(ServerFactory):
         if self.accept_paused:
             self._set_accepting(False)
 
-    def buildProtocol(self, addr: IAddress | None) -> FrontLeg:
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:
+        if self.edges is not None:
+            return self.edges.build_front(self, client_info(addr))
         return FrontLeg(self, client_info(addr))
 
     def connection_started(self, front: FrontLeg) -> None:
@@ -66,6 +73,8 @@ class RelayFactory(ServerFactory):
         front.started = self._clock.seconds()
         if len(self.fronts) >= self.balancer.settings.max_connections and not self.accept_paused:
             self._set_accepting(False)
+        if self.edges is not None and not self.edges.admit(front):
+            return  # denied (closed or sent to the abuse server), or over its cap
         order = self.balancer.order(front.client)
         dial = Dial(self._reactor, self._clock, self.balancer, front, order)
         front.dial = dial
@@ -75,15 +84,19 @@ class RelayFactory(ServerFactory):
         """The client's backend is up."""
         backend.counters.active += 1
         backend.live.add(front)
-        self.balancer.connected(front.client, backend)
+        if self.edges is None or backend is not self.edges.abuse:
+            self.balancer.connected(front.client, backend)
 
     def connection_ended(self, front: FrontLeg, reason: Failure) -> None:
         """A client connection is over: uncount it, log it, maybe accept again."""
         self.fronts.discard(front)
+        if self.edges is not None:
+            self.edges.ended(front)
         backend = front.backend
         if backend is not None and front in backend.live:
             backend.live.discard(front)
             backend.counters.active -= 1
+            self.balancer.pool.released(backend)  # a removed backend leaves once drained
         now = self._clock.seconds()
         self.connlog.ended(
             ConnectionRecord(
@@ -104,6 +117,11 @@ class RelayFactory(ServerFactory):
             for waiter in waiters:
                 if not waiter.called:
                     waiter.callback(None)
+
+    def limits_changed(self) -> None:
+        """conn_max changed at run time (penbal.control): accept again if now below it."""
+        if self.accept_paused and len(self.fronts) < self.balancer.settings.max_connections:
+            self._set_accepting(True)
 
     def when_idle(self) -> Deferred[None]:
         """A Deferred that fires once no connection is live."""

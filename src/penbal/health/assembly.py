@@ -1,0 +1,98 @@
+# -*- test-case-name: tests.health.test_assembly -*-
+"""
+Building the health checker from C{twist penbal}'s options: the check (TCP or Galera), how its
+results are judged, the scheduler, discovery, and the Galera check's worker threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from twisted.application.service import IService, MultiService, Service
+from twisted.python.threadpool import ThreadPool
+
+from penbal.health.credentials import Credentials
+from penbal.health.discovery import Discovery
+from penbal.health.fitness import DonorPolicy, galera_verdict, reachability_verdict
+from penbal.health.galera import GaleraCheck
+from penbal.health.partition import majority_view, partition_verdict
+from penbal.health.result import CheckResult, Verdict
+from penbal.health.scheduler import Assess, HealthScheduler, RoundObserver
+from penbal.health.tcpcheck import TCPCheck
+from penbal.interfaces import IHealthCheck
+from penbal.pool import BackendPool
+
+CHECKS = ("tcp", "galera")
+
+
+def tcp_assess(result: CheckResult, everything: Sequence[CheckResult]) -> Verdict:
+    """The TCP check's judgement: reachable or not."""
+    return reachability_verdict(result)
+
+
+def galera_assess(donor: DonorPolicy) -> Assess:
+    """The Galera judgement: the node's own state, then the cluster view of the round."""
+
+    def assess(result: CheckResult, everything: Sequence[CheckResult]) -> Verdict:
+        verdict = galera_verdict(result, donor)
+        return partition_verdict(verdict, result, majority_view(everything))
+
+    return assess
+
+
+class ThreadPoolService(Service):
+    """Starts a thread pool with the service and stops it (joining its threads) after."""
+
+    def __init__(self, threadpool: ThreadPool) -> None:
+        self.threadpool = threadpool
+
+    def startService(self) -> None:
+        super().startService()
+        self.threadpool.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.threadpool.stop()
+
+
+def build_health_service(
+    reactor: Any, pool: BackendPool, options: Mapping[str, Any], default_port: int
+) -> IService:
+    """
+    The checker for C{options["check"]}: a service that checks every backend of C{pool}.
+
+    C{options} holds C{check}, C{check-interval}, C{check-timeout}, C{rise}, C{fall},
+    C{donor}, C{on-unfit}, C{discover} and, for the Galera check, C{check-credentials-found}
+    (the L{Credentials}).
+    """
+    top = MultiService()
+    timeout = float(options["check-timeout"])
+    check: IHealthCheck
+    assess: Assess
+    if options["check"] == "galera":
+        credentials: Credentials = options["check-credentials-found"]
+        threadpool = ThreadPool(minthreads=0, maxthreads=max(8, 2 * len(pool)), name="penbal-check")
+        ThreadPoolService(threadpool).setServiceParent(top)
+        check = GaleraCheck(reactor, threadpool, reactor, credentials, timeout)
+        assess = galera_assess(DonorPolicy(options["donor"]))
+    else:
+        check = TCPCheck(reactor, reactor, timeout)
+        assess = tcp_assess
+    observers: list[RoundObserver] = []
+    if options["discover"]:
+        observers.append(Discovery(pool, default_port))
+    scheduler = HealthScheduler(
+        reactor,
+        pool,
+        check,
+        assess,
+        interval=float(options["check-interval"]),
+        timeout=timeout,
+        rise=int(options["rise"]),
+        fall=int(options["fall"]),
+        close_unfit=options["on-unfit"] == "close",
+        observers=observers,
+    )
+    scheduler.setServiceParent(top)
+    return top

@@ -1,0 +1,245 @@
+# -*- test-case-name: tests.galera.test_failover -*-
+"""
+Watching a scenario from outside penbal: clients that open new connections through penbal in a
+loop and ask each one C{SELECT @@port} (which node it reached), and pollers that read each
+node's wsrep state directly, as the check user, to know when a node really became (un)fit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+
+from penbal.backend import Fitness
+from penbal.health.fitness import galera_verdict
+from penbal.health.partition import majority_view, partition_verdict
+from penbal.health.result import CheckResult
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One client connection through penbal: when it started and ended, the node's port."""
+
+    start: float
+    end: float
+    port: int | None
+    error: str = ""
+
+
+class Traffic:
+    """C{threads} clients, each opening one new connection after another through penbal."""
+
+    def __init__(self, port: int, user: str, password: str, threads: int = 4,
+                 timeout: float = 2.0, pause: float = 0.005, max_seconds: float = 180.0,
+                 max_samples: int = 200_000) -> None:
+        self.port = port
+        self.user = user
+        self.password = password
+        self.timeout = timeout
+        self.pause = pause
+        self.max_seconds = max_seconds
+        self.max_samples = max_samples
+        self._samples: list[Sample] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def start(self) -> Traffic:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> list[Sample]:
+        """Stop the clients (each finishes its connection) and return every sample."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout * 3 + 5)
+        return self.samples()
+
+    def samples(self) -> list[Sample]:
+        with self._lock:
+            return sorted(self._samples, key=lambda s: s.start)
+
+    def _run(self) -> None:
+        ends = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < ends:
+            sample = self.one()
+            with self._lock:
+                self._samples.append(sample)
+                if len(self._samples) >= self.max_samples:
+                    return
+            self._stop.wait(self.pause)
+
+    def one(self) -> Sample:
+        """Connect through penbal, ask which node answered, disconnect."""
+        started = time.monotonic()
+        try:
+            connection = pymysql.connect(
+                host="127.0.0.1", port=self.port, user=self.user, password=self.password,
+                connect_timeout=self.timeout, read_timeout=self.timeout,
+                write_timeout=self.timeout)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT @@port")
+                    row = cursor.fetchone()
+            finally:
+                connection.close()
+        except Exception as e:
+            return Sample(started, time.monotonic(), None, f"{type(e).__name__}: {e}")
+        return Sample(started, time.monotonic(), int(row[0]))
+
+    def wait_for(self, condition: Callable[[list[Sample]], bool], timeout: float,
+                 what: str) -> list[Sample]:
+        """Poll the samples until C{condition} holds; fail naming C{what} after C{timeout}."""
+        deadline = time.monotonic() + timeout
+        while True:
+            samples = self.samples()
+            if condition(samples):
+                return samples
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One direct read of a node's wsrep state (C{values} empty if it failed)."""
+
+    node: int
+    start: float
+    end: float
+    values: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+
+    def result(self) -> CheckResult:
+        if self.error:
+            return CheckResult(False, self.end - self.start, self.error)
+        return CheckResult(True, self.end - self.start, values=self.values)
+
+
+class Poller:
+    """One thread per node reading its wsrep state every C{period} seconds as the check user,
+    over a kept connection (reopened after an error), each read bounded by C{timeout}."""
+
+    def __init__(self, ports: dict[int, int], user: str, password: str, period: float = 0.04,
+                 timeout: float = 0.3, max_seconds: float = 300.0) -> None:
+        self.ports = ports
+        self.user = user
+        self.password = password
+        self.period = period
+        self.timeout = timeout
+        self.max_seconds = max_seconds
+        self._observations: list[Observation] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(node,), daemon=True)
+                         for node in ports]
+
+    def start(self) -> Poller:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> list[Observation]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout * 4 + 5)
+        return self.observations()
+
+    def observations(self) -> list[Observation]:
+        with self._lock:
+            return sorted(self._observations, key=lambda o: o.start)
+
+    def _run(self, node: int) -> None:
+        connection: Any = None
+        ends = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < ends:
+            started = time.monotonic()
+            try:
+                if connection is None:
+                    connection = pymysql.connect(
+                        host="127.0.0.1", port=self.ports[node], user=self.user,
+                        password=self.password, connect_timeout=self.timeout,
+                        read_timeout=self.timeout, write_timeout=self.timeout)
+                values: dict[str, str] = {}
+                with connection.cursor() as cursor:
+                    for query in ("SHOW GLOBAL STATUS LIKE 'wsrep%'",
+                                  "SHOW GLOBAL VARIABLES LIKE 'wsrep%'"):
+                        cursor.execute(query)
+                        for name, value in cursor.fetchall():
+                            values[str(name).lower()] = "" if value is None else str(value)
+                observation = Observation(node, started, time.monotonic(), values)
+            except Exception as e:
+                observation = Observation(node, started, time.monotonic(), {}, repr(e))
+                if connection is not None:
+                    try:
+                        connection.close()
+                    except Exception:
+                        pass
+                connection = None
+            with self._lock:
+                self._observations.append(observation)
+            self._stop.wait(self.period)
+        if connection is not None:
+            connection.close()
+
+
+def judged(observations: Sequence[Observation], node: int) -> list[tuple[Observation, Fitness]]:
+    """Each observation of C{node} with the fitness penbal's rules give it, the cluster view
+    taken from the latest observation of every node at that moment."""
+    latest: dict[int, Observation] = {}
+    out: list[tuple[Observation, Fitness]] = []
+    for observation in observations:
+        latest[observation.node] = observation
+        if observation.node != node:
+            continue
+        everything = [o.result() for o in latest.values()]
+        verdict = galera_verdict(observation.result())
+        verdict = partition_verdict(verdict, observation.result(), majority_view(everything))
+        out.append((observation, verdict.fitness))
+    return out
+
+
+def last_bad_before(observations: Sequence[Observation], node: int, when: float) -> float:
+    """The start of the last direct read, before C{when}, that found C{node} not fit."""
+    starts = [o.start for o, fitness in judged(observations, node)
+              if fitness is not Fitness.FIT and o.start < when]
+    if not starts:
+        raise AssertionError(f"node {node} was never seen unfit before {when}")
+    return max(starts)
+
+
+def first_good_after(observations: Sequence[Observation], node: int, when: float) -> float:
+    """The end of the first direct read, after C{when}, that found C{node} fit."""
+    for o, fitness in judged(observations, node):
+        if o.start >= when and fitness is Fitness.FIT:
+            return o.end
+    raise AssertionError(f"node {node} was never seen fit after {when}")
+
+
+def last_primary(observations: Sequence[Observation], node: int, before: float) -> float:
+    """The start of the last read, before the first non-Primary one after C{before}, that found
+    C{node} Primary: a lower bound of when it left the Primary component."""
+    last = before
+    for o in observations:
+        if o.node != node or o.start < before or o.error:
+            continue
+        if o.values.get("wsrep_cluster_status") != "Primary":
+            return last
+        last = o.start
+    raise AssertionError(f"node {node} never left the Primary component after {before}")
+
+
+def to_port(samples: Sequence[Sample], port: int) -> list[Sample]:
+    """The samples that reached the node on C{port}."""
+    return [s for s in samples if s.port == port]
+
+
+def failures(samples: Sequence[Sample]) -> list[Sample]:
+    """The samples that failed."""
+    return [s for s in samples if s.port is None]

@@ -1,0 +1,3 @@
+"""
+Tests of penbal.health: fitness rules, hysteresis, the checks and their scheduler.
+"""
