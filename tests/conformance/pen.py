@@ -12,8 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.conformance.replay import ExitedEarlyError, wait_listening
-from tests.integration.penbalproc import PenbalProcess, free_port
+from penbal.testing.process import ExitedEarlyError, PenbalProcess, free_port, wait_listening
 
 PEN_MISSING = (
     "pen is not installed: these tests compare penbal with Debian's Pen 0.34.1 "

@@ -11,67 +11,14 @@ step: the replay is deterministic.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
-from tests.integration.servers import NameBackend
+from penbal.testing.backends import NameBackend
 
 CLOSED = "closed"
-
-
-def _listening_inodes(port: int) -> set[str]:
-    """Socket inodes listening on TCP C{port}, read from /proc/net/tcp{,6}."""
-    wanted = f":{port:04X}"
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[1].endswith(wanted) and fields[3] == "0A":
-                inodes.add(fields[9])
-    return inodes
-
-
-def listening(port: int, pid: int) -> bool:
-    """True if process C{pid} listens on TCP C{port}.  Read from /proc: a probe connection
-    would count as a client and move the balancer's round-robin turn, and another process
-    that took the port in the meantime is not mistaken for ours."""
-    inodes = _listening_inodes(port)
-    if not inodes:
-        return False
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:[") and target[8:-1] in inodes:
-            return True
-    return False
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes], what: str,
-                   timeout: float = 20) -> None:
-    """Wait until C{process} listens on C{port}; fail if it exits or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while not listening(port, process.pid):
-        if process.poll() is not None:
-            raise ExitedEarlyError(f"{what} exited with status {process.returncode} before "
-                              f"listening on port {port}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not listen on port {port} within {timeout}s")
-        time.sleep(0.02)
-
-
-class ExitedEarlyError(AssertionError):
-    """The balancer exited before listening (most often: another process took its port)."""
 
 
 def finish(sock: socket.socket, timeout: float = 10) -> None:
@@ -180,5 +127,4 @@ class BlackholeBackend:
             sock.close()
 
 
-__all__ = ["CLOSED", "BlackholeBackend", "NameBackend", "counts", "grouping", "replay",
-           "wait_listening"]
+__all__ = ["CLOSED", "BlackholeBackend", "NameBackend", "counts", "grouping", "replay"]

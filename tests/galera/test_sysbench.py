@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.testing.galera_cluster import GaleraCluster
+from penbal.testing.process import PenbalProcess, free_port
 from tests.galera.cluster import NODES, credentials_file, restore, shared_cluster
 from tests.galera.scenario import report
-from tests.integration.penbalproc import PenbalProcess, free_port
 
 TABLES = 4
 TABLE_SIZE = 10_000

@@ -16,8 +16,8 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration.penbalproc import PenbalProcess, accepts, free_port, wait_for
-from tests.integration.servers import NameBackend
+from penbal.testing.backends import NameBackend
+from penbal.testing.process import PenbalProcess, accepts, free_port, wait_for
 
 CTL = str(Path(sys.executable).parent / "penbal-ctl")
 

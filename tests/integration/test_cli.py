@@ -13,8 +13,8 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration.penbalproc import BIN, free_port, run_penbal, wait_for
-from tests.integration.servers import NameBackend
+from penbal.testing.backends import NameBackend
+from penbal.testing.process import BIN, free_port, run_penbal, wait_for
 
 
 class BadInputTests(SynchronousTestCase):

@@ -13,8 +13,8 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration.penbalproc import PenbalProcess, free_port, wait_for
-from tests.integration.servers import NameBackend
+from penbal.testing.backends import NameBackend
+from penbal.testing.process import PenbalProcess, free_port, wait_for
 
 
 def greeting(port: int, source: str, host: str = "127.0.0.1") -> bytes:

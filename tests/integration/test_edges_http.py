@@ -12,9 +12,9 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal.testing.backends import Backend
+from penbal.testing.process import PenbalProcess, free_port
 from tests.edges.certs import Authority
-from tests.integration.penbalproc import PenbalProcess, free_port
-from tests.integration.servers import Backend
 
 
 class HeadRecorder(Backend):

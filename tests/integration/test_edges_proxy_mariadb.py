@@ -23,7 +23,7 @@ from pathlib import Path
 import pymysql
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration.penbalproc import PenbalProcess, free_port, wait_for
+from penbal.testing.process import PenbalProcess, free_port, wait_for
 
 USER, PASSWORD = "edge", "edge-test-pw"
 _SBIN = "/usr/sbin:/usr/bin:/sbin:/bin"

@@ -19,9 +19,9 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from penbal.edges.tls import TLSConfigError
 from penbal.edges.tlsserver import ListenTLSSettings, listen_endpoint
+from penbal.testing.backends import Backend
+from penbal.testing.process import PenbalProcess, free_port, run_penbal, wait_for
 from tests.edges.certs import Authority, Issued
-from tests.integration.penbalproc import PenbalProcess, free_port, run_penbal, wait_for
-from tests.integration.servers import Backend
 
 
 class TLSBackend(Backend):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal.testing.backends import NameBackend
+from penbal.testing.process import PenbalProcess, free_port
 from tests.edges.certs import Authority
-from tests.integration.penbalproc import PenbalProcess, free_port
-from tests.integration.servers import NameBackend
 
 
 class ListenTLSTests(SynchronousTestCase):

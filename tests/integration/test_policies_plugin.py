@@ -13,10 +13,10 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal.testing.backends import NameBackend
+from penbal.testing.process import BIN
 from tests.conformance.pen import Penbal
 from tests.conformance.replay import counts, replay
-from tests.integration.penbalproc import BIN
-from tests.integration.servers import NameBackend
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "penbal" / "plugins" / "samesubnet.py"
 

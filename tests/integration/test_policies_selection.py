@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal.testing.backends import NameBackend
 from tests.conformance.pen import Penbal
 from tests.conformance.replay import CLOSED, counts, replay
-from tests.integration.servers import NameBackend
 
 
 class PolicyIntegrationTests(SynchronousTestCase):

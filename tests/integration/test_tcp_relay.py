@@ -14,13 +14,13 @@ from collections.abc import Sequence
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration.penbalproc import PenbalProcess, free_port, rss_kib, wait_for
-from tests.integration.servers import (
+from penbal.testing.backends import (
     Backend,
     FloodBackend,
     NameBackend,
     ReplyAfterEOFBackend,
 )
+from penbal.testing.process import PenbalProcess, free_port, rss_kib, wait_for
 
 
 def recv_all(sock: socket.socket, limit: float = 60) -> bytes:

@@ -11,7 +11,7 @@ from collections import Counter
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
-from tests.integration.penbalproc import PenbalProcess
+from penbal.testing.process import PenbalProcess
 from tests.udp.loopback import Client, EchoBackend, free_udp_port, reactor, wait_until
 
 

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.integration.test_tcp_relay -*-
 """
-Start a real C{twist penbal} process for a test, wait until it accepts, stop it by pid.
+Start a real C{twist penbal} process (tests, demo), wait until it listens, stop it by pid.
 """
 
 from __future__ import annotations
@@ -52,11 +52,62 @@ def rss_kib(pid: int) -> int:
     raise AssertionError(f"no VmRSS for pid {pid}")
 
 
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on TCP C{port}, read from /proc/net/tcp{,6}."""
+    wanted = f":{port:04X}"
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[1].endswith(wanted) and fields[3] == "0A":
+                inodes.add(fields[9])
+    return inodes
+
+
+def listening(port: int, pid: int) -> bool:
+    """True if process C{pid} listens on TCP C{port}.  Read from /proc: a probe connection
+    would count as a client and move the balancer's round-robin turn, and another process
+    that took the port in the meantime is not mistaken for ours."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return False
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], what: str,
+                   timeout: float = 20) -> None:
+    """Wait until C{process} listens on C{port}; fail if it exits or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while not listening(port, process.pid):
+        if process.poll() is not None:
+            raise ExitedEarlyError(f"{what} exited with status {process.returncode} before "
+                              f"listening on port {port}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not listen on port {port} within {timeout}s")
+        time.sleep(0.02)
+
+
+class ExitedEarlyError(AssertionError):
+    """The balancer exited before listening (most often: another process took its port)."""
+
+
 class PenbalProcess:
     """A C{twist penbal ARGS} child process with its log in a file."""
 
     def __init__(self, args: Sequence[str], listen_port: int | None = None,
-                 host: str = "127.0.0.1", extra_env: dict[str, str] | None = None) -> None:
+                 host: str = "127.0.0.1", extra_env: dict[str, str] | None = None,
+                 probe: bool = True) -> None:
         # Logs go to the working directory: trial runs in _trial_temp, so they stay with the run.
         self.log_path = Path(tempfile.mkstemp(prefix="penbal-", suffix=".log", dir=os.getcwd())[1])
         self._log = self.log_path.open("wb")
@@ -66,7 +117,10 @@ class PenbalProcess:
             stdout=self._log, stderr=subprocess.STDOUT, env=env,
         )
         self.pid = self.process.pid
-        if listen_port is not None:
+        if listen_port is not None and not probe:
+            # No probe connection: it would count as a client and move round-robin's turn.
+            wait_listening(listen_port, self.process, f"penbal (log: {self.log_path})")
+        elif listen_port is not None:
             wait_for(lambda: self._alive_and_accepting(host, listen_port), 20,
                      f"penbal to listen on {host}:{listen_port} (log: {self.log_path})")
 
