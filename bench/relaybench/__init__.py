@@ -1,0 +1,5 @@
+"""
+Side-by-side benchmark of TCP relays (penbal, Pen, HAProxy) on loopback.
+
+Run it through ``bench/run``; see ``bench/README.md``.
+"""

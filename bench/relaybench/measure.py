@@ -1,0 +1,161 @@
+"""
+One measurement cell: start a relay in front of a backend, load it, stop it.
+
+A failure inside a cell is recorded in the cell, so that the other cells
+still run; every process a cell starts is stopped before it returns.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from relaybench import backends, loads
+from relaybench.procs import BenchError, CoreMeter, CpuMeter
+from relaybench.relays import Relay, RelaySpec, start_relay
+from relaybench.report import Cell, JsonValue
+
+SETTLE = 1.0
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every cell shares."""
+
+    logdir: Path
+    relay_core: int
+    load_core: int
+    duration: int
+    max_conns: int
+    idle_conns: int
+    wait_quiet: float = 0.0
+
+    def relay(self, spec: RelaySpec, backend_port: int) -> Relay:
+        return start_relay(
+            spec,
+            backend_port,
+            core=self.relay_core,
+            logdir=self.logdir,
+            max_conns=self.max_conns,
+        )
+
+
+def http(setup: Setup, spec: RelaySpec, nginx_port: int, *, close: bool) -> Cell:
+    """wrk through the relay to nginx: req/s and the relay's CPU."""
+    row = "newconn" if close else "keepalive"
+    try:
+        relay = setup.relay(spec, nginx_port)
+    except BenchError as e:
+        return Cell(row, spec.name, None, error=str(e))
+    try:
+        meter, cores = CpuMeter(relay.proc), CoreMeter()
+        meter.start()
+        cores.start()
+        result = loads.wrk(relay.port, setup.duration, close=close)
+        cpu = meter.stop()
+        busy = _json(cores.stop())
+        errors = sum(result.socket_errors.values())
+        cell = Cell(
+            row,
+            spec.name,
+            result.requests_per_s,
+            cpu,
+            detail={
+                "requests": result.requests,
+                "socket_errors": dict(result.socket_errors),
+                "non_2xx": result.non_2xx,
+                "core_busy_percent": busy,
+            },
+        )
+        if errors > result.requests // 100:
+            cell.error = f"wrk saw {errors} socket errors: {result.socket_errors}"
+        return cell
+    except BenchError as e:
+        return Cell(row, spec.name, None, error=str(e))
+    finally:
+        relay.stop()
+
+
+def _json(busy: dict[str, float]) -> dict[str, JsonValue]:
+    return dict(busy.items())
+
+
+def bulk(setup: Setup, spec: RelaySpec) -> Cell:
+    """One iperf3 stream through the relay: Gbit/s and the relay's CPU."""
+    try:
+        server, port = backends.start_iperf3_server(setup.load_core, setup.logdir)
+    except BenchError as e:
+        return Cell("bulk", spec.name, None, error=str(e))
+    try:
+        relay = setup.relay(spec, port)
+        try:
+            meter, cores = CpuMeter(relay.proc), CoreMeter()
+            meter.start()
+            cores.start()
+            result = loads.iperf3(relay.port, setup.duration)
+            cpu = meter.stop()
+            busy = _json(cores.stop())
+        finally:
+            relay.stop()
+        return Cell(
+            "bulk",
+            spec.name,
+            result.gbit_per_s,
+            cpu,
+            detail={
+                "sent_gbit_per_s": result.sent_gbit_per_s,
+                "retransmits": result.retransmits,
+                "core_busy_percent": busy,
+            },
+        )
+    except BenchError as e:
+        return Cell("bulk", spec.name, None, error=str(e))
+    finally:
+        server.stop()
+
+
+def memory(setup: Setup, spec: RelaySpec) -> list[Cell]:
+    """The relay's RSS before and with ``idle_conns`` idle relayed connections."""
+    if spec.template is None:
+        return [Cell("idle_kib", spec.name, None), Cell("idle_mib", spec.name, None)]
+    try:
+        return _memory(setup, spec)
+    except BenchError as e:
+        return [
+            Cell("idle_kib", spec.name, None, error=str(e)),
+            Cell("idle_mib", spec.name, None, error=str(e)),
+        ]
+
+
+def _memory(setup: Setup, spec: RelaySpec) -> list[Cell]:
+    server, port = backends.start_hold_server(setup.load_core, setup.logdir)
+    try:
+        relay = setup.relay(spec, port)
+        try:
+            proc = relay.proc
+            assert proc is not None
+            time.sleep(SETTLE)
+            before = proc.rss_kib()
+            socks = loads.open_idle(relay.port, setup.idle_conns)
+            try:
+                time.sleep(SETTLE)
+                if not proc.alive():
+                    raise BenchError(f"{spec.name} died:\n{proc.log_tail()}")
+                during = proc.rss_kib()
+            finally:
+                loads.close_all(socks)
+        finally:
+            relay.stop()
+    finally:
+        server.stop()
+    per_conn = (during - before) / setup.idle_conns
+    detail: dict[str, float | int] = {
+        "connections": setup.idle_conns,
+        "rss_before_kib": before,
+        "rss_with_connections_kib": during,
+    }
+    return [
+        Cell("idle_kib", spec.name, per_conn, detail=dict(detail)),
+        Cell("idle_mib", spec.name, during / 1024, detail=dict(detail)),
+    ]

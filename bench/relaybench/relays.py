@@ -1,0 +1,153 @@
+"""
+The relays under test and how to start each one in front of one backend.
+
+A relay is described by a command template; ``{listen_port}``,
+``{backend_port}``, ``{listen}`` (``127.0.0.1:PORT``), ``{backend}``
+(``127.0.0.1:PORT``) and ``{max_conns}`` are filled in per measurement. ``direct`` has no relay
+process: the load goes straight to the backend.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from relaybench.procs import LOOPBACK, BenchError, Proc, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+TWIST = REPO / ".venv" / "bin" / "twist"
+
+PENBAL_CMD = f"{TWIST} penbal -x {{max_conns}} {{listen}} {{backend}}"
+PORTFORWARD_CMD = (
+    f"{TWIST} portforward --port tcp:{{listen_port}}:interface={LOOPBACK}"
+    f" --host {LOOPBACK} --dest_port {{backend_port}}"
+)
+PEN_CMD = "pen -f -r -x {max_conns} {listen} {backend}"
+HAPROXY_CMD = "haproxy -db -f {config}"
+
+HAPROXY_CONFIG = """\
+global
+    nbthread 1
+    maxconn {max_conns}
+
+defaults
+    mode tcp
+    maxconn {max_conns}
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+
+frontend bench
+    bind {listen}
+    default_backend servers
+
+backend servers
+    server s1 {backend}
+"""
+
+# Short names accepted by --penbal-cmd and --extra-relay.
+ALIASES = {"penbal": PENBAL_CMD, "portforward": PORTFORWARD_CMD}
+
+
+@dataclass(frozen=True)
+class RelaySpec:
+    """A named relay: ``template`` is None for ``direct``."""
+
+    name: str
+    template: str | None
+    tool: str | None = None
+
+    def describe(self) -> str:
+        return self.template if self.template is not None else "(no relay)"
+
+
+@dataclass
+class Relay:
+    """A started relay (or ``direct``): where the load must connect."""
+
+    spec: RelaySpec
+    port: int
+    proc: Proc | None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+
+def expand_template(template: str) -> str:
+    """Turn an alias (``penbal``, ``portforward``) into its template."""
+    return ALIASES.get(template, template)
+
+
+def default_specs(penbal_cmd: str) -> dict[str, RelaySpec]:
+    """The four relays of the standard comparison, by name."""
+    return {
+        "direct": RelaySpec("direct", None),
+        "penbal": RelaySpec("penbal", expand_template(penbal_cmd)),
+        "pen": RelaySpec("pen", PEN_CMD, "pen"),
+        "haproxy": RelaySpec("haproxy", HAPROXY_CMD, "haproxy"),
+    }
+
+
+def parse_extra(value: str) -> RelaySpec:
+    """Parse ``NAME=TEMPLATE`` (or ``NAME=portforward``) for --extra-relay."""
+    name, sep, template = value.partition("=")
+    if not sep or not name or not template:
+        raise BenchError(f"--extra-relay wants NAME=TEMPLATE, got {value!r}")
+    return RelaySpec(name, expand_template(template))
+
+
+def _argv(template: str, fields: dict[str, str]) -> list[str]:
+    try:
+        return [token.format(**fields) for token in shlex.split(template)]
+    except (KeyError, IndexError, ValueError) as e:
+        raise BenchError(f"bad relay command template {template!r}: {e}") from e
+
+
+def start_relay(
+    spec: RelaySpec,
+    backend_port: int,
+    *,
+    core: int,
+    logdir: Path,
+    max_conns: int,
+) -> Relay:
+    """Start ``spec`` in front of 127.0.0.1:``backend_port`` and wait for it."""
+    if spec.template is None:
+        return Relay(spec, backend_port, None)
+    port = free_port()
+    fields = {
+        "listen_port": str(port),
+        "backend_port": str(backend_port),
+        "listen": f"{LOOPBACK}:{port}",
+        "backend": f"{LOOPBACK}:{backend_port}",
+        "max_conns": str(max_conns),
+        "config": "",
+    }
+    if spec.name == "haproxy" and spec.template == HAPROXY_CMD:
+        config = logdir / f"haproxy-{port}.cfg"
+        config.write_text(HAPROXY_CONFIG.format(**fields))
+        fields["config"] = str(config)
+        _check_haproxy_config(config)
+    proc = Proc(spec.name, _argv(spec.template, fields), core, logdir)
+    relay = Relay(spec, port, proc)
+    try:
+        proc.wait_listening(port)
+    except BaseException:
+        relay.stop()
+        raise
+    return relay
+
+
+def _check_haproxy_config(config: Path) -> None:
+    done = subprocess.run(
+        ["haproxy", "-c", "-q", "-f", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"haproxy rejects {config}:\n{done.stdout}{done.stderr}")

@@ -1,0 +1,165 @@
+"""
+Results: one cell per (row, relay), the printed table and the JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the comparison: what is measured and how it prints."""
+
+    key: str
+    title: str
+    unit: str
+    digits: int
+
+
+ROWS: dict[str, Row] = {
+    row.key: row
+    for row in (
+        Row("keepalive", "kept-alive", "req/s", 0),
+        Row("newconn", "new connection per request", "req/s", 0),
+        Row("bulk", "bulk, one iperf3 stream", "Gbit/s", 2),
+        Row("idle_kib", "idle connections", "KiB/conn", 2),
+        Row("idle_mib", "RSS with the idle connections", "MiB", 1),
+    )
+}
+
+# The rows each ``--rows`` choice produces.
+ROW_GROUPS: dict[str, tuple[str, ...]] = {
+    "keepalive": ("keepalive",),
+    "newconn": ("newconn",),
+    "bulk": ("bulk",),
+    "memory": ("idle_kib", "idle_mib"),
+}
+
+
+@dataclass
+class Cell:
+    """One measurement: ``value`` is None when the cell failed or is n/a."""
+
+    row: str
+    relay: str
+    value: float | None
+    cpu_percent: float | None = None
+    error: str | None = None
+    detail: dict[str, JsonValue] = field(default_factory=dict)
+
+
+def median_cell(runs: list[Cell]) -> Cell:
+    """The run with the median value (the lower one for an even count).
+
+    The other runs' values go into ``detail["runs"]``; the cell fails only
+    if every run failed.
+    """
+    good = sorted(
+        (cell for cell in runs if cell.error is None and cell.value is not None),
+        key=lambda cell: cell.value or 0.0,
+    )
+    chosen = good[(len(good) - 1) // 2] if good else runs[-1]
+    if len(runs) > 1:
+        chosen.detail["runs"] = [cell.value for cell in runs]
+        failed: list[JsonValue] = [cell.error for cell in runs if cell.error is not None]
+        if failed:
+            chosen.detail["failed_runs"] = failed
+    return chosen
+
+
+def ratio(cells: list[Cell], cell: Cell, relay: str) -> float | None:
+    """``cell.value`` divided by the same row's value for ``relay``."""
+    for other in cells:
+        if other.row == cell.row and other.relay == relay and other.value:
+            return None if cell.value is None else cell.value / other.value
+    return None
+
+
+def _number(value: float | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def table(cells: list[Cell], relays: list[str], relay_core: str) -> str:
+    """The side-by-side table, grouped by row, relays in the given order.
+
+    Notes below it give failures, and how busy the relay core was while
+    ``direct`` ran (no relay on it): other processes competing with the relays.
+    """
+    head = ("row", "relay", "value", "relay CPU", "vs direct", "vs pen")
+    lines: list[tuple[str, ...]] = [head]
+    notes: list[str] = []
+    for row in ROWS.values():
+        first = True
+        for relay in relays:
+            cell = next((c for c in cells if c.row == row.key and c.relay == relay), None)
+            if cell is None:
+                continue
+            value = _number(cell.value, row.digits)
+            if cell.error is not None:
+                value = "FAILED"
+                notes.append(f"{row.title} / {relay}: {cell.error}")
+            elif cell.value is None:
+                value = "n/a"
+            cpu = "-" if cell.cpu_percent is None else f"{cell.cpu_percent:.0f} %"
+            title = f"{row.title} ({row.unit})" if first else ""
+            first = False
+            lines.append(
+                (
+                    title,
+                    relay,
+                    value,
+                    cpu,
+                    _ratio(ratio(cells, cell, "direct")),
+                    _ratio(ratio(cells, cell, "pen")),
+                )
+            )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = []
+    for n, line in enumerate(lines):
+        cols = [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
+        cols += [text.rjust(width) for text, width in zip(line[2:], widths[2:], strict=True)]
+        out.append("  ".join(cols).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    out += [f"note: {note}" for note in notes]
+    background = _background(cells, relay_core)
+    if background:
+        out.append(
+            f"relay core {relay_core} busy while direct ran (no relay on it; others' load):"
+            f" {background}"
+        )
+    return "\n".join(out)
+
+
+def _background(cells: list[Cell], relay_core: str) -> str:
+    found = []
+    for cell in cells:
+        busy = cell.detail.get("core_busy_percent")
+        if cell.relay == "direct" and isinstance(busy, dict) and relay_core in busy:
+            found.append(f"{cell.row} {busy[relay_core]} %")
+    return ", ".join(found)
+
+
+def write_json(path: Path, meta: dict[str, JsonValue], cells: list[Cell]) -> None:
+    """Write the run's metadata and every cell, with its ratios, to ``path``."""
+    results: list[JsonValue] = []
+    for cell in cells:
+        row = ROWS[cell.row]
+        record: dict[str, JsonValue] = {"title": row.title, "unit": row.unit}
+        record.update(asdict(cell))
+        record["ratio_to_direct"] = ratio(cells, cell, "direct")
+        record["ratio_to_pen"] = ratio(cells, cell, "pen")
+        results.append(record)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
