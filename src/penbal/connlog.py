@@ -8,15 +8,14 @@ With C{twist --log-format json} each record is a JSON line with the fields below
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from twisted.logger import Logger
 
 log = Logger(namespace="penbal.connection")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ConnectionRecord:
     """What happened to one client connection."""
 
@@ -39,10 +38,16 @@ class ConnectionLog:
     def ended(self, record: ConnectionRecord) -> None:
         """Log one ended connection."""
         self.recent.append(record)
-        fields: dict[str, Any] = asdict(record)
         log.info(
             "{client} -> {backend}: {bytes_in} bytes in, {bytes_out} bytes out, "
             "{duration:.3f}s, ended by {ended_by}",
             penbal_event="connection",
-            **fields,
+            client=record.client,
+            backend=record.backend,
+            bytes_in=record.bytes_in,
+            bytes_out=record.bytes_out,
+            started=record.started,
+            duration=record.duration,
+            ended_by=record.ended_by,
+            clean=record.clean,
         )

@@ -155,6 +155,9 @@ def install_stop_signals(reactor: IReactorCore, hurry: Callable[[], object] | No
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
+    # Now (we listen before the reactor runs, so a SIGTERM may come early), and again once the
+    # reactor has installed its own handlers at start-up.
+    install()
     reactor.callWhenRunning(install)
 
 

@@ -53,6 +53,7 @@ def makeService(options: Options) -> IService:
     )
     balancer = Balancer(pool, policy, settings)
     factory = RelayFactory(reactor, reactor, balancer, ConnectionLog())
+    factory.direct_connect = True
     factory.edges = build_edges(options.edges, reactor, reactor)
     top = MultiService()
     runtime = make_runtime(reactor, options, balancer, context, options.policy_choice, factory,

@@ -13,7 +13,7 @@ from twisted.internet import tcp
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from penbal.relay.writethrough import supports_write_through, writer_for
+from penbal.relay.writethrough import send_now, supports_write_through
 
 
 class FakeSocket:
@@ -47,50 +47,46 @@ def tcp_transport(room: int) -> tuple[Any, FakeSocket]:
 
 
 class WriteThroughTests(SynchronousTestCase):
-    """writer_for() on real TCP transports and others."""
+    """send_now() on real TCP transports; other transports are not eligible."""
 
-    def test_plain_transport_falls_back(self) -> None:
-        """A transport without Twisted's TCP internals gets its own write()."""
-        transport = StringTransport()
-        self.assertFalse(supports_write_through(transport))
-        writer_for(transport)(b"abc")
-        self.assertEqual(transport.value(), b"abc")
+    def test_plain_transport_not_eligible(self) -> None:
+        """A transport without Twisted's TCP internals is left to its own write()."""
+        self.assertFalse(supports_write_through(StringTransport()))
+
+    def test_tcp_transport_eligible(self) -> None:
+        """Twisted's TCP connection has what write-through needs."""
+        transport, _ = tcp_transport(room=1)
+        self.assertTrue(supports_write_through(transport))
 
     def test_sends_at_once_when_empty(self) -> None:
         """With nothing queued, bytes go straight to the socket."""
         transport, sock = tcp_transport(room=100)
-        writer_for(transport)(b"hello")
+        send_now(transport, b"hello")
         self.assertEqual((sock.sent, transport.queued), (b"hello", []))
 
     def test_rest_is_queued(self) -> None:
         """What the socket does not take is handed to the transport, in order."""
         transport, sock = tcp_transport(room=3)
-        writer_for(transport)(b"hello")
+        send_now(transport, b"hello")
         self.assertEqual((sock.sent, transport.queued), (b"hel", [b"lo"]))
 
     def test_would_block_queues_everything(self) -> None:
         """A full socket buffer queues the whole message."""
         transport, _ = tcp_transport(room=0)
-        writer_for(transport)(b"hello")
+        send_now(transport, b"hello")
         self.assertEqual(transport.queued, [b"hello"])
 
     def test_queued_data_keeps_order(self) -> None:
         """When bytes are already queued, new ones queue behind them."""
         transport, sock = tcp_transport(room=100)
         transport.dataBuffer = b"earlier"
-        writer_for(transport)(b"later")
+        send_now(transport, b"later")
         self.assertEqual((sock.sent, transport.queued), (b"", [b"later"]))
-
-    def test_disabled(self) -> None:
-        """write_through=False always uses the transport's write()."""
-        transport, sock = tcp_transport(room=100)
-        writer_for(transport, enabled=False)(b"x")
-        self.assertEqual((sock.sent, transport.queued), (b"", [b"x"]))
 
     def test_closing_transport_queues(self) -> None:
         """A transport that is closing or half-closing gets the data through write()."""
         for attribute in ("disconnecting", "_writeDisconnecting"):
             transport, sock = tcp_transport(room=100)
             setattr(transport, attribute, True)
-            writer_for(transport)(b"x")
+            send_now(transport, b"x")
             self.assertEqual((sock.sent, transport.queued), (b"", [b"x"]), attribute)

@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from penbal.backend import Backend
+from penbal.relay.directconnect import DirectAttempt, ip_family
 from penbal.relay.legs import BackendLeg, FrontLeg
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class Dial(ClientFactory):
         self._order = list(order)
         self._tried_emergency = False
         self._backend: Backend | None = None
-        self._connector: IConnector | None = None
+        self._connector: IConnector | DirectAttempt | None = None
         self._cancelled = False
 
     def start(self) -> None:
@@ -69,9 +70,18 @@ class Dial(ClientFactory):
         self._backend = backend
         spec = backend.spec
         factory: ClientFactory = self
-        edges = self._front.factory.edges
+        relay = self._front.factory
+        edges = relay.edges
         if edges is not None:
             factory = edges.backend_factory(self, self._front, backend)  # TLS, if on
+        if factory is self and relay.direct_connect:
+            family = ip_family(spec.host)
+            if family is not None:
+                self._connector = DirectAttempt(
+                    relay.fd_reactor, self._clock, family, spec.host, spec.port, self,
+                    settings.timeout,
+                )
+                return
         self._connector = self._reactor.connectTCP(
             spec.host, spec.port, factory, timeout=settings.timeout
         )

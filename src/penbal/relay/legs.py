@@ -9,7 +9,6 @@ other, so a client that shuts down its sending side still receives the whole rep
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IHalfCloseableProtocol, ITransport
@@ -19,7 +18,7 @@ from zope.interface import implementer
 
 from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
-from penbal.relay.writethrough import writer_for
+from penbal.relay.writethrough import send_now, supports_write_through
 
 if TYPE_CHECKING:
     from penbal.edges.forwarded import ForwardedRewriter
@@ -50,7 +49,9 @@ class Leg(Protocol):
     """What both legs share: relaying, half-close and closing."""
 
     peer: Leg | None = None
-    sink: Callable[[bytes], None]
+    #: The peer's transport, where this leg's bytes go, and whether to send them at once.
+    out: Any = None
+    direct = False
     read_closed = False
     write_closed = False
     closed = False
@@ -106,7 +107,10 @@ class BackendLeg(Leg):
     def dataReceived(self, data: bytes) -> None:
         self.backend.counters.bytes_from_backend += len(data)
         self.front.bytes_out += len(data)
-        self.sink(data)
+        if self.direct:
+            send_now(self.out, data)
+        else:
+            self.out.write(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.closed = True
@@ -127,7 +131,7 @@ class FrontLeg(Leg):
         self.client = client
         self.backend: Backend | None = None
         self.dial: Dial | None = None
-        self.pending: list[bytes] = []
+        self.pending: list[bytes] | None = None
         self.bytes_in = 0
         self.bytes_out = 0
         self.started = 0.0
@@ -145,11 +149,16 @@ class FrontLeg(Leg):
             data = self.rewriter.feed(data)
         peer = self.peer
         if peer is None:
+            if self.pending is None:
+                self.pending = []
             self.pending.append(data)
             return
         assert self.backend is not None
         self.backend.counters.bytes_to_backend += len(data)
-        self.sink(data)
+        if self.direct:
+            send_now(self.out, data)
+        else:
+            self.out.write(data)
 
     def backend_connected(self, leg: BackendLeg) -> None:
         """The dial succeeded: relay what waited, wire backpressure, start reading."""
@@ -161,14 +170,15 @@ class FrontLeg(Leg):
             return
         if self.pending:
             data = b"".join(self.pending)
-            self.pending = []
+            self.pending = None
             leg.backend.counters.bytes_to_backend += len(data)
             leg.transport.write(data)
         front: Any = self.transport
         back: Any = leg.transport
         write_through = self.factory.write_through
-        self.sink = writer_for(back, write_through)
-        leg.sink = writer_for(front, write_through)
+        self.out, leg.out = back, front
+        self.direct = write_through and supports_write_through(back)
+        leg.direct = write_through and supports_write_through(front)
         front.registerProducer(back, True)
         back.registerProducer(front, True)
         if self.read_closed:

@@ -41,12 +41,16 @@ class RelayFactory(ServerFactory):
     edges: Edges | None = None
     #: Send relayed bytes at once when the peer's buffer is empty (see writethrough.py).
     write_through = True
+    #: Connect to IP-literal backends with one socket, not connectTCP (see directconnect.py);
+    #: the assembly turns it on for a real reactor.
+    direct_connect = False
 
     def __init__(
         self, reactor: IReactorTCP, clock: IReactorTime, balancer: Balancer, connlog: ConnectionLog
     ) -> None:
         self._reactor = reactor
         self._clock = clock
+        self.fd_reactor: Any = reactor
         self.balancer = balancer
         self.connlog = connlog
         self.fronts: set[FrontLeg] = set()

@@ -11,12 +11,9 @@ without them (TLS, unix sockets of another shape, test doubles) get plain C{tran
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import tcp
-
-Writer = Callable[[bytes], None]
 
 _NEEDED = ("dataBuffer", "_tempDataLen", "_writeDisconnecting", "disconnecting", "socket")
 
@@ -26,33 +23,25 @@ def supports_write_through(transport: Any) -> bool:
     return isinstance(transport, tcp.Connection) and all(hasattr(transport, a) for a in _NEEDED)
 
 
-def writer_for(transport: Any, enabled: bool = True) -> Writer:
-    """A function writing to C{transport}, sending at once when nothing is queued before."""
-    if not (enabled and supports_write_through(transport)):
-        write: Writer = transport.write
-        return write
-    sock = transport.socket
-    buffered_write = transport.write
-
-    def write_through(data: bytes) -> None:
-        if (
-            transport.dataBuffer
-            or transport._tempDataLen
-            or transport.disconnecting
-            or transport._writeDisconnecting
-            or not transport.connected
-        ):
-            buffered_write(data)
-            return
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            # Let Twisted meet the error on its own write path and report it.
-            buffered_write(data)
-            return
-        if sent < len(data):
-            buffered_write(data[sent:])
-
-    return write_through
+def send_now(transport: Any, data: bytes) -> None:
+    """Write C{data} to a transport that L{supports_write_through}: straight to its socket when
+    nothing is queued before it, the unsent rest (or all of it) through C{transport.write}."""
+    if (
+        transport.dataBuffer
+        or transport._tempDataLen
+        or transport.disconnecting
+        or transport._writeDisconnecting
+        or not transport.connected
+    ):
+        transport.write(data)
+        return
+    try:
+        sent = transport.socket.send(data)
+    except BlockingIOError:
+        sent = 0
+    except OSError:
+        # Let Twisted meet the error on its own write path and report it.
+        transport.write(data)
+        return
+    if sent < len(data):
+        transport.write(data[sent:])

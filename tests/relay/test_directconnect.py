@@ -1,0 +1,110 @@
+# -*- test-case-name: tests.relay.test_directconnect -*-
+"""
+Tests of direct connect: one non-blocking socket, adopted as a Twisted TCP transport.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionRefusedError, TimeoutError
+from twisted.internet.interfaces import IConnector
+from twisted.internet.protocol import ClientFactory, Factory, Protocol
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+from twisted.trial.unittest import TestCase
+
+from penbal.relay.directconnect import DirectAttempt, ip_family
+
+
+class Recorder(ClientFactory):
+    """Fires C{done} with the connected protocol or the failure."""
+
+    def __init__(self) -> None:
+        self.done: Deferred[object] = Deferred()
+
+    def buildProtocol(self, addr: object) -> Protocol:
+        protocol = Protocol()
+        reactor.callLater(0, self.done.callback, protocol)
+        return protocol
+
+    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
+        self.done.callback(Failed(reason))
+
+
+class Failed:
+    """A failure, carried as a result."""
+
+    def __init__(self, reason: Failure) -> None:
+        self.reason = reason
+
+
+class IPFamilyTests(TestCase):
+    """Only IP literals take the direct path."""
+
+    def test_families(self) -> None:
+        """IPv4 and IPv6 literals have a family; host names have none."""
+        self.assertEqual(ip_family("127.0.0.1"), socket.AF_INET)
+        self.assertEqual(ip_family("::1"), socket.AF_INET6)
+        self.assertIsNone(ip_family("localhost"))
+
+
+class DirectAttemptTests(TestCase):
+    """Real loopback sockets on the real reactor."""
+
+    async def test_connects_and_adopts(self) -> None:
+        """A listening backend: the factory builds a protocol on a working TCP transport."""
+        server: Any = Factory.forProtocol(Protocol)
+        port: Any = reactor.listenTCP(0, server, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        factory = Recorder()
+        DirectAttempt(reactor, reactor, socket.AF_INET, "127.0.0.1", port.getHost().port,
+                      factory, 5)
+        protocol = await factory.done
+        assert isinstance(protocol, Protocol)
+        transport: Any = protocol.transport
+        assert transport is not None
+        self.assertEqual(transport.getPeer().port, port.getHost().port)
+        transport.loseConnection()
+
+    async def test_refused(self) -> None:
+        """A port nobody listens on fails the attempt with Twisted's refusal error."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            closed = s.getsockname()[1]
+        factory = Recorder()
+        DirectAttempt(reactor, reactor, socket.AF_INET, "127.0.0.1", closed, factory, 5)
+        failed = await factory.done
+        assert isinstance(failed, Failed)
+        self.assertTrue(failed.reason.check(ConnectionRefusedError))
+
+    def test_timeout(self) -> None:
+        """No answer within the timeout fails the attempt and closes its socket."""
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            clock = Clock()
+            factory = Recorder()
+            attempt = DirectAttempt(reactor, clock, socket.AF_INET, "127.0.0.1",
+                                    listener.getsockname()[1], factory, 2)
+            clock.advance(2)
+            failed = self.successResultOf(factory.done)
+            assert isinstance(failed, Failed)
+            self.assertTrue(failed.reason.check(TimeoutError))
+            self.assertEqual(attempt.fileno(), -1)
+
+    def test_stop_connecting(self) -> None:
+        """A cancelled attempt reports nothing and leaves no descriptor behind."""
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            factory = Recorder()
+            attempt = DirectAttempt(reactor, Clock(), socket.AF_INET, "127.0.0.1",
+                                    listener.getsockname()[1], factory, 2)
+            attempt.stopConnecting()
+            self.assertEqual(attempt.fileno(), -1)
+            self.assertNoResult(factory.done)
+            self.assertNotIn(attempt, reactor.getWriters())
