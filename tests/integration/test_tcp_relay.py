@@ -35,12 +35,16 @@ def recv_all(sock: socket.socket, limit: float = 60) -> bytes:
 class RelayIntegrationTests(SynchronousTestCase):
     """Bytes through a real balancer."""
 
+    #: The twist reactor to run penbal on (None: Twisted's default, epoll).
+    reactor: str | None = None
+
     def start(self, backends: Sequence[Backend], *options: str) -> int:
         for backend in backends:
             self.addCleanup(backend.stop)
         port = free_port()
         proc = PenbalProcess(
-            [*options, f"127.0.0.1:{port}", *(b.address for b in backends)], listen_port=port
+            [*options, f"127.0.0.1:{port}", *(b.address for b in backends)], listen_port=port,
+            reactor=self.reactor,
         )
         self.proc = proc
         self.addCleanup(proc.stop)
@@ -173,3 +177,9 @@ class RelayIntegrationTests(SynchronousTestCase):
         self.assertIn(":", event["backend"])
         self.assertIn("duration", event)
         self.assertIn(event["ended_by"], ("client", "backend"))
+
+
+class LeanReactorRelayTests(RelayIntegrationTests):
+    """The same guarantees on penbal's lean epoll reactor (twist --reactor penbal-epoll)."""
+
+    reactor = "penbal-epoll"

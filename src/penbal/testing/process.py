@@ -107,13 +107,14 @@ class PenbalProcess:
 
     def __init__(self, args: Sequence[str], listen_port: int | None = None,
                  host: str = "127.0.0.1", extra_env: dict[str, str] | None = None,
-                 probe: bool = True) -> None:
+                 probe: bool = True, reactor: str | None = None) -> None:
         # Logs go to the working directory: trial runs in _trial_temp, so they stay with the run.
         self.log_path = Path(tempfile.mkstemp(prefix="penbal-", suffix=".log", dir=os.getcwd())[1])
         self._log = self.log_path.open("wb")
         env = dict(os.environ, **(extra_env or {}))
         self.process = subprocess.Popen(
-            [str(BIN / "twist"), "--log-format", "json", "penbal", *args],
+            [str(BIN / "twist"), "--log-format", "json",
+             *(["--reactor", reactor] if reactor else []), "penbal", *args],
             stdout=self._log, stderr=subprocess.STDOUT, env=env,
         )
         self.pid = self.process.pid
