@@ -15,6 +15,7 @@ from typing import Any
 from penbal.backend import Backend
 from penbal.config.edit import mode_line
 from penbal.config.reconcile import capture
+from penbal.connlog import ConnectionRecord
 from penbal.control.runtime import Runtime
 
 MAX_CONNECTIONS_SHOWN = 1000
@@ -57,20 +58,6 @@ class LiveConnection:
 
 
 @dataclass(frozen=True)
-class EndedConnection:
-    """A recent connection that has ended (from the connection log)."""
-
-    client: str
-    backend: str
-    bytes_in: int
-    bytes_out: int
-    started: float
-    duration: float
-    ended_by: str
-    clean: bool
-
-
-@dataclass(frozen=True)
 class Snapshot:
     """Everything the status views show, at one instant."""
 
@@ -86,7 +73,7 @@ class Snapshot:
     connections_accepted: int
     backends: list[BackendStatus]
     connections: list[LiveConnection] = field(default_factory=list)
-    recent: list[EndedConnection] = field(default_factory=list)
+    recent: list[ConnectionRecord] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -187,17 +174,5 @@ def build_snapshot(runtime: Runtime) -> Snapshot:
         connections_accepted=sum(int(relay.accepted) for relay in runtime.relays),
         backends=[backend_status(runtime, b, now) for b in runtime.balancer.pool],
         connections=_live(runtime, now),
-        recent=[
-            EndedConnection(
-                client=record.client,
-                backend=record.backend,
-                bytes_in=record.bytes_in,
-                bytes_out=record.bytes_out,
-                started=record.started,
-                duration=record.duration,
-                ended_by=record.ended_by,
-                clean=record.clean,
-            )
-            for record in reversed(runtime.connlog.recent)
-        ],
+        recent=list(reversed(runtime.connlog.recent)),
     )
