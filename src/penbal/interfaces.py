@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from penbal.health.result import CheckResult
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientInfo:
     """Who is connecting: the address policies and ACLs use."""
 

@@ -19,14 +19,12 @@ from penbal.connlog import ConnectionLog
 from penbal.control.operations import build_operations, make_runtime
 from penbal.edges.config import build_edges
 from penbal.edges.tlsserver import listen_endpoint
-from penbal.health.assembly import build_health_service
 from penbal.interfaces import PolicyContext
 from penbal.options import Options
 from penbal.policies.registry import PolicyError, make_policy
 from penbal.pool import BackendPool
 from penbal.relay.listener import RelayFactory
 from penbal.service import TCPBalancerService
-from penbal.udp.service import make_udp_service
 
 __all__ = ["Options", "makeService"]
 
@@ -59,10 +57,15 @@ def makeService(options: Options) -> IService:
     runtime = make_runtime(reactor, options, balancer, context, options.policy_choice, factory,
                            factory.connlog)  # before UDP: it shares the relay's client ACL
     build_operations(reactor, options, runtime).setServiceParent(top)  # -F, -C, --http, signals
+    # Health checks (PyMySQL) and UDP are imported only when asked for, to keep memory low.
     if options["check"] is not None:
+        from penbal.health.assembly import build_health_service
+
         port = options.listen_spec.port or 3306
         build_health_service(reactor, pool, options, port).setServiceParent(top)
     if options["udp"]:
+        from penbal.udp.service import make_udp_service
+
         udp = make_udp_service(reactor, options, balancer, factory.connlog, factory.edges)
         udp.setServiceParent(top)
         return top

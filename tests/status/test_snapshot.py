@@ -13,8 +13,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.backend import AdminState, Fitness
-from penbal.status.jsonview import render_json
-from penbal.status.snapshot import build_snapshot
+from penbal.status.snapshot import build_snapshot, render_json
 from tests.control.fixtures import connect, make_runtime
 
 

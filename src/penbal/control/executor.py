@@ -40,9 +40,7 @@ from penbal.control.commands import (
     Write,
 )
 from penbal.control.runtime import Runtime
-from penbal.status.jsonview import render_json
-from penbal.status.page import render_page
-from penbal.status.snapshot import backend_status, build_snapshot
+from penbal.status.snapshot import backend_status, build_snapshot, render_json
 from penbal.status.text import recent_lines, server_line, summary_lines
 
 log = Logger(namespace="penbal.control")
@@ -145,6 +143,8 @@ class Executor:
                 return Reply([render_json(snapshot)])
             if query.form == "text":
                 return Reply(summary_lines(snapshot))
+            from penbal.status.page import render_page  # twisted.web: only when asked for
+
             return Reply(render_page(snapshot).decode("utf-8").splitlines())
         if isinstance(query, ShowMode):
             return Reply([f"{mode_line(capture(runtime))} policy {runtime.policy.describe()}"])

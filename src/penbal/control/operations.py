@@ -31,7 +31,6 @@ from penbal.control.runtime import Runtime
 from penbal.interfaces import PolicyContext
 from penbal.policies.choice import PolicyChoice
 from penbal.service import StartupError, install_signal
-from penbal.status.site import status_site
 from penbal.status.snapshot import build_snapshot
 from penbal.status.text import summary_lines
 
@@ -158,6 +157,9 @@ def build_operations(reactor: Any, options: Any, runtime: Runtime) -> Operations
         ListeningService(reactor, control, factory, "control port").setServiceParent(service)
     http = getattr(options, "http_endpoint", None)
     if http is not None:
+        # Imported only when asked for: twisted.web and prometheus_client cost memory.
+        from penbal.status.site import status_site
+
         site = status_site(lambda: build_snapshot(runtime))
         ListeningService(reactor, http, site, "HTTP status").setServiceParent(service)
     return service

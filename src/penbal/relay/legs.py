@@ -46,16 +46,40 @@ def tune_socket(transport: Any, keepalive: bool) -> None:
 
 @implementer(IHalfCloseableProtocol)
 class Leg(Protocol):
-    """What both legs share: relaying, half-close and closing."""
+    """What both legs share: relaying, half-close and closing.
 
-    peer: Leg | None = None
+    The per-connection state lives in slots (an idle relayed pair is mostly these objects);
+    instances keep a C{__dict__} from L{Protocol} for rarer attributes set by other modules.
+    """
+
+    __slots__ = (
+        "closed",
+        "connected",
+        "direct",
+        "out",
+        "peer",
+        "read_closed",
+        "transport",
+        "write_closed",
+    )
+    peer: Leg | None
     #: The peer's transport, where this leg's bytes go, and whether to send them at once.
-    out: Any = None
-    direct = False
-    read_closed = False
-    write_closed = False
-    closed = False
+    out: Any
+    direct: bool
+    read_closed: bool
+    write_closed: bool
+    closed: bool
     transport: ITransport
+
+    def __init__(self) -> None:
+        self.peer = None
+        self.out = None
+        self.direct = False
+        self.read_closed = False
+        self.write_closed = False
+        self.closed = False
+        self.connected = 0
+        self.transport = None  # type: ignore[assignment]  # until makeConnection
 
     def send_eof(self) -> None:
         """The peer will send nothing more: half-close our sending side once flushed."""
@@ -93,7 +117,10 @@ class Leg(Protocol):
 class BackendLeg(Leg):
     """The balancer's connection to a backend."""
 
+    __slots__ = ("backend", "front")
+
     def __init__(self, front: FrontLeg, backend: Backend) -> None:
+        super().__init__()
         self.peer = self.front = front
         self.backend = backend
 
@@ -126,7 +153,20 @@ class FrontLeg(Leg):
 
     rewriter: ForwardedRewriter | None = None
 
+    __slots__ = (
+        "backend",
+        "bytes_in",
+        "bytes_out",
+        "client",
+        "dial",
+        "ended_by",
+        "factory",
+        "pending",
+        "started",
+    )
+
     def __init__(self, factory: RelayFactory, client: ClientInfo) -> None:
+        super().__init__()
         self.factory = factory
         self.client = client
         self.backend: Backend | None = None

@@ -5,18 +5,12 @@ The status as JSON: C{GET /status.json} and the control port's C{status json}, b
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from penbal.status.snapshot import Snapshot
-
-
-def render_json(snapshot: Snapshot) -> str:
-    """The snapshot as a JSON document (one per line for the control port: no newlines)."""
-    return json.dumps(snapshot.as_dict(), separators=(",", ":"), allow_nan=False)
+from penbal.status.snapshot import Snapshot, render_json
 
 
 class JsonResource(Resource):

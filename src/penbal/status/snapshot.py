@@ -8,6 +8,7 @@ connections, the connection log), so the views can never disagree.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -176,3 +177,8 @@ def build_snapshot(runtime: Runtime) -> Snapshot:
         connections=_live(runtime, now),
         recent=list(reversed(runtime.connlog.recent)),
     )
+
+
+def render_json(snapshot: Snapshot) -> str:
+    """The snapshot as a JSON document (one per line for the control port: no newlines)."""
+    return json.dumps(snapshot.as_dict(), separators=(",", ":"), allow_nan=False)
