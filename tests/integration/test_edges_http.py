@@ -40,11 +40,15 @@ class HeadRecorder(Backend):
                     return
                 buffer += chunk
             body, buffer = buffer[:length], buffer[length:]
-            answer = b"%s %s %d" % (
-                head.split(b" ")[1], headers.get(b"X-Forwarded-For", b"-"), len(body)
-            )
+            answer = self.answer(head, headers, body)
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
                          % (len(answer), answer))
+
+    def answer(self, head: bytes, headers: dict[bytes, bytes], body: bytes) -> bytes:
+        """The response body: path, X-Forwarded-For and body size."""
+        return b"%s %s %d" % (
+            head.split(b" ")[1], headers.get(b"X-Forwarded-For", b"-"), len(body)
+        )
 
 
 def read_responses(sock: socket.socket, count: int) -> list[bytes]:
@@ -147,23 +151,9 @@ class ForwardedProtoTests(SynchronousTestCase):
             self.assertEqual(read_responses(tls, 1), [b"/tls 127.0.0.1 https"])
 
 
-class ProtoRecorder(Backend):
+class ProtoRecorder(HeadRecorder):
     """Answers each request with its path, X-Forwarded-For and X-Forwarded-Proto."""
 
-    def handle(self, sock: socket.socket) -> None:
-        sock.settimeout(10)
-        buffer = b""
-        while True:
-            while b"\r\n\r\n" not in buffer:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    return
-                buffer += chunk
-            head, _, buffer = buffer.partition(b"\r\n\r\n")
-            headers = dict(
-                line.split(b": ", 1) for line in head.split(b"\r\n")[1:] if b": " in line
-            )
-            answer = b" ".join([head.split(b" ")[1], headers.get(b"X-Forwarded-For", b"-"),
-                                headers.get(b"X-Forwarded-Proto", b"-")])
-            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
-                         % (len(answer), answer))
+    def answer(self, head: bytes, headers: dict[bytes, bytes], body: bytes) -> bytes:
+        return b" ".join([head.split(b" ")[1], headers.get(b"X-Forwarded-For", b"-"),
+                          headers.get(b"X-Forwarded-Proto", b"-")])
