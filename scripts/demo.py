@@ -40,7 +40,8 @@ def tcp_demo(clients: int) -> bool:
     print("== TCP: three local backends ==")
     print("pen -l pen.log -p pen.pid localhost:3306 node1:3306 node2:3306 node3:3306")
     print("becomes:  twist penbal " + " ".join(args))
-    proc = PenbalProcess(args, listen_port=port, probe=False)
+    logs = tempfile.mkdtemp(prefix="penbal-demo-logs-")
+    proc = PenbalProcess(args, listen_port=port, probe=False, log_dir=logs)
     try:
         names = {b.name: b for b in backends}
         counts: Counter[str] = Counter()
@@ -57,6 +58,7 @@ def tcp_demo(clients: int) -> bool:
         return "node2" not in after
     finally:
         print(f"penbal stopped, exit status {proc.stop()}\n")
+        shutil.rmtree(logs, ignore_errors=True)
         for b in (backends[0], backends[2]):
             b.stop()
 
@@ -80,7 +82,7 @@ def galera_demo(connections: int) -> bool:
     args = ["-r", "--check", "galera", "--check-credentials", credentials,
             "--check-interval", "0.5", "--check-timeout", "0.5", f"127.0.0.1:{port}", *nodes]
     print("twist penbal " + " ".join(args))
-    proc = PenbalProcess(args, listen_port=port, probe=False)
+    proc = PenbalProcess(args, listen_port=port, probe=False, log_dir=work)
 
     def where() -> Counter[str]:
         counts: Counter[str] = Counter()

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from relaybench import backends, measure
+from relaybench import backends, measure, sysbench
 from relaybench.procs import (
     BenchError,
     Proc,
@@ -31,13 +31,30 @@ from relaybench.relays import (
     default_specs,
     parse_extra,
 )
-from relaybench.report import ROW_GROUPS, Cell, JsonValue, median_cell, table, write_json
+from relaybench.report import (
+    DEFAULT_ROWS,
+    ROW_GROUPS,
+    Cell,
+    JsonValue,
+    median_cell,
+    table,
+    write_json,
+)
 
 BENCH = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = BENCH / "results" / "latest.json"
 QUICK_DURATION = 3
 BUSY_WARNING = 10.0
-PACKAGES = ("pen", "haproxy", "wrk", "nginx-light", "iperf3")
+PACKAGES = (
+    "pen",
+    "haproxy",
+    "wrk",
+    "nginx-light",
+    "iperf3",
+    "sysbench",
+    "mariadb-server",
+    "galera-4",
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -48,11 +65,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             " loopback, in one run: kept-alive HTTP and new connection per"
             " request (wrk + nginx), bulk (iperf3) and memory per idle"
             " connection. Relays run on --relay-core, everything else on"
-            " --load-core."
+            " --load-core. On request (--rows sysbench), sysbench OLTP through"
+            " each relay to a local 3-node Galera cluster, all unpinned."
         ),
         epilog=(
             "Relay command templates may use {listen} and {backend}"
-            " (127.0.0.1:PORT), {listen_port}, {backend_port} and {max_conns};"
+            " (127.0.0.1:PORT), {backends} (every backend), {listen_port},"
+            " {backend_port} and {max_conns};"
             " the aliases"
             f" 'penbal' ({PENBAL_CMD}) and 'portforward' ({PORTFORWARD_CMD})"
             " are accepted where a template is."
@@ -89,8 +108,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         " and every --extra-relay)",
     )  # fmt: skip
     parser.add_argument(
-        "--rows", default=",".join(ROW_GROUPS), metavar="LIST",
-        help=f"comma-separated rows to run (default: {','.join(ROW_GROUPS)})",
+        "--rows", default=",".join(DEFAULT_ROWS), metavar="LIST",
+        help=f"comma-separated rows to run, of {','.join(ROW_GROUPS)}"
+        f" (default: {','.join(DEFAULT_ROWS)})",
     )  # fmt: skip
     parser.add_argument(
         "--idle-conns", type=int, default=2000, metavar="N",
@@ -143,6 +163,8 @@ def needed_tools(rows: list[str], relays: list[RelaySpec]) -> list[str]:
         tools |= {"wrk", "nginx"}
     if "bulk" in rows:
         tools.add("iperf3")
+    if "sysbench" in rows:
+        tools |= set(sysbench.TOOLS)
     return sorted(tools)
 
 
@@ -176,6 +198,9 @@ def run_cells(
     nginx_port = 0
     try:
         for row in rows:
+            if row == "sysbench":
+                cells += sysbench.run(setup, relays, repeat, _progress, _summary)
+                continue
             if row in ("keepalive", "newconn") and nginx is None:
                 nginx, nginx_port = backends.start_nginx(setup.load_core, setup.logdir)
             rounds = 1 if row == "memory" else repeat
@@ -250,6 +275,8 @@ def _main(args: argparse.Namespace) -> int:
     relays = select_relays(args)
     rows = select_rows(args)
     require_tools(needed_tools(rows, relays))
+    if "sysbench" in rows:
+        sysbench.check_galera()
     cores = os.sched_getaffinity(0)
     for core in (args.relay_core, args.load_core):
         if core not in cores:
@@ -291,6 +318,14 @@ def _main(args: argparse.Namespace) -> int:
     )
     for spec in relays:
         print(f"  {spec.name}: {spec.describe()}")
+    if "sysbench" in rows:
+        print(
+            f"sysbench rows: {sysbench.NODES}-node Galera cluster, direct = node 1, relays over"
+            " all nodes round-robin; cluster, relays and sysbench unpinned"
+        )
+        for spec in relays:
+            if sysbench.row_spec(spec) != spec:
+                print(f"  {spec.name} (sysbench): {sysbench.row_spec(spec).describe()}")
     print()
     print(table(cells, names, str(args.relay_core)))
     meta: dict[str, JsonValue] = {
@@ -310,6 +345,8 @@ def _main(args: argparse.Namespace) -> int:
         "kernel": platform.release(),
         "cpus": os.cpu_count(),
     }
+    if "sysbench" in rows:
+        meta["sysbench"] = sysbench.describe()
     write_json(args.json, meta, cells)
     print(f"\nJSON: {args.json}")
     return 1 if any(cell.error is not None for cell in cells) else 0

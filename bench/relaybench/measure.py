@@ -34,7 +34,7 @@ class Setup:
     def relay(self, spec: RelaySpec, backend_port: int) -> Relay:
         return start_relay(
             spec,
-            backend_port,
+            [backend_port],
             core=self.relay_core,
             logdir=self.logdir,
             max_conns=self.max_conns,

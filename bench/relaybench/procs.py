@@ -14,13 +14,16 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 NOFILE = 65536
 STOP_DEADLINE = 5.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Every core the benchmark may use, read before the harness pins itself.
+ALL_CORES = frozenset(os.sched_getaffinity(0))
 
 
 class BenchError(Exception):
@@ -62,9 +65,22 @@ def pin_self(core: int) -> None:
     os.sched_setaffinity(0, {core})
 
 
-def _preexec(core: int) -> Callable[[], None]:
+@contextmanager
+def unpinned() -> Iterator[None]:
+    """Let the harness (and what it starts meanwhile) run on every core."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, ALL_CORES)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _preexec(core: int | None) -> Callable[[], None]:
+    """Pin to ``core``, or with ``None`` allow every core; raise the limit."""
+
     def setup() -> None:
-        os.sched_setaffinity(0, {core})
+        os.sched_setaffinity(0, ALL_CORES if core is None else {core})
         raise_nofile()
 
     return setup
@@ -86,9 +102,10 @@ def _listening_ports() -> set[int]:
 
 
 class Proc:
-    """One child process, pinned to a core, with its output in a log file."""
+    """One child process, pinned to a core (or unpinned: ``core`` None), with its output in a
+    log file."""
 
-    def __init__(self, name: str, argv: Sequence[str], core: int, logdir: Path):
+    def __init__(self, name: str, argv: Sequence[str], core: int | None, logdir: Path):
         self.name = name
         self.argv = list(argv)
         self.core = core

@@ -3,14 +3,17 @@ The relays under test and how to start each one in front of one backend.
 
 A relay is described by a command template; ``{listen_port}``,
 ``{backend_port}``, ``{listen}`` (``127.0.0.1:PORT``), ``{backend}``
-(``127.0.0.1:PORT``) and ``{max_conns}`` are filled in per measurement. ``direct`` has no relay
-process: the load goes straight to the backend.
+(``127.0.0.1:PORT``), ``{backends}`` (every backend, one argument each) and ``{max_conns}`` are
+filled in per measurement. ``{backend}`` and ``{backend_port}`` are the first backend; only the
+sysbench row has more than one. ``direct`` has no relay process: the load goes straight to the
+(first) backend.
 """
 
 from __future__ import annotations
 
 import shlex
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +22,14 @@ from relaybench.procs import LOOPBACK, BenchError, Proc, free_port
 REPO = Path(__file__).resolve().parents[2]
 TWIST = REPO / ".venv" / "bin" / "twist"
 
-PENBAL_CMD = f"{TWIST} penbal -x {{max_conns}} {{listen}} {{backend}}"
+PENBAL_CMD = f"{TWIST} penbal -x {{max_conns}} {{listen}} {{backends}}"
+# The same, round-robin (Pen's -r), for the rows with several backends.
+PENBAL_RR_CMD = f"{TWIST} penbal -r -x {{max_conns}} {{listen}} {{backends}}"
 PORTFORWARD_CMD = (
     f"{TWIST} portforward --port tcp:{{listen_port}}:interface={LOOPBACK}"
     f" --host {LOOPBACK} --dest_port {{backend_port}}"
 )
-PEN_CMD = "pen -f -r -x {max_conns} {listen} {backend}"
+PEN_CMD = "pen -f -r -x {max_conns} {listen} {backends}"
 HAPROXY_CMD = "haproxy -db -f {config}"
 
 HAPROXY_CONFIG = """\
@@ -44,7 +49,7 @@ frontend bench
     default_backend servers
 
 backend servers
-    server s1 {backend}
+{servers}
 """
 
 # Short names accepted by --penbal-cmd and --extra-relay.
@@ -99,39 +104,53 @@ def parse_extra(value: str) -> RelaySpec:
     return RelaySpec(name, expand_template(template))
 
 
-def _argv(template: str, fields: dict[str, str]) -> list[str]:
+def _argv(template: str, fields: dict[str, str], backends: Sequence[str]) -> list[str]:
+    """Fill in ``template``; a ``{backends}`` argument becomes one argument per backend."""
     try:
-        return [token.format(**fields) for token in shlex.split(template)]
+        argv: list[str] = []
+        for token in shlex.split(template):
+            if token == "{backends}":
+                argv += backends
+            else:
+                argv.append(token.format(**fields, backends=" ".join(backends)))
+        return argv
     except (KeyError, IndexError, ValueError) as e:
         raise BenchError(f"bad relay command template {template!r}: {e}") from e
 
 
 def start_relay(
     spec: RelaySpec,
-    backend_port: int,
+    backend_ports: Sequence[int],
     *,
-    core: int,
+    core: int | None,
     logdir: Path,
     max_conns: int,
 ) -> Relay:
-    """Start ``spec`` in front of 127.0.0.1:``backend_port`` and wait for it."""
+    """Start ``spec`` in front of 127.0.0.1:``backend_ports`` and wait for it.
+
+    ``core`` None runs the relay unpinned (on every core).
+    """
+    if not backend_ports:
+        raise BenchError("a relay needs at least one backend")
     if spec.template is None:
-        return Relay(spec, backend_port, None)
+        return Relay(spec, backend_ports[0], None)
     port = free_port()
+    backends = [f"{LOOPBACK}:{backend}" for backend in backend_ports]
     fields = {
         "listen_port": str(port),
-        "backend_port": str(backend_port),
+        "backend_port": str(backend_ports[0]),
         "listen": f"{LOOPBACK}:{port}",
-        "backend": f"{LOOPBACK}:{backend_port}",
+        "backend": backends[0],
         "max_conns": str(max_conns),
         "config": "",
+        "servers": "\n".join(f"    server s{n} {backend}" for n, backend in enumerate(backends, 1)),
     }
     if spec.name == "haproxy" and spec.template == HAPROXY_CMD:
         config = logdir / f"haproxy-{port}.cfg"
         config.write_text(HAPROXY_CONFIG.format(**fields))
         fields["config"] = str(config)
         _check_haproxy_config(config)
-    proc = Proc(spec.name, _argv(spec.template, fields), core, logdir)
+    proc = Proc(spec.name, _argv(spec.template, fields, backends), core, logdir)
     relay = Relay(spec, port, proc)
     try:
         proc.wait_listening(port)

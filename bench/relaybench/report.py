@@ -29,6 +29,8 @@ ROWS: dict[str, Row] = {
         Row("bulk", "bulk, one iperf3 stream", "Gbit/s", 2),
         Row("idle_kib", "idle connections", "KiB/conn", 2),
         Row("idle_mib", "RSS with the idle connections", "MiB", 1),
+        Row("sb_point_select", "sysbench oltp_point_select, 8 threads", "TPS", 0),
+        Row("sb_read_only", "sysbench oltp_read_only, 8 threads", "TPS", 0),
     )
 }
 
@@ -38,7 +40,11 @@ ROW_GROUPS: dict[str, tuple[str, ...]] = {
     "newconn": ("newconn",),
     "bulk": ("bulk",),
     "memory": ("idle_kib", "idle_mib"),
+    "sysbench": ("sb_point_select", "sb_read_only"),
 }
+
+# What runs without ``--rows``: sysbench needs a Galera cluster, so only on request.
+DEFAULT_ROWS: tuple[str, ...] = ("keepalive", "newconn", "bulk", "memory")
 
 
 @dataclass

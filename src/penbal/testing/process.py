@@ -107,9 +107,12 @@ class PenbalProcess:
 
     def __init__(self, args: Sequence[str], listen_port: int | None = None,
                  host: str = "127.0.0.1", extra_env: dict[str, str] | None = None,
-                 probe: bool = True, reactor: str | None = None) -> None:
-        # Logs go to the working directory: trial runs in _trial_temp, so they stay with the run.
-        self.log_path = Path(tempfile.mkstemp(prefix="penbal-", suffix=".log", dir=os.getcwd())[1])
+                 probe: bool = True, reactor: str | None = None,
+                 log_dir: str | None = None) -> None:
+        # By default logs go to the working directory: trial runs in _trial_temp, so they stay
+        # with the run.
+        directory = log_dir or os.getcwd()
+        self.log_path = Path(tempfile.mkstemp(prefix="penbal-", suffix=".log", dir=directory)[1])
         self._log = self.log_path.open("wb")
         env = dict(os.environ, **(extra_env or {}))
         self.process = subprocess.Popen(
