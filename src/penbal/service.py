@@ -63,9 +63,10 @@ class TCPBalancerService(Service):
         super().privilegedStartService()
 
     def startService(self) -> None:
+        # Signals first: once the port listens, a client (or a supervisor) may act at once.
+        install_stop_signals(self._reactor, self.hurry)
         self._start_listening()
         super().startService()
-        install_stop_signals(self._reactor, self.hurry)
 
     def _start_listening(self) -> None:
         if self.port is not None:
@@ -159,6 +160,14 @@ def install_stop_signals(reactor: IReactorCore, hurry: Callable[[], object] | No
     # reactor has installed its own handlers at start-up.
     install()
     reactor.callWhenRunning(install)
+
+    def forget_exit_signal() -> None:
+        # A SIGTERM that lands while the reactor starts meets Twisted's own handler, which
+        # records it so that twist exits "killed by SIGTERM"; a stop is a stop: exit 0.
+        if getattr(reactor, "_exitSignal", None) in (signal.SIGTERM, signal.SIGINT):
+            reactor._exitSignal = None  # type: ignore[attr-defined]
+
+    reactor.addSystemEventTrigger("after", "shutdown", forget_exit_signal)
 
 
 def install_signal(reactor: IReactorCore, signum: int, action: Callable[[], object]) -> None:

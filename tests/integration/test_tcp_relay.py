@@ -156,6 +156,16 @@ class RelayIntegrationTests(SynchronousTestCase):
         self.start([NameBackend("a")])
         self.assertEqual(self.proc.stop(), 0)
 
+    def test_early_sigterm_exits_zero(self) -> None:
+        """SIGTERM the moment penbal listens (while its reactor starts) still exits 0."""
+        backend = NameBackend("a")
+        self.addCleanup(backend.stop)
+        for _ in range(6):
+            port = free_port()
+            proc = PenbalProcess([f"127.0.0.1:{port}", backend.address], listen_port=port,
+                                 probe=False, reactor=self.reactor)
+            self.assertEqual(proc.stop(), 0, proc.log())
+
     def test_connection_log_json(self) -> None:
         """Each ended connection is one JSON log event with client, backend and bytes."""
         import json

@@ -135,7 +135,8 @@ class PenbalProcess:
 
     def log(self) -> str:
         """Everything the process logged so far."""
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 20) -> int:
