@@ -13,6 +13,7 @@ from twisted.internet import tcp
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal.relay.legs import Leg
 from penbal.relay.writethrough import send_now, supports_write_through
 
 
@@ -61,32 +62,67 @@ class WriteThroughTests(SynchronousTestCase):
     def test_sends_at_once_when_empty(self) -> None:
         """With nothing queued, bytes go straight to the socket."""
         transport, sock = tcp_transport(room=100)
-        send_now(transport, b"hello")
-        self.assertEqual((sock.sent, transport.queued), (b"hello", []))
+        self.assertEqual(send_now(transport, b"hello"), b"")
+        self.assertEqual(sock.sent, b"hello")
 
-    def test_rest_is_queued(self) -> None:
-        """What the socket does not take is handed to the transport, in order."""
+    def test_rest_is_returned(self) -> None:
+        """What the socket does not take is returned, to be queued in order."""
         transport, sock = tcp_transport(room=3)
-        send_now(transport, b"hello")
-        self.assertEqual((sock.sent, transport.queued), (b"hel", [b"lo"]))
+        self.assertEqual(send_now(transport, b"hello"), b"lo")
+        self.assertEqual(sock.sent, b"hel")
 
-    def test_would_block_queues_everything(self) -> None:
-        """A full socket buffer queues the whole message."""
+    def test_would_block_returns_everything(self) -> None:
+        """A full socket buffer leaves the whole message to be queued."""
         transport, _ = tcp_transport(room=0)
-        send_now(transport, b"hello")
-        self.assertEqual(transport.queued, [b"hello"])
+        self.assertEqual(send_now(transport, b"hello"), b"hello")
 
     def test_queued_data_keeps_order(self) -> None:
         """When bytes are already queued, new ones queue behind them."""
         transport, sock = tcp_transport(room=100)
         transport.dataBuffer = b"earlier"
-        send_now(transport, b"later")
-        self.assertEqual((sock.sent, transport.queued), (b"", [b"later"]))
+        self.assertEqual(send_now(transport, b"later"), b"later")
+        self.assertEqual(sock.sent, b"")
 
     def test_closing_transport_queues(self) -> None:
         """A transport that is closing or half-closing gets the data through write()."""
         for attribute in ("disconnecting", "_writeDisconnecting"):
             transport, sock = tcp_transport(room=100)
             setattr(transport, attribute, True)
-            send_now(transport, b"x")
-            self.assertEqual((sock.sent, transport.queued), (b"", [b"x"]), attribute)
+            self.assertEqual(send_now(transport, b"x"), b"x", attribute)
+            self.assertEqual(sock.sent, b"", attribute)
+
+
+class LazyProducerTests(SynchronousTestCase):
+    """On the write-through path a leg becomes its peer's producer only when bytes queue."""
+
+    def leg(self, room: int) -> tuple[Leg, Any]:
+        out, _ = tcp_transport(room=room)
+        leg = Leg()
+        leg.transport = StringTransport()
+        leg.out, leg.direct = out, True
+        return leg, out
+
+    def test_idle_pair_registers_nothing(self) -> None:
+        """Bytes the socket takes at once leave no producer behind."""
+        leg, out = self.leg(room=100)
+        leg.forward(b"hello")
+        self.assertIsNone(out.producer)
+        self.assertFalse(leg.producing)
+
+    def test_queued_bytes_register_backpressure(self) -> None:
+        """The first bytes that must wait make this leg's transport the peer's producer."""
+        leg, out = self.leg(room=3)
+        leg.forward(b"hello")
+        self.assertIs(out.producer, leg.transport)
+        self.assertTrue(out.streamingProducer)
+        self.assertEqual(out.queued, [b"lo"])
+        leg.forward(b"!")
+        self.assertEqual(out.queued, [b"lo", b"!"])
+
+    def test_closing_peer_not_registered(self) -> None:
+        """A peer that is already closing gets the bytes but never a producer."""
+        leg, out = self.leg(room=100)
+        out.disconnecting = True
+        leg.forward(b"late")
+        self.assertIsNone(out.producer)
+        self.assertEqual(out.queued, [b"late"])

@@ -58,6 +58,7 @@ class Leg(Protocol):
         "direct",
         "out",
         "peer",
+        "producing",
         "read_closed",
         "transport",
         "write_closed",
@@ -66,6 +67,8 @@ class Leg(Protocol):
     #: The peer's transport, where this leg's bytes go, and whether to send them at once.
     out: Any
     direct: bool
+    #: Whether this leg's transport is registered as the producer of C{out} (backpressure).
+    producing: bool
     read_closed: bool
     write_closed: bool
     closed: bool
@@ -75,11 +78,25 @@ class Leg(Protocol):
         self.peer = None
         self.out = None
         self.direct = False
+        self.producing = False
         self.read_closed = False
         self.write_closed = False
         self.closed = False
         self.connected = 0
         self.transport = None  # type: ignore[assignment]  # until makeConnection
+
+    def forward(self, data: bytes) -> None:
+        """Write C{data} to the peer.  With write-through, this leg's transport becomes the
+        peer's producer only once bytes have to wait there: an idle pair never pays for it."""
+        out = self.out
+        if self.direct:
+            data = send_now(out, data)
+            if not data:
+                return
+            if not (self.producing or out.disconnecting or out._writeDisconnecting):
+                self.producing = True
+                out.registerProducer(self.transport, True)
+        out.write(data)
 
     def send_eof(self) -> None:
         """The peer will send nothing more: half-close our sending side once flushed."""
@@ -134,10 +151,7 @@ class BackendLeg(Leg):
     def dataReceived(self, data: bytes) -> None:
         self.backend.counters.bytes_from_backend += len(data)
         self.front.bytes_out += len(data)
-        if self.direct:
-            send_now(self.out, data)
-        else:
-            self.out.write(data)
+        self.forward(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.closed = True
@@ -195,10 +209,7 @@ class FrontLeg(Leg):
             return
         assert self.backend is not None
         self.backend.counters.bytes_to_backend += len(data)
-        if self.direct:
-            send_now(self.out, data)
-        else:
-            self.out.write(data)
+        self.forward(data)
 
     def backend_connected(self, leg: BackendLeg) -> None:
         """The dial succeeded: relay what waited, wire backpressure, start reading."""
@@ -219,8 +230,14 @@ class FrontLeg(Leg):
         self.out, leg.out = back, front
         self.direct = write_through and supports_write_through(back)
         leg.direct = write_through and supports_write_through(front)
-        front.registerProducer(back, True)
-        back.registerProducer(front, True)
+        # Backpressure: each transport produces for the other; on the write-through path the
+        # registration waits until bytes first queue (see Leg.forward).
+        if not self.direct:
+            self.producing = True
+            back.registerProducer(front, True)
+        if not leg.direct:
+            leg.producing = True
+            front.registerProducer(back, True)
         if self.read_closed:
             leg.send_eof()
         else:

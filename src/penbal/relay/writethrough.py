@@ -23,9 +23,10 @@ def supports_write_through(transport: Any) -> bool:
     return isinstance(transport, tcp.Connection) and all(hasattr(transport, a) for a in _NEEDED)
 
 
-def send_now(transport: Any, data: bytes) -> None:
-    """Write C{data} to a transport that L{supports_write_through}: straight to its socket when
-    nothing is queued before it, the unsent rest (or all of it) through C{transport.write}."""
+def send_now(transport: Any, data: bytes) -> bytes:
+    """Send C{data} straight to the socket of a transport that L{supports_write_through}, when
+    nothing is queued before it; return what is left for C{transport.write} (C{b""}: all sent).
+    """
     if (
         transport.dataBuffer
         or transport._tempDataLen
@@ -33,15 +34,10 @@ def send_now(transport: Any, data: bytes) -> None:
         or transport._writeDisconnecting
         or not transport.connected
     ):
-        transport.write(data)
-        return
+        return data
     try:
         sent = transport.socket.send(data)
-    except BlockingIOError:
-        sent = 0
     except OSError:
-        # Let Twisted meet the error on its own write path and report it.
-        transport.write(data)
-        return
-    if sent < len(data):
-        transport.write(data[sent:])
+        # Would block, or an error that Twisted meets on its own write path and reports.
+        return data
+    return data[sent:] if sent < len(data) else b""
