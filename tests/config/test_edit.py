@@ -112,13 +112,13 @@ class SettingEditTests(SynchronousTestCase):
 
     def test_acls(self) -> None:
         """acl appends to its list; no acl empties it."""
-        config = edit(edit(Configuration(), "acl 4 permit 1.2.3.4"), "acl 4 deny ::1")
+        config = edit(edit(Configuration(), "acl 4 permit 127.1.2.3"), "acl 4 deny ::1")
         self.assertEqual([e.format() for e in config.acls[4]],
-                         ["permit 1.2.3.4/32", "deny ::1/128"])
+                         ["permit 127.1.2.3/32", "deny ::1/128"])
         self.assertEqual(edit(config, "no acl 4").acls[4], ())
 
     def test_emergency(self) -> None:
         """emergency sets and no emergency clears the emergency server."""
-        config = edit(Configuration(), "emergency 10.0.0.1:5")
-        self.assertEqual(config.emergency, BackendSpec("10.0.0.1", 5))
+        config = edit(Configuration(), "emergency 127.0.0.9:5")
+        self.assertEqual(config.emergency, BackendSpec("127.0.0.9", 5))
         self.assertIsNone(edit(config, "no emergency").emergency)

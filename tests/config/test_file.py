@@ -92,7 +92,7 @@ class RoundTripTests(SynchronousTestCase):
         for line in [
             "policy sticky hash", "stubborn", "timeout 0.25", "blacklist 7", "conn_max 99",
             "tracking 60", "clients_max 100", "emergency [::1]:4999:1:2:3:4",
-            "acl 1 permit 10.0.0.0/8", "acl 1 deny 0.0.0.0/0", "acl 9 permit ::1",
+            "acl 1 permit 127.0.0.0/8", "acl 1 deny 0.0.0.0/0", "acl 9 permit ::1",
             "client_acl 1", "control_acl 9", "add 127.0.0.1:4002:5:6:7:8",
             "add [::1]:4003", "remove 0", "server 0 drain", "server 1 down", "server 2 acl 1",
             "server 1 weight 4",

@@ -71,28 +71,27 @@ class FailureModeTests(SynchronousTestCase):
         self.assertLessEqual(since_good, 2 * (RISE * INTERVAL + TIMEOUT))
         return since_bad, since_good
 
+    def variable_fault(self, node: int, fault: str, fix: str, what: str, label: str) -> None:
+        """SET GLOBAL C{fault} on C{node}: out within the bound with no client failing; SET
+        GLOBAL C{fix}: back after RISE good checks."""
+        s = Scenario(self)
+        t_fault, _ = set_global(s.cluster, node, fault)
+        last = self.out_within_bound(s, node, t_fault, what)
+        self.assertEqual(failures(after(s.traffic.samples(), t_fault)), [])
+        t_fix, _ = set_global(s.cluster, node, fix)
+        since_bad, since_good = self.readmitted(s, node, t_fix, what)
+        report(label, last_connection_after_fault=last, bound=BOUND,
+               readmitted_after_last_unfit=since_bad, readmitted_after_first_fit=since_good)
+
     def test_desync(self) -> None:
         """wsrep_desync=ON (Donor/Desynced): out within the bound while two synced nodes are
         fit, no client fails; back after RISE checks once desync is off."""
-        s = Scenario(self)
-        t_fault, _ = set_global(s.cluster, 2, "wsrep_desync=ON")
-        last = self.out_within_bound(s, 2, t_fault, "desync")
-        self.assertEqual(failures(after(s.traffic.samples(), t_fault)), [])
-        t_fix, _ = set_global(s.cluster, 2, "wsrep_desync=OFF")
-        since_bad, since_good = self.readmitted(s, 2, t_fix, "desync")
-        report("desync", last_connection_after_fault=last, bound=BOUND,
-               readmitted_after_last_unfit=since_bad, readmitted_after_first_fit=since_good)
+        self.variable_fault(2, "wsrep_desync=ON", "wsrep_desync=OFF", "desync", "desync")
 
     def test_reject_queries(self) -> None:
         """wsrep_reject_queries=ALL (still 4/Synced): out within the bound, back after RISE."""
-        s = Scenario(self)
-        t_fault, _ = set_global(s.cluster, 3, "wsrep_reject_queries=ALL")
-        last = self.out_within_bound(s, 3, t_fault, "reject_queries")
-        self.assertEqual(failures(after(s.traffic.samples(), t_fault)), [])
-        t_fix, _ = set_global(s.cluster, 3, "wsrep_reject_queries=NONE")
-        since_bad, since_good = self.readmitted(s, 3, t_fix, "reject_queries")
-        report("reject_queries=ALL", last_connection_after_fault=last, bound=BOUND,
-               readmitted_after_last_unfit=since_bad, readmitted_after_first_fit=since_good)
+        self.variable_fault(3, "wsrep_reject_queries=ALL", "wsrep_reject_queries=NONE",
+                            "reject_queries", "reject_queries=ALL")
 
     def test_kill9(self) -> None:
         """kill -9: no client fails (refused connects fail over), penbal marks the node unfit
