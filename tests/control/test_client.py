@@ -6,7 +6,6 @@ Tests of penbal-ctl against a real control port on loopback.
 from __future__ import annotations
 
 import io
-import os
 import socket
 from typing import Any
 
@@ -18,6 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from penbal.control.client import ClientError, main, parse_target
 from penbal.control.executor import Executor
 from penbal.control.protocol import ControlFactory
+from penbal.testing.process import unix_socket_path
 from tests.control.fixtures import make_runtime
 
 
@@ -63,7 +63,7 @@ class LiveTests(TestCase):
         factory = ControlFactory(Executor(self.runtime), reactor)
         self.tcp = reactor.listenTCP(0, factory, interface="127.0.0.1")
         self.addCleanup(self.tcp.stopListening)
-        self.path = os.path.join(os.path.abspath(self.mktemp()) + ".sock")
+        self.path = unix_socket_path("control.sock", self.addCleanup)
         self.unix = reactor.listenUNIX(self.path, factory, mode=0o600)
         self.addCleanup(self.unix.stopListening)
 

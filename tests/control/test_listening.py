@@ -17,6 +17,7 @@ from twisted.trial.unittest import TestCase
 from penbal.control.endpoint import parse_endpoint
 from penbal.control.listening import ListeningService
 from penbal.service import StartupError
+from penbal.testing.process import unix_socket_path
 
 
 class ListeningTests(TestCase):
@@ -37,7 +38,7 @@ class ListeningTests(TestCase):
 
     def test_unix_socket_mode(self) -> Deferred[None]:
         """A unix control socket is created with mode 600, and removed at stop."""
-        path = os.path.abspath(self.mktemp())
+        path = unix_socket_path("control", self.addCleanup)
         service = ListeningService(reactor, parse_endpoint(f"unix:{path}", "x"),
                                    Factory.forProtocol(Protocol), "control port")
         service.startService()

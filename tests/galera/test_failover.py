@@ -137,9 +137,11 @@ class FailureModeTests(SynchronousTestCase):
         the bound; with --on-unfit close its open connections are closed as well."""
         s = Scenario(self, "--on-unfit", "close")
         held, closed = self.hold_connection_to(s, 1)
-        t_kill = time.monotonic()
         s.cluster.kill9(2)
         s.cluster.kill9(3)
+        # Only from here can no new client reach node 2 or 3: one sent to node 3 while
+        # node 2 was being killed may still lose its connection mid-query, as it should.
+        t_kill = time.monotonic()
         s.traffic.wait_for(
             lambda ss: any(o.node == 1 and o.values.get("wsrep_cluster_status") == "non-Primary"
                            for o in s.poller.observations()), 30, "node 1 to go non-Primary")

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 
+from penbal.testing.process import unix_socket_path
 from tests.integration.operations import CTL, NamedClient, OperationsCase, wait_for
 
 
@@ -127,7 +128,7 @@ class AccessTests(OperationsCase):
 
     def test_unix_socket(self) -> None:
         """unix:/path is created with mode 600 and penbal-ctl speaks through it."""
-        path = os.path.abspath(self.mktemp()) + ".ctl"
+        path = unix_socket_path("penbal.ctl", self.addCleanup)
         self.start(self.backends("b0"), control=f"unix:{path}")
         wait_for(lambda: os.path.exists(path), 10, "the control socket")
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)

@@ -6,6 +6,7 @@ Start a real C{twist penbal} process (tests, demo), wait until it listens, stop 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +25,17 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(family, kind) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def unix_socket_path(name: str, cleanups: Callable[[Callable[[], None]], None]) -> str:
+    """A path for a unix socket C{name} in a new directory under the system temp dir.
+
+    Trial's own temp dirs sit under the checkout, and a deep checkout pushes them past
+    the 108-byte limit of a unix socket address; C{cleanups} registers the removal.
+    """
+    directory = tempfile.mkdtemp(prefix="penbal-")
+    cleanups(lambda: shutil.rmtree(directory, ignore_errors=True))
+    return os.path.join(directory, name)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
