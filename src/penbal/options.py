@@ -24,6 +24,7 @@ from penbal.edges.config import EdgeOptions
 from penbal.health.options import HEALTH_FLAGS, HEALTH_PARAMETERS, check_health_options
 from penbal.policies.choice import PolicyChoice, PolicyChoiceError, choose_policy
 from penbal.policies.registry import find_policies, scan_policies
+from penbal.reactor import prefer_lean_reactor
 from penbal.udp.listen import parse_udp_listen
 from penbal.udp.options import check_udp_options
 
@@ -49,6 +50,23 @@ def _number(kind: type, low: float, name: str) -> Any:
 
     coerce.coerceDoc = ""  # type: ignore[attr-defined]
     return coerce
+
+
+def _choice(choices: tuple[str, ...], name: str) -> Any:
+    """A coercer for usage.Options that accepts one of C{choices} and names the option."""
+
+    def coerce(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)} for {name}, got {text!r}")
+        return text
+
+    coerce.coerceDoc = ""  # type: ignore[attr-defined]
+    return coerce
+
+
+#: How relayed bytes move (see penbal.relay): sent at once when nothing is queued, or always
+#: through Twisted's write buffer.
+RELAY_PATHS = ("write-through", "plain")
 
 
 class Options(EdgeOptions, usage.Options):
@@ -88,6 +106,12 @@ class Options(EdgeOptions, usage.Options):
          _number(int, 1, "--clients")],
         ["tracking", "T", 0.0, "Seconds a client stays in the client table; 0 = forever.",
          _number(float, 0, "--tracking")],
+        ["relay-path", None, "write-through",
+         "How bytes are relayed: write-through (sent at once when nothing waits) or plain.",
+         _choice(RELAY_PATHS, "--relay-path")],
+        ["read-size", None, 1048576,
+         "Largest read from a socket, in bytes, on the write-through path.",
+         _number(int, 1024, "--read-size")],
     ]
 
     optFlags += HEALTH_FLAGS
@@ -127,6 +151,7 @@ class Options(EdgeOptions, usage.Options):
         self["backends"].extend(args)
 
     def postOptions(self) -> None:
+        prefer_lean_reactor(getattr(self, "parent", None))
         if self["list-policies"]:
             scan = scan_policies()
             for name, plugin in sorted(scan.plugins.items()):

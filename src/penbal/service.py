@@ -86,7 +86,8 @@ class TCPBalancerService(Service):
             )
         self.port = outcome
         self.factory.attach(outcome)
-        log.info("penbal listening on {address}", address=outcome.getHost())
+        log.info("penbal listening on {address} ({reactor})", address=outcome.getHost(),
+                 reactor=type(self._reactor).__name__)
 
     def stopService(self) -> Deferred[None]:
         """Graceful stop: stop accepting, let live connections end on their own for up to the

@@ -52,6 +52,8 @@ def makeService(options: Options) -> IService:
     balancer = Balancer(pool, policy, settings)
     factory = RelayFactory(reactor, reactor, balancer, ConnectionLog())
     factory.direct_connect = True
+    factory.write_through = options["relay-path"] == "write-through"
+    factory.read_size = options["read-size"]
     factory.edges = build_edges(options.edges, reactor, reactor)
     top = MultiService()
     runtime = make_runtime(reactor, options, balancer, context, options.policy_choice, factory,

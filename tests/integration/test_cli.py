@@ -5,6 +5,7 @@ The command line as users meet it: bad input, port in use, twistd's pid and log 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.testing.backends import NameBackend
-from penbal.testing.process import BIN, free_port, run_penbal, wait_for
+from penbal.testing.process import BIN, PenbalProcess, free_port, run_penbal, wait_for
 
 
 class BadInputTests(SynchronousTestCase):
@@ -79,9 +80,33 @@ class TwistdTests(SynchronousTestCase):
             self.assertEqual(s.recv(10), b"a\n")
         wait_for(lambda: f"127.0.0.1:{backend.port}" in logfile.read_text(),
                  10, "the connection in the log file")
+        self.assertIn("(LeanEPollReactor)", logfile.read_text())
         os.kill(pid, 15)
         wait_for(lambda: not pidfile.exists(), 20, "the pid file to be removed")
         wait_for(lambda: not _alive(pid), 20, "the daemon to exit")
+
+
+class ReactorChoiceTests(SynchronousTestCase):
+    """twist penbal runs on the lean reactor unless --reactor names another."""
+
+    def reactor_of(self, reactor: str | None) -> str:
+        backend = NameBackend("a")
+        self.addCleanup(backend.stop)
+        port = free_port()
+        proc = PenbalProcess([f"127.0.0.1:{port}", backend.address], listen_port=port,
+                             reactor=reactor)
+        self.addCleanup(proc.stop)
+        wait_for(lambda: "penbal listening on" in proc.log(), 10, "the listening line")
+        line = next(x for x in proc.log().splitlines() if "penbal listening on" in x)
+        return str(json.loads(line)["reactor"])
+
+    def test_default_is_lean(self) -> None:
+        """No --reactor: penbal-epoll."""
+        self.assertEqual(self.reactor_of(None), "LeanEPollReactor")
+
+    def test_named_reactor_wins(self) -> None:
+        """twist --reactor epoll penbal: Twisted's own."""
+        self.assertEqual(self.reactor_of("epoll"), "EPollReactor")
 
 
 def _alive(pid: int) -> bool:

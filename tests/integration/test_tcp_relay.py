@@ -35,15 +35,18 @@ def recv_all(sock: socket.socket, limit: float = 60) -> bytes:
 class RelayIntegrationTests(SynchronousTestCase):
     """Bytes through a real balancer."""
 
-    #: The twist reactor to run penbal on (None: Twisted's default, epoll).
+    #: The twist reactor to run penbal on (None: penbal's default, the lean penbal-epoll).
     reactor: str | None = None
+    #: Options every test's penbal gets (the relay path under test).
+    path: tuple[str, ...] = ()
 
     def start(self, backends: Sequence[Backend], *options: str) -> int:
         for backend in backends:
             self.addCleanup(backend.stop)
         port = free_port()
         proc = PenbalProcess(
-            [*options, f"127.0.0.1:{port}", *(b.address for b in backends)], listen_port=port,
+            [*self.path, *options, f"127.0.0.1:{port}", *(b.address for b in backends)],
+            listen_port=port,
             reactor=self.reactor,
         )
         self.proc = proc
@@ -189,7 +192,19 @@ class RelayIntegrationTests(SynchronousTestCase):
         self.assertIn(event["ended_by"], ("client", "backend"))
 
 
-class LeanReactorRelayTests(RelayIntegrationTests):
-    """The same guarantees on penbal's lean epoll reactor (twist --reactor penbal-epoll)."""
+class StockReactorRelayTests(RelayIntegrationTests):
+    """The same guarantees on Twisted's own epoll reactor (twist --reactor epoll penbal)."""
 
-    reactor = "penbal-epoll"
+    reactor = "epoll"
+
+
+class PlainPathRelayTests(RelayIntegrationTests):
+    """The same guarantees on the plain path: every byte through Twisted's write buffer."""
+
+    path = ("--relay-path", "plain")
+
+
+class SmallReadRelayTests(RelayIntegrationTests):
+    """The write-through path with Twisted's own 64 KiB reads instead of 1 MiB."""
+
+    path = ("--read-size", "65536")

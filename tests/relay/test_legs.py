@@ -3,10 +3,13 @@
 Tests of the relay's two legs: bytes, backpressure wiring and half-close.
 """
 
+from typing import Any
+
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal.relay import legs
 from tests.relay.fixtures import RelayHarness
 
 
@@ -126,3 +129,26 @@ class RelayTests(SynchronousTestCase):
         self.assertEqual((record.bytes_in, record.bytes_out), (3, 4))
         self.assertEqual(record.duration, 2.5)
         self.assertEqual((record.ended_by, record.clean), ("client", True))
+
+
+class ReadSizeTests(SynchronousTestCase):
+    """Reads grow to the factory's read size only where both legs take the write-through path."""
+
+    def pair(self, eligible: bool) -> tuple[Any, Any]:
+        self.patch(legs, "supports_write_through", lambda transport: eligible)
+        harness = RelayHarness()
+        harness.factory.read_size = 1 << 20
+        _, front = harness.client()
+        _, back = harness.connect_backend()
+        return front, back
+
+    def test_write_through_reads_large(self) -> None:
+        """Both transports read (and buffer before pausing their producer) up to read_size."""
+        front, back = self.pair(eligible=True)
+        self.assertEqual((front.bufferSize, back.bufferSize), (1 << 20, 1 << 20))
+
+    def test_other_transports_keep_their_size(self) -> None:
+        """A transport off the write-through path (TLS, unix, doubles) keeps its own size."""
+        front, back = self.pair(eligible=False)
+        self.assertNotIn("bufferSize", vars(front))
+        self.assertNotIn("bufferSize", vars(back))

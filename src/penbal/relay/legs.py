@@ -230,6 +230,8 @@ class FrontLeg(Leg):
         self.out, leg.out = back, front
         self.direct = write_through and supports_write_through(back)
         leg.direct = write_through and supports_write_through(front)
+        if self.direct and leg.direct:  # both plain TCP: read (and buffer) in larger pieces
+            front.bufferSize = back.bufferSize = self.factory.read_size
         # Backpressure: each transport produces for the other; on the write-through path the
         # registration waits until bytes first queue (see Leg.forward).
         if not self.direct:

@@ -1,0 +1,57 @@
+# -*- test-case-name: tests.test_options -*-
+"""
+Tests of the core options of C{twist penbal} (L{penbal.options}); each feature's own options are
+tested beside it (policies, udp, health, control, edges).
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from penbal.options import Options
+
+
+def parse(*args: str) -> Options:
+    options = Options()
+    options.parseOptions(list(args))
+    return options
+
+
+class CoreOptionsTests(SynchronousTestCase):
+    def test_pen_defaults(self) -> None:
+        """Pen's defaults: 3 s connect timeout, 30 s blacklist, 500 connections."""
+        options = parse("3306", "127.0.0.2")
+        self.assertEqual((options["timeout"], options["blacklist"], options["max-connections"]),
+                         (3.0, 30.0, 500))
+
+    def test_bad_number_one_line(self) -> None:
+        """A number out of range exits with one line naming the option and what is expected."""
+        with self.assertRaises(SystemExit) as caught:
+            parse("-t", "0", "3306", "127.0.0.2")
+        self.assertIn("expected a number >= 0.001 for --timeout, got '0'", str(caught.exception))
+
+
+class RelayPathOptionsTests(SynchronousTestCase):
+    def test_defaults(self) -> None:
+        """Write-through with 1 MiB reads unless asked otherwise."""
+        options = parse("3306", "127.0.0.2")
+        self.assertEqual((options["relay-path"], options["read-size"]), ("write-through", 1 << 20))
+
+    def test_plain(self) -> None:
+        """--relay-path plain is accepted, with any read size from 1 KiB."""
+        options = parse("--relay-path", "plain", "--read-size", "4096", "3306", "127.0.0.2")
+        self.assertEqual((options["relay-path"], options["read-size"]), ("plain", 4096))
+
+    def test_unknown_path_refused(self) -> None:
+        """An unknown path is refused naming the choices."""
+        with self.assertRaises(SystemExit) as caught:
+            parse("--relay-path", "fast", "3306", "127.0.0.2")
+        message = str(caught.exception)
+        self.assertIn("expected one of write-through, plain for --relay-path, got 'fast'", message)
+        self.assertNotIn("\n", message)
+
+    def test_tiny_read_size_refused(self) -> None:
+        """A read size under 1 KiB is refused."""
+        with self.assertRaises(SystemExit) as caught:
+            parse("--read-size", "10", "3306", "127.0.0.2")
+        self.assertIn("--read-size", str(caught.exception))
