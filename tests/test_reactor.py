@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import socket
 
-from twisted.application.app import ServerOptions
 from twisted.application.reactors import getReactorTypes
-from twisted.application.twist._options import TwistOptions
 from twisted.trial.unittest import SynchronousTestCase
 
-from penbal.reactor import LeanEPollReactor, prefer_lean_reactor
+from penbal.reactor import LeanEPollReactor
 
 
 class Reader:
@@ -71,38 +69,3 @@ class LeanReactorTests(SynchronousTestCase):
         names = {r.shortName for r in getReactorTypes()}
         self.assertIn("penbal-epoll", names)
 
-
-class DefaultChoiceTests(SynchronousTestCase):
-    """twist penbal and twistd penbal run on the lean reactor unless one is named."""
-
-    def test_twist_default(self) -> None:
-        """Under twist with no --reactor, the reactor twist installs becomes penbal-epoll."""
-        launcher = TwistOptions()
-        self.assertTrue(prefer_lean_reactor(launcher, modules={}))
-        self.assertEqual(launcher["reactorName"], "penbal-epoll")
-
-    def test_twist_named_reactor_kept(self) -> None:
-        """twist --reactor NAME wins."""
-        launcher = TwistOptions()
-        launcher["reactor"], launcher["reactorName"] = object(), "epoll"
-        self.assertFalse(prefer_lean_reactor(launcher, modules={}))
-        self.assertEqual(launcher["reactorName"], "epoll")
-
-    def test_installed_reactor_kept(self) -> None:
-        """With a reactor installed already (twistd --reactor, trial) nothing changes."""
-        launcher = TwistOptions()
-        before = launcher["reactorName"]
-        self.assertFalse(prefer_lean_reactor(launcher, modules={"twisted.internet.reactor": 1}))
-        self.assertEqual(launcher["reactorName"], before)
-
-    def test_twistd_installs_now(self) -> None:
-        """Under twistd, where the reactor is imported later, it is installed at once."""
-        installed: list[bool] = []
-        chosen = prefer_lean_reactor(ServerOptions(), modules={},
-                                     install_now=lambda: installed.append(True))
-        self.assertTrue(chosen)
-        self.assertEqual(installed, [True])
-
-    def test_other_launchers_untouched(self) -> None:
-        """Options parsed outside twist/twistd (tests, tools) choose nothing."""
-        self.assertFalse(prefer_lean_reactor(None, modules={}))

@@ -10,9 +10,17 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 log = Logger(namespace="penbal.connection")
+_LEVELS = list(LogLevel.iterconstants())
+
+
+def events_shown(launcher: object) -> bool:
+    """Whether per-connection events (level info) pass the launcher's log level: C{twist
+    --log-level warn} filters them out, so they need not be built at all."""
+    level = launcher.get("logLevel") if isinstance(launcher, dict) else None
+    return level not in _LEVELS or _LEVELS.index(level) <= _LEVELS.index(LogLevel.info)
 
 
 @dataclass(slots=True)
@@ -32,12 +40,16 @@ class ConnectionRecord:
 class ConnectionLog:
     """Logs each ended connection and keeps the most recent ones for the status page."""
 
-    def __init__(self, keep: int = 100) -> None:
+    def __init__(self, keep: int = 100, emit: bool = True) -> None:
         self.recent: deque[ConnectionRecord] = deque(maxlen=keep)
+        #: Whether to emit a log event per connection (off when the log level hides them).
+        self.emit = emit
 
     def ended(self, record: ConnectionRecord) -> None:
         """Log one ended connection."""
         self.recent.append(record)
+        if not self.emit:
+            return
         log.info(
             "{client} -> {backend}: {bytes_in} bytes in, {bytes_out} bytes out, "
             "{duration:.3f}s, ended by {ended_by}",

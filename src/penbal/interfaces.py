@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_interfaces -*-
+# -*- test-case-name: tests.policies.test_registry,tests.policies.test_example_plugin -*-
 """
 The public extension points of penbal.
 

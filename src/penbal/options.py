@@ -19,12 +19,13 @@ from penbal.address import (
     parse_backend,
     parse_listen,
 )
+from penbal.connlog import events_shown
 from penbal.control.options import OPERATIONS_PARAMETERS, check_operations_options
 from penbal.edges.config import EdgeOptions
 from penbal.health.options import HEALTH_FLAGS, HEALTH_PARAMETERS, check_health_options
+from penbal.launcher import keep_tls_out, prefer_lean_reactor
 from penbal.policies.choice import PolicyChoice, PolicyChoiceError, choose_policy
 from penbal.policies.registry import find_policies, scan_policies
-from penbal.reactor import prefer_lean_reactor
 from penbal.udp.listen import parse_udp_listen
 from penbal.udp.options import check_udp_options
 
@@ -125,6 +126,7 @@ class Options(EdgeOptions, usage.Options):
         self.backend_specs: list[BackendSpec] = []
         self.emergency_spec: BackendSpec | None = None
         self.policy_choice = PolicyChoice("sticky")
+        self.connection_events = True
 
     def opt_backend(self, value: str) -> None:
         """A backend HOST[:PORT[:MAXC[:HARD[:WEIGHT[:PRIO]]]]]; repeat for more."""
@@ -151,7 +153,6 @@ class Options(EdgeOptions, usage.Options):
         self["backends"].extend(args)
 
     def postOptions(self) -> None:
-        prefer_lean_reactor(getattr(self, "parent", None))
         if self["list-policies"]:
             scan = scan_policies()
             for name, plugin in sorted(scan.plugins.items()):
@@ -183,3 +184,15 @@ class Options(EdgeOptions, usage.Options):
             if name not in policies:
                 names = ", ".join(sorted(policies))
                 raise usage.UsageError(f"unknown policy {name!r}: expected one of {names}")
+        self._settle_with_launcher()
+
+    def _settle_with_launcher(self) -> None:
+        """Before the reactor exists: pyOpenSSL out if no TLS, the lean reactor as default,
+        per-connection events only if the log level shows them (see L{penbal.launcher})."""
+        launcher = getattr(self, "parent", None)  # twist's or twistd's options, if run by one
+        assert self.listen_spec is not None
+        endpoints = [self.listen_spec.endpoint, *filter(None, (
+            getattr(self, "control_endpoint", None), getattr(self, "http_endpoint", None)))]
+        keep_tls_out(launcher, endpoints, self.edges.backend_tls is not None)
+        prefer_lean_reactor(launcher)
+        self.connection_events = events_shown(launcher)

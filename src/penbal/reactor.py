@@ -5,16 +5,13 @@ A lean epoll reactor: Twisted's, without the per-event log context.
 Twisted's poll loop wraps every I/O event in C{log.callWithLogger}, which copies a context
 dict per event; for a relay that is a tenth of its time on new connections.  This reactor
 calls the event handler directly (still logging any exception).  C{twist penbal} and
-C{twistd penbal} run on it unless a reactor is named (C{twist --reactor epoll penbal ...} for
-Twisted's own).  Checked against Twisted 24.7 to 26.10.
+C{twistd penbal} run on it unless a reactor is named (see L{penbal.launcher}).  Checked
+against Twisted 24.7 to 26.10.
 """
 
 from __future__ import annotations
 
 import errno
-import select
-import sys
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.internet.epollreactor import EPollReactor
@@ -49,31 +46,6 @@ class LeanEPollReactor(EPollReactor):
                             selectable=selectable)
 
     doIteration = doPoll
-
-
-#: The name of this reactor's plugin (src/twisted/plugins/penbal_reactor.py).
-NAME = "penbal-epoll"
-
-
-def prefer_lean_reactor(launcher: Any, modules: Mapping[str, object] = sys.modules,
-                        install_now: Callable[[], None] | None = None) -> bool:
-    """Make this reactor the one C{twist} or C{twistd} (C{launcher}, the parent options)
-    installs, unless a reactor was named or is installed already (in C{modules}), or there
-    is no epoll.  Return whether it was chosen."""
-    if "twisted.internet.reactor" in modules or not hasattr(select, "epoll"):
-        return False  # twistd --reactor installs at once; trial and others bring their own
-    from twisted.application.app import ServerOptions
-    from twisted.application.twist._options import TwistOptions
-
-    if isinstance(launcher, TwistOptions):
-        if "reactor" in launcher:  # twist --reactor NAME
-            return False
-        launcher["reactorName"] = NAME  # twist installs it after parsing penbal's options
-        return True
-    if isinstance(launcher, ServerOptions):  # twistd: nothing installed it, so none was named
-        (install_now or install)()
-        return True
-    return False
 
 
 def install() -> None:

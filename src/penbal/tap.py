@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tap -*-
+# -*- test-case-name: tests.integration.test_cli,tests.integration.test_tcp_relay -*-
 """
 Assembly of C{twist penbal}: parsed options in, a running balancer service out.
 
@@ -7,31 +7,39 @@ This is the only module that touches the global reactor, randomness and the cloc
 
 from __future__ import annotations
 
-import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from twisted.application.service import IService, MultiService
-from twisted.internet.interfaces import IStreamServerEndpoint
-
-from penbal.backend import Backend
-from penbal.balancer import Balancer, Settings
-from penbal.connlog import ConnectionLog
-from penbal.control.operations import build_operations, make_runtime
-from penbal.edges.config import build_edges
-from penbal.edges.tlsserver import listen_endpoint
-from penbal.interfaces import PolicyContext
 from penbal.options import Options
-from penbal.policies.registry import PolicyError, make_policy
-from penbal.pool import BackendPool
-from penbal.relay.listener import RelayFactory
-from penbal.service import TCPBalancerService
+
+if TYPE_CHECKING:
+    from twisted.application.service import IService
 
 __all__ = ["Options", "makeService"]
 
 
 def makeService(options: Options) -> IService:
-    """Assemble the balancer from parsed options (the only place with global collaborators)."""
+    """Assemble the balancer from parsed options (the only place with global collaborators).
+
+    Everything is imported here, not at the top: C{twist} imports this module to parse the
+    options, before it installs the reactor, and penbal decides then whether pyOpenSSL loads.
+    """
+    import random
+
+    from twisted.application.service import MultiService
     from twisted.internet import reactor
+    from twisted.internet.endpoints import serverFromString
+    from twisted.internet.interfaces import IStreamServerEndpoint
+
+    from penbal.backend import Backend
+    from penbal.balancer import Balancer, Settings
+    from penbal.connlog import ConnectionLog
+    from penbal.control.operations import build_operations, make_runtime
+    from penbal.edges.config import build_edges
+    from penbal.interfaces import PolicyContext
+    from penbal.policies.registry import PolicyError, make_policy
+    from penbal.pool import BackendPool
+    from penbal.relay.listener import RelayFactory
+    from penbal.service import TCPBalancerService
 
     assert options.listen_spec is not None
     pool = BackendPool(reactor, options.backend_specs)
@@ -50,7 +58,8 @@ def makeService(options: Options) -> IService:
         emergency=Backend(options.emergency_spec, -1) if options.emergency_spec else None,
     )
     balancer = Balancer(pool, policy, settings)
-    factory = RelayFactory(reactor, reactor, balancer, ConnectionLog())
+    factory = RelayFactory(reactor, reactor, balancer,
+                           ConnectionLog(emit=options.connection_events))
     factory.direct_connect = True
     factory.write_through = options["relay-path"] == "write-through"
     factory.read_size = options["read-size"]
@@ -74,6 +83,11 @@ def makeService(options: Options) -> IService:
     listen_tls = options.edges.listen_tls
 
     def endpoint_for(reactor: Any, description: str) -> IStreamServerEndpoint:
+        if not listen_tls.active:
+            endpoint: IStreamServerEndpoint = serverFromString(reactor, description)
+            return endpoint
+        from penbal.edges.tlsserver import listen_endpoint  # pyOpenSSL: --tls-* were given
+
         return listen_endpoint(reactor, description, listen_tls)
 
     TCPBalancerService(reactor, options.listen_spec, factory,

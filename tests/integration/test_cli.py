@@ -104,6 +104,19 @@ class ReactorChoiceTests(SynchronousTestCase):
         """No --reactor: penbal-epoll."""
         self.assertEqual(self.reactor_of(None), "LeanEPollReactor")
 
+    def test_no_tls_no_openssl(self) -> None:
+        """Without TLS configured, pyOpenSSL (and cryptography under it) is never loaded; a
+        TLS-less balancer answers on its plain TCP port all the same."""
+        backend = NameBackend("a")
+        self.addCleanup(backend.stop)
+        port = free_port()
+        proc = PenbalProcess([f"127.0.0.1:{port}", backend.address], listen_port=port)
+        self.addCleanup(proc.stop)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            self.assertEqual(s.recv(10), b"a\n")
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        self.assertNotIn("cryptography", maps)
+
     def test_named_reactor_wins(self) -> None:
         """twist --reactor epoll penbal: Twisted's own."""
         self.assertEqual(self.reactor_of("epoll"), "EPollReactor")

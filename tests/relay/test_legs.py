@@ -19,12 +19,34 @@ class RelayTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.harness = RelayHarness()
 
-    def test_client_paused_until_backend_up(self) -> None:
-        """Nothing is read from the client before its backend is connected."""
+    def test_client_read_while_dialling(self) -> None:
+        """The client is read while its backend is dialled (no pause and resume per client)."""
         _, client = self.harness.client()
-        self.assertEqual(client.producerState, "paused")
+        self.assertEqual(client.producerState, "producing")
         self.harness.connect_backend()
         self.assertEqual(client.producerState, "producing")
+
+    def test_flooding_client_paused_until_backend_up(self) -> None:
+        """Past early_limit bytes before the backend is up, the client is paused; it is
+        resumed, with every byte kept, once the backend is up."""
+        front, client = self.harness.client()
+        chunk = b"x" * 40_000
+        front.dataReceived(chunk)
+        self.assertEqual(client.producerState, "producing")
+        front.dataReceived(chunk)
+        self.assertEqual(client.producerState, "paused")
+        _, backend = self.harness.connect_backend()
+        self.assertEqual(client.producerState, "producing")
+        self.assertEqual(backend.value(), chunk * 2)
+
+    def test_close_while_dialling_stops_the_dial(self) -> None:
+        """Closing a client whose backend is still being dialled cancels the attempt at once."""
+        front, _ = self.harness.client()
+        connector = self.harness.reactor.connectors[-1]
+        self.assertFalse(connector.stoppedConnecting)
+        front.close()
+        self.assertIsNone(front.dial)
+        self.assertTrue(connector.stoppedConnecting)
 
     def test_early_data_kept(self) -> None:
         """Bytes that arrive before the backend is up reach it first, in order."""

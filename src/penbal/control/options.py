@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.control.test_options -*-
+# -*- test-case-name: tests.control.test_operations -*-
 """
 The operations part of C{twist penbal}'s command line (control port, HTTP status, config
 file, graceful stop), checked after parsing; the rows join L{penbal.options}' table.

@@ -18,10 +18,17 @@ from twisted.python import usage
 from penbal.address import BACKEND_FORM, BackendSpec, ListenSpec, SpecError, parse_backend
 from penbal.backend import Backend
 from penbal.edges.acl import AccessList, AclEntry, AclError, AclTable, parse_network
-from penbal.edges.gate import Edges
 from penbal.edges.proxyheader import PROXY_VERSIONS
-from penbal.edges.tls import BackendTLS, BackendTLSSettings, TLSConfigError, parse_tls_version
-from penbal.edges.tlsserver import ListenTLSSettings, is_tls_endpoint
+from penbal.edges.tlssettings import (
+    BackendTLSSettings,
+    ListenTLSSettings,
+    TLSConfigError,
+    is_tls_endpoint,
+    parse_tls_version,
+)
+
+if TYPE_CHECKING:
+    from penbal.edges.gate import Edges
 
 DEFAULT_PROXY_NETWORKS = "127.0.0.0/8,::1/128"
 
@@ -235,6 +242,8 @@ class EdgeOptions:
             min_version=min_version,
             ciphers=ciphers,
         )
+        from penbal.edges.tls import BackendTLS  # pyOpenSSL, only when TLS is asked for
+
         BackendTLS(settings, _NO_CLOCK)  # load the files and build the context now
         return settings
 
@@ -255,6 +264,13 @@ def build_edges(
     """The run-time edges for C{config}, or None when no edge feature is on."""
     if config == EdgeConfig():
         return None
+    from penbal.edges.gate import Edges
+
+    backend_tls = None
+    if config.backend_tls is not None:
+        from penbal.edges.tls import BackendTLS  # pyOpenSSL, only when TLS is asked for
+
+        backend_tls = BackendTLS(config.backend_tls, clock)
     return Edges(
         reactor,
         clock,
@@ -262,7 +278,7 @@ def build_edges(
         client_acl=config.client_acl,
         abuse=Backend(config.abuse, -1) if config.abuse is not None else None,
         send_proxy=config.send_proxy,
-        backend_tls=BackendTLS(config.backend_tls, clock) if config.backend_tls else None,
+        backend_tls=backend_tls,
         forwarded=config.forwarded,
         idle_timeout=config.idle_timeout,
         max_per_client=config.max_per_client,

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.interfaces import IConnector, IReactorTCP, IReactorTime
+from twisted.internet.interfaces import IConnector, INegotiated, IReactorTCP, IReactorTime
 from twisted.internet.protocol import ClientFactory, Protocol
-from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 
 from penbal.backend import Backend
@@ -24,11 +23,11 @@ from penbal.edges.forwarded import ForwardedRewriter
 from penbal.edges.hygiene import ClientCap, IdleWatch
 from penbal.edges.proxyaccept import ProxyHeaderReceiver
 from penbal.edges.proxyheader import proxy_header
-from penbal.edges.tls import BackendTLS
 from penbal.interfaces import ClientInfo
 from penbal.relay.legs import BackendLeg, FrontLeg
 
 if TYPE_CHECKING:
+    from penbal.edges.tls import BackendTLS
     from penbal.relay.dialer import Dial
     from penbal.relay.listener import RelayFactory
 
@@ -122,7 +121,7 @@ class Edges:
         if self.idle_timeout > 0:
             self._idle[front] = IdleWatch(self.clock, self.idle_timeout, front)
         if self.forwarded:
-            proto = "https" if isinstance(front.transport, TLSMemoryBIOProtocol) else "http"
+            proto = "https" if INegotiated.providedBy(front.transport) else "http"
             front.rewriter = ForwardedRewriter(
                 front.client.host, proto, lambda why: self._refuse(front, why)
             )

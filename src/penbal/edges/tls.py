@@ -12,8 +12,6 @@ reach the backend.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from OpenSSL import SSL
@@ -44,6 +42,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from penbal.backend import Backend
+from penbal.edges.tlssettings import BackendTLSSettings, TLSConfigError, parse_tls_version
 from penbal.relay.legs import BackendLeg, FrontLeg, tune_socket
 
 if TYPE_CHECKING:
@@ -52,6 +51,7 @@ if TYPE_CHECKING:
     from penbal.relay.dialer import Dial
 
 log = Logger()
+__all__ = ["BackendTLS", "BackendTLSSettings", "TLSConfigError", "parse_tls_version"]
 
 TLS_VERSIONS = {"1.2": TLSVersion.TLSv1_2, "1.3": TLSVersion.TLSv1_3}
 _PEM_CERTIFICATE = re.compile(
@@ -69,18 +69,6 @@ _X509_ERRORS = {
     24: "invalid CA certificate",
     26: "unsupported certificate purpose",
 }
-
-
-class TLSConfigError(ValueError):
-    """A TLS setting is unusable; the message names the file or value and what is wrong."""
-
-
-def parse_tls_version(text: str) -> str:
-    """C{1.2} or C{1.3} (also written C{TLSv1.3}); nothing older is accepted."""
-    value = text.strip().lower().removeprefix("tlsv").removeprefix("tls")
-    if value not in TLS_VERSIONS:
-        raise TLSConfigError(f"invalid TLS version {text!r}: expected 1.2 or 1.3")
-    return value
 
 
 def read_certificates(path: str) -> list[Certificate]:
@@ -116,19 +104,6 @@ def load_client_certificate(cert_file: str, key_file: str | None) -> PrivateCert
         raise TLSConfigError(
             f"invalid client certificate or key in {', '.join(map(repr, paths))}: {e}"
         ) from None
-
-
-@dataclass(frozen=True)
-class BackendTLSSettings:
-    """What C{--backend-tls*} and C{--tls-*} say about connections to backends."""
-
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    default_name: str | None = None
-    names: Mapping[str, str] = field(default_factory=dict)
-    min_version: str | None = None
-    ciphers: str | None = None
 
 
 def certificate_options(settings: BackendTLSSettings) -> CertificateOptions:

@@ -10,34 +10,17 @@ the context it starts with, also when SNI (C{tls:DIR}) later switches the certif
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from OpenSSL import SSL
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IStreamServerEndpoint
 
-from penbal.edges.tls import TLSConfigError
+from penbal.edges.tlssettings import ListenTLSSettings, TLSConfigError, is_tls_endpoint
+
+__all__ = ["ListenTLSSettings", "is_tls_endpoint", "listen_endpoint", "tighten"]
 
 _OPENSSL_VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
-
-
-@dataclass(frozen=True)
-class ListenTLSSettings:
-    """What C{--tls-min-version} and C{--tls-ciphers} ask of the listening side."""
-
-    min_version: str | None = None
-    ciphers: str | None = None
-
-    @property
-    def active(self) -> bool:
-        """True if anything is to be changed."""
-        return self.min_version is not None or self.ciphers is not None
-
-
-def is_tls_endpoint(description: str) -> bool:
-    """True for a LISTEN endpoint that terminates TLS (C{ssl:} or C{tls:})."""
-    return description.startswith(("ssl:", "tls:"))
 
 
 def endpoint_context(endpoint: Any) -> SSL.Context:

@@ -166,6 +166,9 @@ class FrontLeg(Leg):
     """A client's connection to the balancer; it dials a backend and relays."""
 
     rewriter: ForwardedRewriter | None = None
+    #: Bytes kept from a client before its backend is up; past this, reading pauses until it
+    #: is (a client that floods while penbal dials stays bounded).
+    early_limit = 65536
 
     __slots__ = (
         "backend",
@@ -173,6 +176,7 @@ class FrontLeg(Leg):
         "bytes_out",
         "client",
         "dial",
+        "early",
         "ended_by",
         "factory",
         "pending",
@@ -186,6 +190,8 @@ class FrontLeg(Leg):
         self.backend: Backend | None = None
         self.dial: Dial | None = None
         self.pending: list[bytes] | None = None
+        #: Bytes in C{pending}, or -1 once reading was paused for them.
+        self.early = 0
         self.bytes_in = 0
         self.bytes_out = 0
         self.started = 0.0
@@ -193,8 +199,8 @@ class FrontLeg(Leg):
 
     def connectionMade(self) -> None:
         tune_socket(self.transport, keepalive=False)
-        # Read nothing until a backend is up: what the client sends waits in the kernel.
-        self.transport.pauseProducing()  # type: ignore[attr-defined]
+        # The client is read at once (pausing and resuming would cost two epoll calls per
+        # connection); what it sends before the backend is up waits in C{pending}.
         self.factory.connection_started(self)
 
     def dataReceived(self, data: bytes) -> None:
@@ -206,6 +212,11 @@ class FrontLeg(Leg):
             if self.pending is None:
                 self.pending = []
             self.pending.append(data)
+            if self.early >= 0:
+                self.early += len(data)
+                if self.early > self.early_limit:
+                    self.early = -1
+                    self.transport.pauseProducing()  # type: ignore[attr-defined]
             return
         assert self.backend is not None
         self.backend.counters.bytes_to_backend += len(data)
@@ -242,9 +253,17 @@ class FrontLeg(Leg):
             front.registerProducer(back, True)
         if self.read_closed:
             leg.send_eof()
-        else:
+        elif self.early < 0:
             front.resumeProducing()
         self.factory.backend_connected(self, leg.backend)
+
+    def close(self) -> None:
+        """Close the client; a dial still in progress is stopped now, not when the close
+        completes (at shutdown the reactor would otherwise report it as a failed backend)."""
+        if self.dial is not None:
+            self.dial.cancel()
+            self.dial = None
+        super().close()
 
     def no_backend(self, why: str) -> None:
         """Every backend (and the emergency server) failed: close the client."""

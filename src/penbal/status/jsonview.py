@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.status.test_jsonview -*-
+# -*- test-case-name: tests.status.test_views,tests.status.test_snapshot -*-
 """
 The status as JSON: C{GET /status.json} and the control port's C{status json}, byte for byte.
 """

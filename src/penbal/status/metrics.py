@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.status.test_metrics -*-
+# -*- test-case-name: tests.status.test_views -*-
 """
 Prometheus metrics (C{GET /metrics}): a custom collector that reads the status snapshot at
 each scrape, so every figure is counted once, where the balancer counts it.

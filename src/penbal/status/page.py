@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.status.test_page -*-
+# -*- test-case-name: tests.status.test_views -*-
 """
 The human status page (C{GET /}, and the control port's C{status}, which is HTML in Pen):
 backends with their state and why, connections, bytes, health and wsrep values, recent clients.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.status.test_site -*-
+# -*- test-case-name: tests.status.test_views -*-
 """
 The read-only HTTP status site (C{--http}): C{/} the page, C{/status.json}, C{/metrics}.
 """

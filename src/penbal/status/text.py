@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.status.test_text -*-
+# -*- test-case-name: tests.status.test_views -*-
 """
 The status as plain lines: Pen's C{servers} format, C{recent}, and the summary that
 C{status text} answers and SIGUSR1 logs.

@@ -1,0 +1,229 @@
+# -*- test-case-name: tests.test_balancer -*-
+"""
+Tests of the balancer shared by TCP and UDP relaying: Pen's settings, the order of backends to
+try (the pool's candidates, the per-server access lists, the policy) and what the policy is
+told about connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from penbal.address import BackendSpec
+from penbal.backend import AdminState, Backend, Fitness, Health
+from penbal.balancer import Balancer, Settings
+from penbal.clienttable import ClientTable
+from penbal.interfaces import ClientInfo, ISelectionPolicy
+from penbal.policies.roundrobin import RoundRobinPolicy
+from penbal.policies.sticky import StickyPolicy
+from penbal.pool import BackendPool
+
+CLIENT = ClientInfo("127.0.0.2", 5000)
+
+
+@implementer(ISelectionPolicy)
+class RecordingPolicy:
+    """A policy that records what it is given and returns the candidates in reverse."""
+
+    def __init__(self) -> None:
+        self.choices: list[tuple[ClientInfo, list[Backend]]] = []
+        self.connections: list[tuple[ClientInfo, Backend]] = []
+
+    def choose(self, client: ClientInfo, candidates: Sequence[Backend]) -> Sequence[Backend]:
+        self.choices.append((client, list(candidates)))
+        return list(reversed(candidates))
+
+    def connected(self, client: ClientInfo, backend: Backend) -> None:
+        self.connections.append((client, backend))
+
+
+class SettingsTests(SynchronousTestCase):
+    """Pen's knobs."""
+
+    def test_pen_defaults(self) -> None:
+        """The defaults are Pen's (and penbal's documented ones): -t 3, -b 30, -x 500."""
+        settings = Settings()
+        self.assertEqual(settings.timeout, 3.0)
+        self.assertEqual(settings.blacklist, 30.0)
+        self.assertEqual(settings.max_connections, 500)
+        self.assertFalse(settings.stubborn)
+        self.assertIsNone(settings.emergency)
+
+    def test_changeable(self) -> None:
+        """Settings can be changed at run time, and each balancer's instance is its own."""
+        one, two = Settings(), Settings(timeout=1.5, stubborn=True)
+        one.blacklist = 5.0
+        self.assertEqual((one.blacklist, two.blacklist), (5.0, 30.0))
+        self.assertEqual((two.timeout, two.stubborn), (1.5, True))
+
+
+class BalancerCase(SynchronousTestCase):
+    """A balancer over three backends on ports 4000.., with a recording policy."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        specs = [BackendSpec("127.0.0.1", 4000 + i) for i in range(3)]
+        self.pool = BackendPool(self.clock, specs)
+        self.policy = RecordingPolicy()
+        self.settings = Settings()
+        self.balancer = Balancer(self.pool, self.policy, self.settings)
+
+
+class OrderTests(BalancerCase):
+    """order(): the candidates, filtered by the access lists, ordered by the policy."""
+
+    def test_keeps_its_parts(self) -> None:
+        """The balancer exposes its pool, policy and settings; no access lists by default."""
+        self.assertIs(self.balancer.pool, self.pool)
+        self.assertIs(self.balancer.policy, self.policy)
+        self.assertIs(self.balancer.settings, self.settings)
+        self.assertIsNone(self.balancer.admits)
+
+    def test_policy_orders_the_candidates(self) -> None:
+        """The policy gets the client and the pool's candidates; its order is the result."""
+        order = self.balancer.order(CLIENT)
+        self.assertEqual(self.policy.choices, [(CLIENT, list(self.pool))])
+        self.assertEqual(list(order), [self.pool[2], self.pool[1], self.pool[0]])
+
+    def test_only_candidates_offered(self) -> None:
+        """Backends that are not candidates (down, blacklisted) never reach the policy."""
+        self.pool[0].admin = AdminState.DOWN
+        self.pool[2].blacklist(self.clock.seconds(), 30, "refused")
+        self.assertEqual(list(self.balancer.order(CLIENT)), [self.pool[1]])
+        self.assertEqual(self.policy.choices[-1][1], [self.pool[1]])
+        self.clock.advance(30)
+        self.assertEqual(list(self.balancer.order(CLIENT)), [self.pool[2], self.pool[1]])
+
+    def test_last_resort_reaches_policy_only_when_alone(self) -> None:
+        """The policy sees a last-resort backend only when no fit one is usable."""
+        self.pool[1].health = Health(Fitness.LAST_RESORT, "donor")
+        self.balancer.order(CLIENT)
+        self.assertEqual(self.policy.choices[-1][1], [self.pool[0], self.pool[2]])
+        self.pool[0].health = Health(Fitness.UNFIT, "non-Primary")
+        self.pool[2].admin = AdminState.DRAIN
+        self.assertEqual(list(self.balancer.order(CLIENT)), [self.pool[1]])
+
+    def test_no_candidates(self) -> None:
+        """With no candidate the order is empty and the policy is not asked."""
+        for backend in self.pool:
+            backend.admin = AdminState.DOWN
+        self.assertEqual(list(self.balancer.order(CLIENT)), [])
+        self.assertEqual(self.policy.choices, [])
+
+    def test_admits_filters(self) -> None:
+        """The per-server access lists are asked for each candidate; refused ones are dropped."""
+        asked: list[tuple[ClientInfo, Backend]] = []
+
+        def admits(client: ClientInfo, backend: Backend) -> bool:
+            asked.append((client, backend))
+            return backend.index != 1
+
+        self.balancer.admits = admits
+        order = self.balancer.order(CLIENT)
+        self.assertEqual(asked, [(CLIENT, b) for b in self.pool])
+        self.assertEqual(self.policy.choices, [(CLIENT, [self.pool[0], self.pool[2]])])
+        self.assertEqual(list(order), [self.pool[2], self.pool[0]])
+
+    def test_admits_only_asked_about_candidates(self) -> None:
+        """The access lists are consulted after the pool's filter, not for unusable backends."""
+        asked: list[Backend] = []
+
+        def admits(client: ClientInfo, backend: Backend) -> bool:
+            asked.append(backend)
+            return True
+
+        self.balancer.admits = admits
+        self.pool[1].admin = AdminState.DOWN
+        self.balancer.order(CLIENT)
+        self.assertEqual(asked, [self.pool[0], self.pool[2]])
+
+    def test_admits_depend_on_client(self) -> None:
+        """Each client is checked on its own address."""
+        self.balancer.admits = lambda client, backend: (
+            client.host.startswith("10.") or backend.index == 0
+        )
+        self.assertEqual(len(self.balancer.order(ClientInfo("10.1.2.3"))), 3)
+        self.assertEqual(list(self.balancer.order(ClientInfo("192.0.2.1"))), [self.pool[0]])
+
+    def test_admits_refusing_all(self) -> None:
+        """When the access lists refuse every candidate the order is empty, the policy unasked."""
+        self.balancer.admits = lambda client, backend: False
+        self.assertEqual(list(self.balancer.order(CLIENT)), [])
+        self.assertEqual(self.policy.choices, [])
+
+    def test_admits_removed(self) -> None:
+        """Setting admits back to None lets every candidate through again."""
+        self.balancer.admits = lambda client, backend: False
+        self.balancer.admits = None
+        self.assertEqual(len(self.balancer.order(CLIENT)), 3)
+
+    def test_follows_pool_changes(self) -> None:
+        """Backends added to or removed from the pool are seen by the next order."""
+        added = self.pool.add(BackendSpec("127.0.0.1", 5000))
+        self.pool.remove(self.pool[0])
+        self.assertEqual(list(self.balancer.order(CLIENT)), [added, self.pool[1], self.pool[0]])
+
+    def test_with_a_real_policy(self) -> None:
+        """With Pen's round-robin the turn moves on, skipping what is not a candidate."""
+        balancer = Balancer(self.pool, RoundRobinPolicy(), self.settings)
+        firsts = [balancer.order(CLIENT)[0].index for _ in range(4)]
+        self.assertEqual(firsts, [1, 2, 0, 1])
+        self.pool[2].admin = AdminState.DOWN
+        firsts = [balancer.order(CLIENT)[0].index for _ in range(3)]
+        self.assertEqual(firsts, [0, 1, 0])
+
+
+class ConnectedTests(BalancerCase):
+    """connected(): the policy learns where clients went, except to the emergency server."""
+
+    def test_told(self) -> None:
+        """The policy is told the client and the backend it was connected to."""
+        self.balancer.connected(CLIENT, self.pool[1])
+        self.assertEqual(self.policy.connections, [(CLIENT, self.pool[1])])
+
+    def test_not_told_about_emergency(self) -> None:
+        """A connection to the emergency server is kept from the policy."""
+        emergency = Backend(BackendSpec("127.0.0.1", 9000), -1)
+        self.settings.emergency = emergency
+        self.balancer.connected(CLIENT, emergency)
+        self.assertEqual(self.policy.connections, [])
+        self.balancer.connected(CLIENT, self.pool[0])
+        self.assertEqual(self.policy.connections, [(CLIENT, self.pool[0])])
+
+    def test_emergency_by_identity(self) -> None:
+        """Only the emergency backend object itself is kept back, not one with its address."""
+        self.settings.emergency = Backend(BackendSpec("127.0.0.1", 4000), -1)
+        self.balancer.connected(CLIENT, self.pool[0])
+        self.assertEqual(self.policy.connections, [(CLIENT, self.pool[0])])
+
+    def test_emergency_changed_at_run_time(self) -> None:
+        """The emergency server is read from the settings at each connection."""
+        old = Backend(BackendSpec("127.0.0.1", 9000), -1)
+        self.settings.emergency = old
+        self.settings.emergency = Backend(BackendSpec("127.0.0.1", 9001), -1)
+        self.balancer.connected(CLIENT, old)
+        self.assertEqual(self.policy.connections, [(CLIENT, old)])
+        self.settings.emergency = None
+        self.balancer.connected(CLIENT, self.pool[2])
+        self.assertEqual(len(self.policy.connections), 2)
+
+    def test_sticky_client_keeps_its_backend(self) -> None:
+        """A sticky client sent to the emergency server goes back to its own backend later."""
+        policy = StickyPolicy(ClientTable(self.clock), RoundRobinPolicy())
+        verifyObject(ISelectionPolicy, policy)
+        balancer = Balancer(self.pool, policy, self.settings)
+        self.settings.emergency = Backend(BackendSpec("127.0.0.1", 9000), -1)
+        first = balancer.order(CLIENT)[0]
+        balancer.connected(CLIENT, first)
+        for backend in self.pool:
+            backend.blacklist(self.clock.seconds(), 30, "refused")
+        self.assertEqual(list(balancer.order(CLIENT)), [])
+        balancer.connected(CLIENT, self.settings.emergency)
+        self.clock.advance(30)
+        balancer.order(ClientInfo("127.0.0.3"))  # another client moves the round-robin on
+        self.assertIs(balancer.order(CLIENT)[0], first)
