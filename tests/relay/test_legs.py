@@ -10,6 +10,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.relay import legs
+from penbal.relay.legs import SMALL_READ, BackendLeg, FrontLeg
 from tests.relay.fixtures import RelayHarness
 
 
@@ -154,23 +155,45 @@ class RelayTests(SynchronousTestCase):
 
 
 class ReadSizeTests(SynchronousTestCase):
-    """Reads grow to the factory's read size only where both legs take the write-through path."""
+    """On the write-through path between two plain TCP transports, each leg's read size
+    follows the traffic: up to the factory's read size after a full read, back to 64 KiB
+    after a small one."""
 
-    def pair(self, eligible: bool) -> tuple[Any, Any]:
+    def pair(self, eligible: bool) -> tuple[FrontLeg, Any, BackendLeg, Any]:
         self.patch(legs, "supports_write_through", lambda transport: eligible)
+        self.patch(legs, "send_now", lambda transport, data: b"")  # the socket takes it all
         harness = RelayHarness()
         harness.factory.read_size = 1 << 20
-        _, front = harness.client()
-        _, back = harness.connect_backend()
-        return front, back
+        front, client_transport = harness.client()
+        leg, backend_transport = harness.connect_backend()
+        client: Any = client_transport
+        backend: Any = backend_transport
+        client.bufferSize = backend.bufferSize = SMALL_READ  # Twisted's TCP default
+        return front, client, leg, backend
 
-    def test_write_through_reads_large(self) -> None:
-        """Both transports read (and buffer before pausing their producer) up to read_size."""
-        front, back = self.pair(eligible=True)
-        self.assertEqual((front.bufferSize, back.bufferSize), (1 << 20, 1 << 20))
+    def test_grows_after_a_full_read(self) -> None:
+        """A read that fills the buffer makes that leg read up to read_size; the other leg
+        is not affected."""
+        front, client, _, backend = self.pair(eligible=True)
+        front.dataReceived(b"x" * 1000)
+        self.assertEqual(client.bufferSize, SMALL_READ)
+        front.dataReceived(b"x" * SMALL_READ)
+        self.assertEqual((client.bufferSize, backend.bufferSize), (1 << 20, SMALL_READ))
+
+    def test_shrinks_after_a_small_read(self) -> None:
+        """Large reads keep the size; a read under 64 KiB brings it back to 64 KiB."""
+        _, client, leg, backend = self.pair(eligible=True)
+        leg.dataReceived(b"y" * SMALL_READ)
+        self.assertEqual(backend.bufferSize, 1 << 20)
+        leg.dataReceived(b"y" * 300_000)
+        self.assertEqual(backend.bufferSize, 1 << 20)
+        leg.dataReceived(b"y" * 10)
+        self.assertEqual(backend.bufferSize, SMALL_READ)
+        self.assertEqual(client.bufferSize, SMALL_READ)
 
     def test_other_transports_keep_their_size(self) -> None:
-        """A transport off the write-through path (TLS, unix, doubles) keeps its own size."""
-        front, back = self.pair(eligible=False)
-        self.assertNotIn("bufferSize", vars(front))
-        self.assertNotIn("bufferSize", vars(back))
+        """Off the write-through path (TLS, unix sockets, --relay-path plain) nothing changes."""
+        front, client, _, _ = self.pair(eligible=False)
+        self.assertEqual(front.direct, legs.PLAIN)
+        front.dataReceived(b"x" * SMALL_READ)
+        self.assertEqual(client.bufferSize, SMALL_READ)

@@ -13,7 +13,7 @@ from twisted.internet import tcp
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from penbal.relay.legs import Leg
+from penbal.relay.legs import WRITE_THROUGH, Leg
 from penbal.relay.writethrough import send_now, supports_write_through
 
 
@@ -99,7 +99,7 @@ class LazyProducerTests(SynchronousTestCase):
         out, _ = tcp_transport(room=room)
         leg = Leg()
         leg.transport = StringTransport()
-        leg.out, leg.direct = out, True
+        leg.out, leg.direct = out, WRITE_THROUGH
         return leg, out
 
     def test_idle_pair_registers_nothing(self) -> None:

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from penbal.relay.listener import RelayFactory
 
 
+#: How a leg relays (L{Leg.direct}).
+PLAIN, WRITE_THROUGH, ADAPTIVE = 0, 1, 2
+#: Twisted's own read size, used again for small messages after large ones.
+SMALL_READ = 65536
+
+
 def _unregister(transport: Any) -> None:
     """Drop the transport's producer, if it has one (transports differ on an empty one)."""
     try:
@@ -64,9 +70,11 @@ class Leg(Protocol):
         "write_closed",
     )
     peer: Leg | None
-    #: The peer's transport, where this leg's bytes go, and whether to send them at once.
+    #: The peer's transport, where this leg's bytes go, and whether to send them at once
+    #: (L{PLAIN}, L{WRITE_THROUGH}, or L{ADAPTIVE}: write-through, and this leg's own
+    #: transport is plain TCP too, so its read size follows the traffic).
     out: Any
-    direct: bool
+    direct: int
     #: Whether this leg's transport is registered as the producer of C{out} (backpressure).
     producing: bool
     read_closed: bool
@@ -77,7 +85,7 @@ class Leg(Protocol):
     def __init__(self) -> None:
         self.peer = None
         self.out = None
-        self.direct = False
+        self.direct = PLAIN
         self.producing = False
         self.read_closed = False
         self.write_closed = False
@@ -89,7 +97,13 @@ class Leg(Protocol):
         """Write C{data} to the peer.  With write-through, this leg's transport becomes the
         peer's producer only once bytes have to wait there: an idle pair never pays for it."""
         out = self.out
-        if self.direct:
+        direct = self.direct
+        if direct:
+            if direct == ADAPTIVE:
+                reads = self.transport.bufferSize  # type: ignore[attr-defined]
+                size = len(data)
+                if size >= reads or size < SMALL_READ < reads:
+                    self.resize_reads(size, reads)
             data = send_now(out, data)
             if not data:
                 return
@@ -97,6 +111,17 @@ class Leg(Protocol):
                 self.producing = True
                 out.registerProducer(self.transport, True)
         out.write(data)
+
+    def resize_reads(self, size: int, reads: int) -> None:
+        """A read filled the buffer: read up to the factory's read size from now on; a small
+        read after large ones: back to Twisted's 64 KiB (every recv allocates its full size,
+        and above glibc's mmap threshold that is an mmap and a page fault per read)."""
+        transport: Any = self.transport
+        transport.bufferSize = self.read_size() if size >= reads else SMALL_READ
+
+    def read_size(self) -> int:
+        """The largest read for this leg (C{--read-size})."""
+        raise NotImplementedError
 
     def send_eof(self) -> None:
         """The peer will send nothing more: half-close our sending side once flushed."""
@@ -140,6 +165,9 @@ class BackendLeg(Leg):
         super().__init__()
         self.peer = self.front = front
         self.backend = backend
+
+    def read_size(self) -> int:
+        return int(self.front.factory.read_size)
 
     def connectionMade(self) -> None:
         tune_socket(self.transport, keepalive=True)
@@ -197,6 +225,9 @@ class FrontLeg(Leg):
         self.started = 0.0
         self.ended_by = ""
 
+    def read_size(self) -> int:
+        return int(self.factory.read_size)
+
     def connectionMade(self) -> None:
         tune_socket(self.transport, keepalive=False)
         # The client is read at once (pausing and resuming would cost two epoll calls per
@@ -239,10 +270,11 @@ class FrontLeg(Leg):
         back: Any = leg.transport
         write_through = self.factory.write_through
         self.out, leg.out = back, front
-        self.direct = write_through and supports_write_through(back)
-        leg.direct = write_through and supports_write_through(front)
-        if self.direct and leg.direct:  # both plain TCP: read (and buffer) in larger pieces
-            front.bufferSize = back.bufferSize = self.factory.read_size
+        front_tcp = write_through and supports_write_through(front)
+        back_tcp = write_through and supports_write_through(back)
+        # Both plain TCP: each leg's reads grow with the traffic (see Leg.resize_reads).
+        self.direct = (ADAPTIVE if front_tcp else WRITE_THROUGH) if back_tcp else PLAIN
+        leg.direct = (ADAPTIVE if back_tcp else WRITE_THROUGH) if front_tcp else PLAIN
         # Backpressure: each transport produces for the other; on the write-through path the
         # registration waits until bytes first queue (see Leg.forward).
         if not self.direct:
