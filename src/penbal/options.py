@@ -111,7 +111,7 @@ class Options(EdgeOptions, usage.Options):
          "How bytes are relayed: write-through (sent at once when nothing waits) or plain.",
          _choice(RELAY_PATHS, "--relay-path")],
         ["read-size", None, 1048576,
-         "Largest read from a socket, in bytes, on the write-through path.",
+         "Largest read from a socket, in bytes, on the write-through path (bulk transfers).",
          _number(int, 1024, "--read-size")],
     ]
 

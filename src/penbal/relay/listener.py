@@ -41,10 +41,11 @@ class RelayFactory(ServerFactory):
     edges: Edges | None = None
     #: Send relayed bytes at once when the peer's buffer is empty (see writethrough.py).
     write_through = True
-    #: Bytes per socket read on the write-through path.  Large reads pay only there: a read
-    #: is sent on at once instead of being joined into a write buffer (bulk 0.66x -> 1.25x Pen
-    #: with 1 MiB).  It is also the transport's buffer limit before backpressure pauses its
-    #: producer, so a non-reading client holds at most about two reads per direction.
+    #: Largest socket read on the write-through path, reached after a read fills the buffer
+    #: (see Leg.resize_reads).  Large reads pay only there: a read is sent on at once instead
+    #: of being joined into a write buffer.  It is also the transport's buffer limit before
+    #: backpressure pauses its producer: a non-reading client holds about two reads per
+    #: direction.
     read_size = 65536
     #: Connect to IP-literal backends with one socket, not connectTCP (see directconnect.py);
     #: the assembly turns it on for a real reactor.
