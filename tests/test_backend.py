@@ -23,7 +23,7 @@ class FreshBackendTests(SynchronousTestCase):
 
     def test_starts_up_fit_and_idle(self) -> None:
         """A new backend is up, fit, not blacklisted, with zero counters and no connections."""
-        backend = Backend(BackendSpec("10.0.0.1", 3306), 4)
+        backend = Backend(BackendSpec("127.0.7.1", 3306), 4)
         self.assertEqual(backend.index, 4)
         self.assertIs(backend.admin, AdminState.UP)
         self.assertIs(backend.health.fitness, Fitness.FIT)
@@ -37,7 +37,7 @@ class FreshBackendTests(SynchronousTestCase):
 
     def test_index_defaults_to_zero(self) -> None:
         """Without an index the backend is number 0."""
-        self.assertEqual(Backend(BackendSpec("10.0.0.1", 3306)).index, 0)
+        self.assertEqual(Backend(BackendSpec("127.0.7.1", 3306)).index, 0)
 
     def test_address(self) -> None:
         """The address is the spec's HOST:PORT, with an IPv6 host in brackets."""
@@ -46,9 +46,9 @@ class FreshBackendTests(SynchronousTestCase):
 
     def test_repr(self) -> None:
         """The repr names the table position, the address and the admin state."""
-        backend = Backend(BackendSpec("10.0.0.1", 3306), 2)
+        backend = Backend(BackendSpec("127.0.7.1", 3306), 2)
         backend.admin = AdminState.DRAIN
-        self.assertEqual(repr(backend), "<Backend 2 10.0.0.1:3306 drain>")
+        self.assertEqual(repr(backend), "<Backend 2 127.0.7.1:3306 drain>")
 
     def test_counters_are_per_backend(self) -> None:
         """Two backends never share their counters, health or live set."""

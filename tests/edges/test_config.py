@@ -122,7 +122,7 @@ class BuildTests(SynchronousTestCase):
         options = parse(
             "--acl", "3 deny 127.0.0.2", "--client-acl", "3", "-B", "127.0.0.1:9",
             "--send-proxy", "V2", "-H", "--idle-timeout", "30", "--max-per-client", "4",
-            "--accept-proxy", "--proxy-networks", "10.0.0.0/8,::1",
+            "--accept-proxy", "--proxy-networks", "127.0.4.0/24,::1",
             "--backend-tls-ca", ca, "--backend-tls-name", "db.test", "--tls-min-version",
             "TLSv1.3", "3306", "127.0.0.1",
         )
@@ -136,7 +136,7 @@ class BuildTests(SynchronousTestCase):
         self.assertEqual(edges.send_proxy, "v2")
         self.assertTrue(edges.forwarded)
         self.assertEqual((edges.idle_timeout, edges.cap.limit if edges.cap else 0), (30, 4))
-        self.assertTrue(edges.proxy_networks.permits("10.1.2.3"))
+        self.assertTrue(edges.proxy_networks.permits("127.0.4.3"))
         self.assertFalse(edges.proxy_networks.permits("127.0.0.1"))
         assert edges.backend_tls is not None
         self.assertEqual(edges.backend_tls.settings.min_version, "1.3")

@@ -41,4 +41,4 @@ class ExamplePluginTests(SynchronousTestCase):
         self.assertEqual(sorted(set(firsts)), [0, 2])
         self.assertEqual(driver.order("127.0.1.77")[-1], 1)
         self.assertEqual(driver.order("127.0.2.9")[0], 1)
-        self.assertEqual(sorted(driver.order("10.9.9.9")), [0, 1, 2])
+        self.assertEqual(sorted(driver.order("127.0.9.9")), [0, 1, 2])
