@@ -61,7 +61,7 @@ def prefer_lean_reactor(launcher: Any, modules: MutableMapping[str, Any] = sys.m
 def keep_tls_out(launcher: Any, endpoints: Iterable[str], backend_tls: bool,
                  modules: MutableMapping[str, Any] = sys.modules) -> bool:
     """With no TLS endpoint and no TLS to backends, stop pyOpenSSL from loading (Twisted's TCP
-    transport imports it for C{startTLS}, which penbal never calls): about 13 MiB less.
+    transport imports it for C{startTLS}, which penbal never calls): about 12 MiB less.
     Return whether it was kept out."""
     if _launcher_kind(launcher) is None or backend_tls:
         return False

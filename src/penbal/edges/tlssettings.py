@@ -4,7 +4,7 @@ What the TLS options ask for, as plain data, checked at start-up without loading
 
 The code that acts on them (L{penbal.edges.tls}, L{penbal.edges.tlsserver}) needs pyOpenSSL;
 keeping the settings apart lets a balancer with no TLS configured run without it (about
-13 MiB less memory, see L{penbal.launcher}).
+12 MiB less memory, see L{penbal.launcher}).
 """
 
 from __future__ import annotations
