@@ -13,7 +13,7 @@ class ParseBackendTests(SynchronousTestCase):
 
     def test_host_and_port(self) -> None:
         """HOST:PORT gives zeros for the limits."""
-        self.assertEqual(parse_backend("10.1.2.3:3306", None), BackendSpec("10.1.2.3", 3306))
+        self.assertEqual(parse_backend("127.10.2.3:3306", None), BackendSpec("127.10.2.3", 3306))
 
     def test_missing_port_means_listen_port(self) -> None:
         """A bare host takes the listen port, as in Pen."""
@@ -119,7 +119,7 @@ class ParseListenTests(SynchronousTestCase):
 
     def test_bad_listen(self) -> None:
         """Bad ports and host names are refused in one line."""
-        for text in ["0", "99999", "host:", "a:b:c", "example.com:3306", "1.2.3.4:x"]:
+        for text in ["0", "99999", "host:", "a:b:c", "example.com:3306", "127.12.3.4:x"]:
             with self.assertRaises(SpecError, msg=text) as caught:
                 parse_listen(text)
             self.assertNotIn("\n", str(caught.exception))

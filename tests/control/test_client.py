@@ -27,7 +27,7 @@ class TargetTests(SynchronousTestCase):
     def test_forms(self) -> None:
         """PORT, HOST:PORT, [V6]:PORT and unix:/path."""
         self.assertEqual(parse_target("8888"), (socket.AF_INET, ("127.0.0.1", 8888)))
-        self.assertEqual(parse_target("10.0.0.1:1"), (socket.AF_INET, ("10.0.0.1", 1)))
+        self.assertEqual(parse_target("127.10.0.1:1"), (socket.AF_INET, ("127.10.0.1", 1)))
         self.assertEqual(parse_target("[::1]:2"), (socket.AF_INET6, ("::1", 2)))
         self.assertEqual(parse_target("unix:/run/x"), (socket.AF_UNIX, "/run/x"))
 

@@ -172,11 +172,11 @@ class ServerStateTests(ExecutorCase):
 
     def test_server_acl_limits_clients(self) -> None:
         """server N acl A sends that backend only the clients list A permits."""
-        self.ok("acl 1 permit 10.0.0.0/8")
+        self.ok("acl 1 permit 127.10.0.0/16")
         self.ok("server 0 acl 1")
-        order = self.runtime.balancer.order(ClientInfo("192.168.1.1"))
+        order = self.runtime.balancer.order(ClientInfo("127.168.1.1"))
         self.assertEqual([b.index for b in order], [1])
-        order = self.runtime.balancer.order(ClientInfo("10.1.1.1"))
+        order = self.runtime.balancer.order(ClientInfo("127.10.1.1"))
         self.assertEqual(sorted(b.index for b in order), [0, 1])
         self.ok("server 0 acl 0")
         self.assertIsNone(self.runtime.balancer.admits)
@@ -241,14 +241,14 @@ class SettingsTests(ExecutorCase):
 
     def test_client_acl(self) -> None:
         """acl and client_acl decide which clients the relay admits."""
-        self.ok("acl 2 deny 192.168.0.0/16")
+        self.ok("acl 2 deny 127.168.0.0/16")
         self.ok("acl 2 permit 0.0.0.0/0")
-        self.assertTrue(self.runtime.admits_client("192.168.1.1"))
+        self.assertTrue(self.runtime.admits_client("127.168.1.1"))
         self.assertEqual(self.ok("client_acl 2"), ["2"])
-        self.assertFalse(self.runtime.admits_client("192.168.1.1"))
-        self.assertTrue(self.runtime.admits_client("10.0.0.1"))
+        self.assertFalse(self.runtime.admits_client("127.168.1.1"))
+        self.assertTrue(self.runtime.admits_client("127.10.0.1"))
         self.ok("no acl 2")
-        self.assertTrue(self.runtime.admits_client("192.168.1.1"))
+        self.assertTrue(self.runtime.admits_client("127.168.1.1"))
 
     def test_control_acl(self) -> None:
         """control_acl N guards the control port; unix clients are always let in."""
@@ -310,10 +310,10 @@ class ReportTests(ExecutorCase):
 
     def test_recent(self) -> None:
         """recent lists clients seen lately, live and ended."""
-        front: Any = connect(self.harness, "10.9.9.9", 1234)
-        self.assertIn("10.9.9.9 connects 1", self.ok("recent")[0])
+        front: Any = connect(self.harness, "127.10.9.9", 1234)
+        self.assertIn("127.10.9.9 connects 1", self.ok("recent")[0])
         front.connectionLost(Failure(ConnectionDone()))
-        self.assertIn("10.9.9.9 connects 1", self.ok("recent 60")[0])
+        self.assertIn("127.10.9.9 connects 1", self.ok("recent 60")[0])
 
     def test_write_dash_prints(self) -> None:
         """write - prints the configuration as commands."""

@@ -63,7 +63,7 @@ class OptionsTests(AssemblyCase):
     def test_values(self) -> None:
         """-C, --http, --control-acl and --shutdown-timeout are checked and stored."""
         options = parse("-C", "8888", "--http", "unix:/tmp/s", "--control-acl",
-                        "127.0.0.1,10.0.0.0/8", "--shutdown-timeout", "5", "3306", "a:1")
+                        "127.0.0.1,127.10.0.0/16", "--shutdown-timeout", "5", "3306", "a:1")
         found: Any = options
         self.assertEqual(found.control_endpoint, "tcp:8888:interface=127.0.0.1")
         self.assertEqual(found.http_endpoint, "unix:/tmp/s:mode=600")
@@ -74,7 +74,7 @@ class OptionsTests(AssemblyCase):
         """Mistakes stop with one line naming the option."""
         for args, fragment in [
             (["-C", "nowhere:x", "3306", "a:1"], "--control"),
-            (["--control-acl", "10.0.0.1", "3306", "a:1"], "--control-acl needs --control"),
+            (["--control-acl", "127.10.0.1", "3306", "a:1"], "--control-acl needs --control"),
             (["-C", "1", "--control-acl", "banana", "3306", "a:1"], "--control-acl"),
             (["--shutdown-timeout", "-1", "3306", "a:1"], "--shutdown-timeout"),
             (["3306"], "missing BACKEND"),

@@ -93,7 +93,7 @@ class ForwardedForTests(SynchronousTestCase):
         sock = self.connect("127.0.0.12")
         body = b"GET /smuggled HTTP/1.1\r\n\r\n"
         requests = b"".join(
-            b"POST /%d HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n"
+            b"POST /%d HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 127.66.66.66\r\n"
             b"Content-Length: %d\r\n\r\n%s" % (i, len(body), body)
             for i in range(5)
         )

@@ -45,11 +45,11 @@ class SnapshotTests(SynchronousTestCase):
 
     def test_counters_connections_and_recent(self) -> None:
         """Counters come from the backends, live connections from the relay, recent from the log."""
-        front: Any = connect(self.harness, "10.1.1.1", 999)
+        front: Any = connect(self.harness, "127.10.1.1", 999)
         front.dataReceived(b"hello")
         snapshot = build_snapshot(self.runtime)
         self.assertEqual((snapshot.connections_active, snapshot.connections_accepted), (1, 1))
-        self.assertEqual(snapshot.connections[0].client, "10.1.1.1:999")
+        self.assertEqual(snapshot.connections[0].client, "127.10.1.1:999")
         self.assertEqual(snapshot.connections[0].bytes_in, 5)
         counters = snapshot.backends[front.backend.index].counters
         self.assertEqual((counters["active"], counters["total"], counters["bytes_to_backend"]),
@@ -57,7 +57,7 @@ class SnapshotTests(SynchronousTestCase):
         front.connectionLost(Failure(ConnectionDone()))
         snapshot = build_snapshot(self.runtime)
         self.assertEqual(snapshot.connections, [])
-        self.assertEqual(snapshot.recent[0].client, "10.1.1.1:999")
+        self.assertEqual(snapshot.recent[0].client, "127.10.1.1:999")
         self.assertEqual(snapshot.recent[0].bytes_in, 5)
 
     def test_health_details(self) -> None:

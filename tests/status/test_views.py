@@ -28,7 +28,7 @@ def content_type(request: DummyRequest) -> bytes:
 class ViewCase(SynchronousTestCase):
     def setUp(self) -> None:
         self.runtime, self.harness = make_runtime()
-        self.front: Any = connect(self.harness, "10.0.0.7", 4444)
+        self.front: Any = connect(self.harness, "127.10.0.7", 4444)
         self.front.dataReceived(b"x" * 10)
         pool = self.runtime.balancer.pool
         pool[1 - self.front.backend.index].admin = AdminState.DRAIN
@@ -47,7 +47,7 @@ class PageTests(ViewCase):
         html = render_page(self.snapshot()).decode()
         self.assertTrue(html.startswith("<!DOCTYPE html>"))
         for text in ("127.0.0.1:4000", "draining: no new connections", "wsrep_local_state",
-                     "10.0.0.7:4444", "conn_max", "Live connections (1)"):
+                     "127.10.0.7:4444", "conn_max", "Live connections (1)"):
             self.assertIn(text, html)
 
     def test_escaping(self) -> None:

@@ -149,5 +149,5 @@ class ProbeTests(SynchronousTestCase):
         probe = UDPProbe(h.clock, h.pool, UDPCheckSpec(b"x"), h.opener, h.resolver)
         probe.start()
         self.addCleanup(probe.stop)
-        h.names.answer("10.1.2.3")
-        self.assertEqual(h.opener.links[0].host, "10.1.2.3")
+        h.names.answer("127.10.2.3")
+        self.assertEqual(h.opener.links[0].host, "127.10.2.3")

@@ -100,15 +100,15 @@ class SessionTests(SynchronousTestCase):
 
     def test_client_acl_refuses_new_clients(self) -> None:
         """A client the ACL refuses gets no session; its datagrams are counted as denied."""
-        h = UDPHarness(admit=lambda client: client.host != "10.9.9.9")
-        h.send(b"no", host="10.9.9.9")
-        h.send(b"yes", host="10.0.0.1")
+        h = UDPHarness(admit=lambda client: client.host != "127.10.9.9")
+        h.send(b"no", host="127.10.9.9")
+        h.send(b"yes", host="127.10.0.1")
         self.assertEqual([link.sent for link in h.opener.links], [[b"yes"]])
         self.assertEqual(h.relay.stats.denied, 1)
 
     def test_ipv4_mapped_client_seen_as_ipv4(self) -> None:
         """Policies see an IPv4 client of a dual-stack socket as IPv4."""
-        self.assertEqual(client_of(("::ffff:10.0.0.1", 53)).host, "10.0.0.1")
+        self.assertEqual(client_of(("::ffff:127.10.0.1", 53)).host, "127.10.0.1")
         self.assertEqual(client_of(("::1", 53)).host, "::1")
 
     def test_sessions_are_live_on_their_backend(self) -> None:
@@ -294,16 +294,16 @@ class NamedBackendTests(SynchronousTestCase):
         h.send(b"1")
         h.send(b"2")
         self.assertEqual(h.opener.links, [])
-        h.names.answer("10.0.0.7")
+        h.names.answer("127.10.0.7")
         [link] = h.opener.links
-        self.assertEqual((link.host, link.sent), ("10.0.0.7", [b"1", b"2"]))
+        self.assertEqual((link.host, link.sent), ("127.10.0.7", [b"1", b"2"]))
 
     def test_waiting_is_bounded(self) -> None:
         """At most C{WAITING_LIMIT} datagrams wait for a name; the rest are dropped."""
         h = UDPHarness(hosts=["db.example"])
         for i in range(WAITING_LIMIT + 10):
             h.send(b"%d" % i)
-        h.names.answer("10.0.0.7")
+        h.names.answer("127.10.0.7")
         self.assertEqual(len(h.opener.links[0].sent), WAITING_LIMIT)
         self.assertEqual(h.relay.stats.dropped, 10)
 
@@ -311,10 +311,10 @@ class NamedBackendTests(SynchronousTestCase):
         """A second client does not resolve the name again."""
         h = UDPHarness(hosts=["db.example"])
         h.send(b"1", port=1)
-        h.names.answer("10.0.0.7")
+        h.names.answer("127.10.0.7")
         h.send(b"2", port=2)
         self.assertEqual(h.names.pending, [])
-        self.assertEqual(h.opener.links[1].host, "10.0.0.7")
+        self.assertEqual(h.opener.links[1].host, "127.10.0.7")
 
     def test_ipv4_preferred(self) -> None:
         """A name with both kinds of address is reached over IPv4."""

@@ -30,9 +30,9 @@ class ResolverTests(SynchronousTestCase):
         """A name is looked up once, then known until the cache time runs out."""
         d = self.resolver.resolve("db.example")
         self.assertIsNone(self.resolver.known("db.example"))
-        self.names.answer("10.0.0.1")
-        self.assertEqual(self.successResultOf(d), "10.0.0.1")
-        self.assertEqual(self.resolver.known("db.example"), "10.0.0.1")
+        self.names.answer("127.10.0.1")
+        self.assertEqual(self.successResultOf(d), "127.10.0.1")
+        self.assertEqual(self.resolver.known("db.example"), "127.10.0.1")
         self.clock.advance(31)
         self.assertIsNone(self.resolver.known("db.example"))
 
@@ -41,14 +41,14 @@ class ResolverTests(SynchronousTestCase):
         first = self.resolver.resolve("db.example")
         second = self.resolver.resolve("db.example")
         self.assertEqual(len(self.names.pending), 1)
-        self.names.answer("10.0.0.1")
+        self.names.answer("127.10.0.1")
         self.assertEqual(self.successResultOf(first), self.successResultOf(second))
 
     def test_ipv4_first(self) -> None:
         """IPv4 is preferred when a name has both."""
         d = self.resolver.resolve("db.example")
-        self.names.answer("::2", "10.0.0.1")
-        self.assertEqual(self.successResultOf(d), "10.0.0.1")
+        self.names.answer("::2", "127.10.0.1")
+        self.assertEqual(self.successResultOf(d), "127.10.0.1")
 
     def test_no_address_fails(self) -> None:
         """A name without addresses fails with DNSLookupError, and is not cached."""
