@@ -24,6 +24,7 @@ from penbal.control.options import OPERATIONS_PARAMETERS, check_operations_optio
 from penbal.edges.config import EdgeOptions
 from penbal.health.options import HEALTH_FLAGS, HEALTH_PARAMETERS, check_health_options
 from penbal.launcher import keep_tls_out, prefer_lean_reactor
+from penbal.optiontypes import choice, number
 from penbal.policies.choice import PolicyChoice, PolicyChoiceError, choose_policy
 from penbal.policies.registry import find_policies, scan_policies
 from penbal.udp.listen import parse_udp_listen
@@ -35,34 +36,6 @@ SYNOPSIS = (
     "LISTEN is [HOST:]PORT or a Twisted endpoint (tcp:3306:interface=127.0.0.1, unix:/path, ...)\n"
     f"BACKEND is {BACKEND_FORM}"
 )
-
-
-def _number(kind: type, low: float, name: str) -> Any:
-    """A coercer for usage.Options that checks the range and names the option."""
-
-    def coerce(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise ValueError(f"expected a number >= {low} for {name}, got {text!r}") from None
-        if value < low:
-            raise ValueError(f"expected a number >= {low} for {name}, got {text!r}")
-        return value
-
-    coerce.coerceDoc = ""  # type: ignore[attr-defined]
-    return coerce
-
-
-def _choice(choices: tuple[str, ...], name: str) -> Any:
-    """A coercer for usage.Options that accepts one of C{choices} and names the option."""
-
-    def coerce(text: str) -> str:
-        if text not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)} for {name}, got {text!r}")
-        return text
-
-    coerce.coerceDoc = ""  # type: ignore[attr-defined]
-    return coerce
 
 
 #: How relayed bytes move (see penbal.relay): sent at once when nothing is queued, or always
@@ -88,31 +61,31 @@ class Options(EdgeOptions, usage.Options):
     optParameters = [
         ["listen", None, None, "Where to listen: [HOST:]PORT or a Twisted endpoint string."],
         ["timeout", "t", 3.0, "Connect timeout towards a backend, in seconds.",
-         _number(float, 0.001, "--timeout")],
+         number(float, 0.001, "--timeout")],
         ["blacklist", "b", 30.0, "Seconds a backend that failed a connect is skipped.",
-         _number(float, 0, "--blacklist")],
+         number(float, 0, "--blacklist")],
         ["max-connections", "x", 500, "Simultaneous client connections; more wait in the backlog.",
-         _number(int, 1, "--max-connections")],
+         number(int, 1, "--max-connections")],
         ["emergency", "e", None, "HOST:PORT used only when every backend is unavailable."],
         ["udp-idle", None, 30.0, "UDP: end a client's session after this many idle seconds.",
-         _number(float, 0.001, "--udp-idle")],
+         number(float, 0.001, "--udp-idle")],
         ["udp-check", None, None, "UDP: probe each backend with HEX_PAYLOAD[:EXPECT_HEX]."],
         ["udp-check-interval", None, 2.0, "UDP: seconds between two probes of a backend.",
-         _number(float, 0.01, "--udp-check-interval")],
+         number(float, 0.01, "--udp-check-interval")],
         ["udp-check-timeout", None, 1.0, "UDP: seconds a probe waits for its reply.",
-         _number(float, 0.001, "--udp-check-timeout")],
+         number(float, 0.001, "--udp-check-timeout")],
         ["policy", None, None,
          "Selection policy by plugin name (see --list-policies). [default: sticky]"],
         ["clients", "c", 2048, "Size of the sticky client table (least recently used evicted).",
-         _number(int, 1, "--clients")],
+         number(int, 1, "--clients")],
         ["tracking", "T", 0.0, "Seconds a client stays in the client table; 0 = forever.",
-         _number(float, 0, "--tracking")],
+         number(float, 0, "--tracking")],
         ["relay-path", None, "write-through",
          "How bytes are relayed: write-through (sent at once when nothing waits) or plain.",
-         _choice(RELAY_PATHS, "--relay-path")],
+         choice("--relay-path", RELAY_PATHS)],
         ["read-size", None, 1048576,
          "Largest read from a socket, in bytes, on the write-through path (bulk transfers).",
-         _number(int, 1024, "--read-size")],
+         number(int, 1024, "--read-size")],
     ]
 
     optFlags += HEALTH_FLAGS

@@ -26,6 +26,7 @@ from penbal.edges.tlssettings import (
     is_tls_endpoint,
     parse_tls_version,
 )
+from penbal.optiontypes import number
 
 if TYPE_CHECKING:
     from penbal.edges.gate import Edges
@@ -33,21 +34,6 @@ if TYPE_CHECKING:
 DEFAULT_PROXY_NETWORKS = "127.0.0.0/8,::1/128"
 
 
-def _bounded(kind: type, low: float, name: str, high: float | None = None) -> Any:
-    """A usage.Options coercer that checks the range and names the option."""
-    expected = f"a number >= {low}" if high is None else f"a number from {low} to {high}"
-
-    def coerce(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise ValueError(f"expected {expected} for {name}, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            raise ValueError(f"expected {expected} for {name}, got {text!r}")
-        return value
-
-    coerce.coerceDoc = ""  # type: ignore[attr-defined]
-    return coerce
 
 
 @dataclass(frozen=True)
@@ -100,15 +86,15 @@ class EdgeOptions:
         ["proxy-networks", None, DEFAULT_PROXY_NETWORKS,
          "With --accept-proxy: comma-separated ADDR[/PREFIX] allowed to send PROXY headers."],
         ["client-acl", None, 0, "Access list (0-9) checked for clients (Pen's client_acl).",
-         _bounded(int, 0, "--client-acl", 9)],
+         number(int, 0, "--client-acl", 9)],
         ["abuse", "B", None,
          "HOST:PORT that clients denied by the client ACL are sent to (else they are closed)."],
         ["idle-timeout", None, 0.0,
          "Close a connection idle both ways for this many seconds (0 = never).",
-         _bounded(float, 0, "--idle-timeout")],
+         number(float, 0, "--idle-timeout")],
         ["max-per-client", None, 0,
          "Connections one client address may hold at once (0 = no limit).",
-         _bounded(int, 0, "--max-per-client")],
+         number(int, 0, "--max-per-client")],
     ]
 
     edges: EdgeConfig

@@ -7,37 +7,13 @@ them, so that a mistake is one line at start-up.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from twisted.python import usage
 
 from penbal.health.credentials import CredentialsError, find_credentials
-
-
-def _number(kind: type, low: float, name: str) -> Callable[[str], Any]:
-    def coerce(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise ValueError(f"expected a number >= {low:g} for {name}, got {text!r}")
-        return value
-
-    coerce.coerceDoc = ""  # type: ignore[attr-defined]
-    return coerce
-
-
-def _choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
-    def coerce(text: str) -> str:
-        if text not in choices:
-            raise ValueError(f"expected one of {'|'.join(choices)} for {name}, got {text!r}")
-        return text
-
-    coerce.coerceDoc = ""  # type: ignore[attr-defined]
-    return coerce
-
+from penbal.optiontypes import choice, number
 
 HEALTH_FLAGS: list[list[Any]] = [
     ["no-failback", None, "galera-writer: keep the new writer when the old one is fit again."],
@@ -46,22 +22,22 @@ HEALTH_FLAGS: list[list[Any]] = [
 
 HEALTH_PARAMETERS: list[list[Any]] = [
     ["check", None, None, "Active health check of each backend: tcp or galera.",
-     _choice("--check", ("tcp", "galera"))],
+     choice("--check", ("tcp", "galera"))],
     ["check-interval", None, 1.0, "Seconds between two checks of a backend.",
-     _number(float, 0.01, "--check-interval")],
+     number(float, 0.01, "--check-interval")],
     ["check-timeout", None, 1.0, "Seconds a check may take, for connect and for each read.",
-     _number(float, 0.01, "--check-timeout")],
+     number(float, 0.01, "--check-timeout")],
     ["rise", None, 2, "Good checks in a row for an unfit backend to come back.",
-     _number(int, 1, "--rise")],
-    ["fall", None, 2, "Bad checks in a row to take a backend out.", _number(int, 1, "--fall")],
+     number(int, 1, "--rise")],
+    ["fall", None, 2, "Bad checks in a row to take a backend out.", number(int, 1, "--fall")],
     ["check-credentials", None, None,
      "my.cnf-style file, [client] user= password=, for --check galera (or PENBAL_CHECK_USER"
      " and PENBAL_CHECK_PASSWORD in the environment)."],
     ["donor", None, "avoid",
      "Galera donor/desynced nodes: avoid (only if no synced node is fit), never, or use.",
-     _choice("--donor", ("avoid", "never", "use"))],
+     choice("--donor", ("avoid", "never", "use"))],
     ["on-unfit", None, "keep", "Connections to a backend that became unfit: keep or close.",
-     _choice("--on-unfit", ("keep", "close"))],
+     choice("--on-unfit", ("keep", "close"))],
 ]
 
 
