@@ -177,8 +177,9 @@ class BackendLeg(Leg):
         self.front.backend_connected(self)
 
     def dataReceived(self, data: bytes) -> None:
-        self.backend.counters.bytes_from_backend += len(data)
-        self.front.bytes_out += len(data)
+        size = len(data)
+        self.backend.counters.bytes_from_backend += size
+        self.front.bytes_out += size
         self.forward(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
