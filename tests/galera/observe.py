@@ -235,6 +235,20 @@ def last_primary(observations: Sequence[Observation], node: int, before: float) 
     raise AssertionError(f"node {node} never left the Primary component after {before}")
 
 
+def last_fit(observations: Sequence[Observation], node: int, before: float) -> float:
+    """The start of the last read, before the first one after C{before} that penbal's rules
+    judge not fit (a failed read included), that found C{node} fit: a lower bound of when it
+    stopped being fit, whichever wsrep value changed first."""
+    last = before
+    for o, fitness in judged(observations, node):
+        if o.start < before:
+            continue
+        if fitness is not Fitness.FIT:
+            return last
+        last = o.start
+    raise AssertionError(f"node {node} was never seen unfit after {before}")
+
+
 def to_port(samples: Sequence[Sample], port: int) -> list[Sample]:
     """The samples that reached the node on C{port}."""
     return [s for s in samples if s.port == port]

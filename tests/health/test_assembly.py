@@ -8,6 +8,7 @@ from typing import Any
 
 from twisted.application.service import IServiceCollection
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.health.assembly import ThreadPoolService, build_health_service
@@ -48,3 +49,33 @@ class AssemblyTests(SynchronousTestCase):
         assert isinstance(scheduler, HealthScheduler)
         self.assertIsInstance(scheduler._check, GaleraCheck)
         self.assertIsInstance(scheduler.observers[0], Discovery)
+
+
+def warnings_while(build: Any) -> list[str]:
+    """The texts of the log events emitted while C{build()} runs."""
+    with capturedLogs() as seen:
+        build()
+    return [formatEvent(e) for e in seen if e.get("log_namespace") == "penbal.health"]
+
+
+class WarningTests(SynchronousTestCase):
+    """Settings that work but weaken a promise are logged at start-up."""
+
+    def test_credentials_readable_by_others(self) -> None:
+        """A credentials file readable by others: one warning saying how to fix it."""
+        found = Credentials("u", "p", "file /x", "/x is readable by other users: chmod 600 it")
+        texts = warnings_while(lambda: children({**BASE, "check": "galera",
+                                                 "check-credentials-found": found}))
+        self.assertEqual(texts, ["--check-credentials: /x is readable by other users:"
+                                 " chmod 600 it"])
+
+    def test_timeout_above_interval(self) -> None:
+        """--check-timeout above --check-interval: the longer bound is named."""
+        texts = warnings_while(lambda: children({**BASE, "check": "tcp", "check-interval": 0.5,
+                                                 "check-timeout": 1.2}))
+        self.assertEqual(len(texts), 1)
+        self.assertIn("exceeds --check-interval 0.5s", texts[0])
+
+    def test_quiet_by_default(self) -> None:
+        """The usual settings log nothing."""
+        self.assertEqual(warnings_while(lambda: children({**BASE, "check": "tcp"})), [])

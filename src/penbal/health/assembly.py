@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
+from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from penbal.health.credentials import Credentials
@@ -22,6 +23,8 @@ from penbal.health.scheduler import Assess, HealthScheduler, RoundObserver
 from penbal.health.tcpcheck import TCPCheck
 from penbal.interfaces import IHealthCheck
 from penbal.pool import BackendPool
+
+log = Logger(namespace="penbal.health")
 
 CHECKS = ("tcp", "galera")
 
@@ -68,10 +71,21 @@ def build_health_service(
     """
     top = MultiService()
     timeout = float(options["check-timeout"])
+    interval = float(options["check-interval"])
+    if timeout > interval:
+        log.warn(
+            "--check-timeout {timeout}s exceeds --check-interval {interval}s: a round waits"
+            " for its slowest check, so a failed node may be out only after"
+            " fall x {timeout}s + {timeout}s",
+            timeout=timeout,
+            interval=interval,
+        )
     check: IHealthCheck
     assess: Assess
     if options["check"] == "galera":
         credentials: Credentials = options["check-credentials-found"]
+        if credentials.warning:
+            log.warn("--check-credentials: {problem}", problem=credentials.warning)
         threadpool = ThreadPool(minthreads=0, maxthreads=max(8, 2 * len(pool)), name="penbal-check")
         ThreadPoolService(threadpool).setServiceParent(top)
         check = GaleraCheck(reactor, threadpool, reactor, credentials, timeout)
@@ -87,7 +101,7 @@ def build_health_service(
         pool,
         check,
         assess,
-        interval=float(options["check-interval"]),
+        interval=interval,
         timeout=timeout,
         rise=int(options["rise"]),
         fall=int(options["fall"]),

@@ -7,7 +7,8 @@ are applied to C{Backend.health} and logged.
 
 A round starts C{interval} seconds after the previous one started, or as soon as it ended if it
 took longer, so a check never overlaps the previous check of the same backend, and a node that
-fails at any moment is out after at most C{fall * interval + timeout} seconds.
+fails at any moment is out after at most C{fall * max(interval, timeout) + timeout} seconds
+(rounds wait for their slowest check, so a timeout above the interval stretches them).
 """
 
 from __future__ import annotations
