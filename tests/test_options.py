@@ -6,9 +6,11 @@ tested beside it (policies, udp, health, control, edges).
 
 from __future__ import annotations
 
+import os
+
 from twisted.trial.unittest import SynchronousTestCase
 
-from penbal.options import Options
+from penbal.options import Options, first_byte_timeout
 
 
 def parse(*args: str) -> Options:
@@ -55,3 +57,31 @@ class RelayPathOptionsTests(SynchronousTestCase):
         with self.assertRaises(SystemExit) as caught:
             parse("--read-size", "10", "3306", "127.0.0.2")
         self.assertIn("--read-size", str(caught.exception))
+
+
+class FirstByteTimeoutTests(SynchronousTestCase):
+    """--first-byte-timeout and its default."""
+
+    def setUp(self) -> None:
+        # --check galera needs a login; the environment is one place it may come from.
+        self.patch(os, "environ", {**os.environ, "PENBAL_CHECK_USER": "check"})
+
+    def test_off_without_galera(self) -> None:
+        """Without --check galera the backend's protocol is unknown: off."""
+        self.assertEqual(first_byte_timeout(parse("3306", "127.0.0.1:3307")), 0.0)
+
+    def test_connect_timeout_with_galera(self) -> None:
+        """With --check galera (MySQL greets first) it is the connect timeout."""
+        options = parse("--check", "galera", "-t", "2.5", "3306", "127.0.0.1:3307")
+        self.assertEqual(first_byte_timeout(options), 2.5)
+
+    def test_given_wins(self) -> None:
+        """An explicit value wins, 0 included."""
+        options = parse("--check", "galera", "--first-byte-timeout", "0", "3306", "127.0.0.1:3307")
+        self.assertEqual(first_byte_timeout(options), 0.0)
+
+    def test_negative_refused(self) -> None:
+        """A negative value is a one-line usage error."""
+        with self.assertRaises(SystemExit) as caught:
+            parse("--first-byte-timeout", "-1", "3306", "127.0.0.1:3307")
+        self.assertIn("--first-byte-timeout", str(caught.exception))

@@ -62,6 +62,11 @@ class Options(EdgeOptions, usage.Options):
         ["listen", None, None, "Where to listen: [HOST:]PORT or a Twisted endpoint string."],
         ["timeout", "t", 3.0, "Connect timeout towards a backend, in seconds.",
          number(float, 0.001, "--timeout")],
+        ["first-byte-timeout", None, None,
+         "Seconds a connected backend has to send its first byte, else the client fails over"
+         " (server-speaks-first protocols: MySQL); 0 = off. [default: --timeout with"
+         " --check galera, else 0]",
+         number(float, 0, "--first-byte-timeout")],
         ["blacklist", "b", 30.0, "Seconds a backend that failed a connect is skipped.",
          number(float, 0, "--blacklist")],
         ["max-connections", "x", 500, "Simultaneous client connections; more wait in the backlog.",
@@ -169,3 +174,12 @@ class Options(EdgeOptions, usage.Options):
         keep_tls_out(launcher, endpoints, self.edges.backend_tls is not None)
         prefer_lean_reactor(launcher)
         self.connection_events = events_shown(launcher)
+
+
+def first_byte_timeout(options: Any) -> float:
+    """C{--first-byte-timeout}, or its default: the connect timeout when the backends are
+    Galera nodes (MySQL servers greet first; a frozen node accepts and never does), else off."""
+    given = options["first-byte-timeout"]
+    if given is not None:
+        return float(given)
+    return float(options["timeout"]) if options["check"] == "galera" else 0.0

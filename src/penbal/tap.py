@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from penbal.options import Options
+from penbal.options import Options, first_byte_timeout
 
 if TYPE_CHECKING:
     from twisted.application.service import IService
@@ -63,6 +63,7 @@ def makeService(options: Options) -> IService:
     factory.direct_connect = True
     factory.write_through = options["relay-path"] == "write-through"
     factory.read_size = options["read-size"]
+    factory.first_byte_timeout = first_byte_timeout(options)
     factory.edges = build_edges(options.edges, reactor, reactor)
     top = MultiService()
     runtime = make_runtime(reactor, options, balancer, context, options.policy_choice, factory,

@@ -137,6 +137,32 @@ class RelayIntegrationTests(SynchronousTestCase):
         self.assertEqual(set(seen), {b"a\n", b"c\n"})
         self.assertIn("blacklisted", self.proc.log())
 
+    def test_silent_backend_failed_over(self) -> None:
+        """--first-byte-timeout: a backend that accepts and never speaks (a frozen server)
+        costs one wait, then the client reaches a live backend, and the silent one is
+        blacklisted."""
+        silent = socket.socket()
+        self.addCleanup(silent.close)
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # the kernel completes handshakes; nobody ever accepts or speaks
+        alive = NameBackend("a")
+        self.addCleanup(alive.stop)
+        port = free_port()
+        # The silent backend is first in the table: the first client is sent there.
+        self.proc = PenbalProcess(
+            [*self.path, "--first-byte-timeout", "0.3", "--policy", "roundrobin",
+             f"127.0.0.1:{port}", f"127.0.0.1:{silent.getsockname()[1]}", alive.address],
+            listen_port=port, reactor=self.reactor, probe=False)
+        self.addCleanup(self.proc.stop)
+        started = time.monotonic()
+        for _ in range(4):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.settimeout(10)
+                self.assertEqual(s.recv(100), b"a\n")
+        self.assertLess(time.monotonic() - started, 5)
+        wait_for(lambda: "sent nothing within 0.3s" in self.proc.log(), 10,
+                 "penbal to log the silent backend")
+
     def test_max_connections_waits_not_drops(self) -> None:
         """Beyond -x, a client waits in the backlog and is served once another leaves."""
         port = self.start([NameBackend("a")], "-x", "2")

@@ -1,15 +1,16 @@
 # -*- test-case-name: tests.relay.test_dialer -*-
 """
 Dialling a backend for one client: try the policy's choices in order, blacklist each one that
-refuses or does not answer within the connect timeout, then try the emergency server.
+refuses or does not answer within the connect timeout (or, with C{--first-byte-timeout},
+connects but sends nothing), then try the emergency server.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from twisted.internet.interfaces import IConnector, IReactorTCP, IReactorTime
+from twisted.internet.interfaces import IConnector, IDelayedCall, IReactorTCP, IReactorTime
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -46,6 +47,9 @@ class Dial(ClientFactory):
         self._backend: Backend | None = None
         self._connector: IConnector | DirectAttempt | None = None
         self._cancelled = False
+        #: A connected backend whose first byte is awaited (C{--first-byte-timeout}).
+        self._silent: BackendLeg | None = None
+        self._silent_timer: IDelayedCall | None = None
 
     def start(self) -> None:
         """Try the first choice."""
@@ -56,6 +60,48 @@ class Dial(ClientFactory):
         self._cancelled = True
         if self._connector is not None:
             self._connector.stopConnecting()
+        leg = self._stop_waiting()
+        if leg is not None:
+            self._abandon(leg)
+
+    def wait_for_first_byte(self, leg: BackendLeg) -> bool:
+        """C{leg} is connected: if C{--first-byte-timeout} is on, hold it back from the client
+        until the backend speaks (L{first_byte}) and return True."""
+        seconds = self._front.factory.first_byte_timeout
+        if seconds <= 0 or self._cancelled:
+            return False
+        self._silent = leg
+        self._silent_timer = self._clock.callLater(seconds, self._no_first_byte, leg, seconds)
+        return True
+
+    def first_byte(self, leg: BackendLeg) -> None:
+        """The backend of C{leg} spoke: stop the clock."""
+        self._stop_waiting()
+
+    def closed_silent(self, leg: BackendLeg, why: str) -> None:
+        """The backend closed before it sent anything: a failed attempt."""
+        self._stop_waiting()
+        self.attempt_failed(f"closed before sending anything ({why})")
+
+    def _no_first_byte(self, leg: BackendLeg, seconds: float) -> None:
+        self._silent_timer = None
+        self._silent = None
+        self._abandon(leg)
+        self.attempt_failed(f"connected but sent nothing within {seconds:g}s")
+
+    def _stop_waiting(self) -> BackendLeg | None:
+        leg, self._silent = self._silent, None
+        timer, self._silent_timer = self._silent_timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+        return leg
+
+    @staticmethod
+    def _abandon(leg: BackendLeg) -> None:
+        leg.abandoned = True
+        leg.dial = None
+        transport: Any = leg.transport
+        transport.abortConnection()
 
     def _next(self) -> None:
         settings = self._balancer.settings
@@ -90,7 +136,7 @@ class Dial(ClientFactory):
         assert self._backend is not None
         self._connector = None
         self._backend.counters.total += 1
-        return BackendLeg(self._front, self._backend)
+        return BackendLeg(self._front, self._backend, self)
 
     def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
         self._connector = None

@@ -157,14 +157,23 @@ class Leg(Protocol):
 
 
 class BackendLeg(Leg):
-    """The balancer's connection to a backend."""
+    """The balancer's connection to a backend.
 
-    __slots__ = ("backend", "front")
+    With C{--first-byte-timeout}, a leg made by a L{Dial} is handed to the client only once
+    the backend has sent its first byte (server-speaks-first protocols such as MySQL): until
+    then C{dial} is set, and a backend that stays silent or closes is one more failed attempt.
+    """
 
-    def __init__(self, front: FrontLeg, backend: Backend) -> None:
+    __slots__ = ("abandoned", "backend", "dial", "front")
+
+    def __init__(self, front: FrontLeg, backend: Backend, dial: Dial | None = None) -> None:
         super().__init__()
         self.peer = self.front = front
         self.backend = backend
+        #: The dial that waits for this backend's first byte (None: the leg is the client's).
+        self.dial = dial
+        #: The dial gave up on this leg: its end concerns nobody.
+        self.abandoned = False
 
     def read_size(self) -> int:
         return int(self.front.factory.read_size)
@@ -174,9 +183,21 @@ class BackendLeg(Leg):
         edges = self.front.factory.edges
         if edges is not None:
             edges.backend_leg_made(self)  # the PROXY header, if one is sent
+        dial = self.dial
+        if dial is not None and dial.wait_for_first_byte(self):
+            return
+        self.dial = None
         self.front.backend_connected(self)
 
     def dataReceived(self, data: bytes) -> None:
+        dial = self.dial
+        if dial is not None:
+            # The backend spoke: the attempt succeeded, the client gets this leg.
+            self.dial = None
+            dial.first_byte(self)
+            self.front.backend_connected(self)
+            if self.closed or self.out is None:
+                return
         size = len(data)
         self.backend.counters.bytes_from_backend += size
         self.front.bytes_out += size
@@ -184,6 +205,14 @@ class BackendLeg(Leg):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.closed = True
+        if self.abandoned:
+            return
+        dial = self.dial
+        if dial is not None:
+            # Closed before it sent anything: the client has seen nothing, try the next one.
+            self.dial = None
+            dial.closed_silent(self, reason.getErrorMessage())
+            return
         front = self.front
         if not front.closed:
             if front.ended_by == "":

@@ -50,6 +50,10 @@ class RelayFactory(ServerFactory):
     #: Connect to IP-literal backends with one socket, not connectTCP (see directconnect.py);
     #: the assembly turns it on for a real reactor.
     direct_connect = False
+    #: Seconds a connected backend has to send its first byte before the client is failed
+    #: over (server-speaks-first protocols: a frozen MySQL node accepts and never greets);
+    #: 0 = off, the client gets the backend as soon as it is connected.
+    first_byte_timeout = 0.0
 
     def __init__(
         self, reactor: IReactorTCP, clock: IReactorTime, balancer: Balancer, connlog: ConnectionLog
