@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.address import BackendSpec
 from penbal.backend import AdminState, Backend, Counters, Fitness, Health
+from penbal.pool import BackendPool
 
 
 def make(maxc: int = 0, hard: int = 0, host: str = "127.0.0.1", port: int = 3306) -> Backend:
@@ -103,13 +104,22 @@ class LimitTests(SynchronousTestCase):
             backend.counters.active = 3
             self.assertFalse(backend.below_hard_limit())
 
-    def test_hard_without_maxc(self) -> None:
-        """HARD alone limits returning clients while new ones are unlimited by MAXC."""
-        backend = make(maxc=0, hard=2)
-        self.assertEqual(backend.hard_limit, 2)
-        backend.counters.active = 2
-        self.assertTrue(backend.below_soft_limit())
-        self.assertFalse(backend.below_hard_limit())
+    def test_hard_without_maxc_ignored(self) -> None:
+        """As in Pen, MAXC 0 means unlimited whatever HARD says: HARD alone limits no one."""
+        for hard in (1, 2, 5):
+            backend = make(maxc=0, hard=hard)
+            self.assertEqual(backend.hard_limit, 0)
+            for active in (0, hard, hard + 1, 1000):
+                backend.counters.active = active
+                self.assertTrue(backend.below_soft_limit(), (hard, active))
+                self.assertTrue(backend.below_hard_limit(), (hard, active))
+            self.assertEqual(backend.state(0.0), ("up", ""))
+
+    def test_hard_without_maxc_stays_a_candidate(self) -> None:
+        """A backend C{HOST:PORT:0:1} with many connections is still offered to new clients."""
+        pool = BackendPool(Clock(), [BackendSpec("127.0.0.1", 3306, 0, 1)])
+        pool[0].counters.active = 5
+        self.assertEqual(pool.candidates(), [pool[0]])
 
     def test_limits_follow_spec_changes(self) -> None:
         """Limits are read from the current spec, so a run-time spec change applies at once."""

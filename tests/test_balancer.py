@@ -10,15 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from twisted.internet.task import Clock
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from penbal.address import BackendSpec
 from penbal.backend import AdminState, Backend, Fitness, Health
-from penbal.balancer import Balancer, Settings
+from penbal.balancer import POLICY_REPORT_INTERVAL, Balancer, Settings
 from penbal.clienttable import ClientTable
-from penbal.interfaces import ClientInfo, ISelectionPolicy
+from penbal.interfaces import ClientInfo, ISelectionPolicy, PolicyContext
+from penbal.policies.choice import PolicyChoice
+from penbal.policies.naming import policy_name
+from penbal.policies.plugin import PolicyPlugin
+from penbal.policies.registry import make_policy
 from penbal.policies.roundrobin import RoundRobinPolicy
 from penbal.policies.sticky import StickyPolicy
 from penbal.pool import BackendPool
@@ -227,3 +232,138 @@ class ConnectedTests(BalancerCase):
         self.clock.advance(30)
         balancer.order(ClientInfo("127.0.0.3"))  # another client moves the round-robin on
         self.assertIs(balancer.order(CLIENT)[0], first)
+
+
+@implementer(ISelectionPolicy)
+class BrokenPolicy:
+    """A third party's policy whose choose() does what it is told to: raise or return junk."""
+
+    def __init__(self, result: object = None, error: Exception | None = None) -> None:
+        self.result = result
+        self.error = error
+        self.calls = 0
+
+    def choose(self, client: ClientInfo, candidates: Sequence[Backend]) -> Sequence[Backend]:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
+
+    def connected(self, client: ClientInfo, backend: Backend) -> None:
+        pass
+
+
+class BrokenPolicyTests(BalancerCase):
+    """order() survives a policy that raises or names backends that were not candidates."""
+
+    def use(self, policy: ISelectionPolicy) -> Balancer:
+        self.balancer = Balancer(self.pool, policy, self.settings)
+        return self.balancer
+
+    def orders(self, count: int) -> tuple[list[list[int]], list[str]]:
+        """C{count} orders (as table positions) and the error lines logged meanwhile."""
+        with capturedLogs() as events:
+            got = [[b.index for b in self.balancer.order(CLIENT)] for _ in range(count)]
+        lines = [formatEvent(e) for e in events if e.get("log_level") is LogLevel.error]
+        return got, lines
+
+    def test_raising_policy_falls_back_to_roundrobin(self) -> None:
+        """choose() raising: the candidates in round-robin order, one line naming the policy."""
+        self.use(BrokenPolicy(error=ValueError("no idea\nsecond line")))
+        got, lines = self.orders(3)
+        self.assertEqual(got, [[1, 2, 0], [2, 0, 1], [0, 1, 2]])
+        [line] = lines
+        self.assertIn("policy tests.test_balancer.BrokenPolicy failed to order the backends", line)
+        self.assertIn("raised ValueError: no idea;", line)
+        self.assertIn("using round-robin over the 3 candidates instead", line)
+        self.assertNotIn("\n", line)
+        self.assertEqual(self.balancer.policy_failures, 3)
+
+    def test_non_candidate_falls_back(self) -> None:
+        """A backend that is not a candidate (here: blacklisted) is never tried."""
+        self.pool[1].blacklist(self.clock.seconds(), 30, "refused")
+        self.use(BrokenPolicy(result=[self.pool[1], self.pool[0]]))
+        got, [line] = self.orders(1)
+        self.assertEqual(got, [[2, 0]])
+        self.assertIn(f"it returned {self.pool[1]!r}, which is not one of the candidates", line)
+
+    def test_foreign_backend_falls_back(self) -> None:
+        """A backend of another table, even with a candidate's address, is refused."""
+        stranger = Backend(BackendSpec("127.0.0.1", 4000), 0)
+        self.use(BrokenPolicy(result=[stranger]))
+        got, [line] = self.orders(1)
+        self.assertEqual(got, [[1, 2, 0]])
+        self.assertIn("which is not one of the candidates", line)
+
+    def test_not_a_backend_falls_back(self) -> None:
+        """Returning None, a string or a list of addresses is a failure too."""
+        for result in (None, "127.0.0.1:4000", ["127.0.0.1:4000"], 7):
+            self.use(BrokenPolicy(result=result))
+            got, [line] = self.orders(1)
+            self.assertEqual(len(got[0]), 3, result)
+            self.assertIn("it returned", line)
+
+    def test_fallback_respects_maxc(self) -> None:
+        """The fallback order, like round-robin, leaves out backends at MAXC."""
+        self.pool.add(BackendSpec("127.0.0.1", 4003, 1, 2)).counters.active = 1
+        self.use(BrokenPolicy(error=RuntimeError("boom")))
+        got, _ = self.orders(1)
+        self.assertEqual(got, [[1, 2, 0]])
+
+    def test_repeats_dropped_silently(self) -> None:
+        """A candidate named twice is tried once; that is no failure."""
+        self.use(BrokenPolicy(result=[self.pool[2], self.pool[2], self.pool[0]]))
+        got, lines = self.orders(1)
+        self.assertEqual((got, lines), ([[2, 0]], []))
+        self.assertEqual(self.balancer.policy_failures, 0)
+
+    def test_empty_choice_is_respected(self) -> None:
+        """An empty order is a policy's legitimate "no backend", not a failure."""
+        self.use(BrokenPolicy(result=[]))
+        got, lines = self.orders(1)
+        self.assertEqual((got, lines), ([[]], []))
+
+    def test_reports_at_most_once_per_interval(self) -> None:
+        """A policy failing on every connection logs one line, then one per interval with
+        the number of failures it did not report."""
+        self.use(BrokenPolicy(error=KeyError("x")))
+        _, lines = self.orders(5)
+        self.assertEqual(len(lines), 1)
+        self.clock.advance(POLICY_REPORT_INTERVAL - 1)
+        _, lines = self.orders(2)
+        self.assertEqual(lines, [])
+        self.clock.advance(1)
+        _, [line] = self.orders(3)
+        self.assertIn("(6 more failures since the last report)", line)
+        self.assertEqual(self.balancer.policy_failures, 10)
+
+    def test_connection_proceeds_and_policy_is_told(self) -> None:
+        """The fallback choice is a normal one: the policy still hears where the client went."""
+        policy = BrokenPolicy(error=ValueError("x"))
+        told: list[Backend] = []
+        policy.connected = lambda client, backend: told.append(backend)  # type: ignore[method-assign]
+        balancer = self.use(policy)
+        with capturedLogs():
+            first = balancer.order(CLIENT)[0]
+        balancer.connected(CLIENT, first)
+        self.assertEqual(told, [first])
+
+    def test_named_by_plugin_name(self) -> None:
+        """A policy built by the registry is named by its plugin name and its class."""
+        plugin = PolicyPlugin("acme-broken", "raises", lambda context: BrokenPolicy(
+            error=ZeroDivisionError("division by zero")))
+        context = PolicyContext(clock=self.clock, random=__import__("random").Random(1))
+        policy = make_policy(PolicyChoice("acme-broken"), context, {"acme-broken": plugin})
+        self.assertEqual(policy_name(policy),
+                         "policy 'acme-broken' (tests.test_balancer.BrokenPolicy)")
+        self.use(policy)
+        _, [line] = self.orders(1)
+        self.assertIn("policy 'acme-broken' (tests.test_balancer.BrokenPolicy) failed", line)
+        self.assertIn("raised ZeroDivisionError: division by zero", line)
+
+    def test_sticky_over_broken_base(self) -> None:
+        """Even inside the sticky policy (a broken base for new clients) the client is placed."""
+        self.use(StickyPolicy(ClientTable(self.clock), BrokenPolicy(error=ValueError("x"))))
+        got, [line] = self.orders(1)
+        self.assertEqual(got, [[1, 2, 0]])
+        self.assertIn("policy penbal.policies.sticky.StickyPolicy failed", line)

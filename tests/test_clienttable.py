@@ -36,6 +36,26 @@ class ClientTableTests(SynchronousTestCase):
         self.assertIsNone(table.lookup("a"))
         self.assertEqual((table.lookup("b"), table.lookup("c")), ("y", "z"))
 
+    def test_lru_exact_within_one_clock_second(self) -> None:
+        """Eviction follows the exact order of use, even for uses at the same clock time
+        (Pen rounds to whole seconds and, on a tie, evicts the lowest table slot)."""
+        table = ClientTable(Clock(), size=2)
+        table.remember("a", "x")
+        table.remember("b", "y")
+        table.lookup("a")
+        table.remember("c", "z")
+        self.assertEqual(table.items(), [("a", "x"), ("c", "z")])
+
+    def test_returning_client_expires_too(self) -> None:
+        """A returning client past the tracking time is new again, even when nothing else needs
+        its slot (Pen 0.34.1 would still send it back: see docs/policies.rst)."""
+        clock = Clock()
+        table = ClientTable(clock, size=2048, tracking=1)
+        table.remember("a", "x")
+        clock.advance(2)
+        self.assertIsNone(table.lookup("a"))
+        self.assertNotIn("a", table)
+
     def test_lookup_counts_as_use(self) -> None:
         """A returning client becomes the most recent, so another one is evicted instead."""
         table = ClientTable(Clock(), size=2)

@@ -94,9 +94,14 @@ class Backend:
 
     @property
     def hard_limit(self) -> int:
-        """HARD, never below MAXC; 0 for unlimited."""
+        """HARD, never below MAXC; 0 for unlimited.
+
+        As in Pen, HARD only raises MAXC for returning clients: with MAXC 0 the backend is
+        unlimited and HARD means nothing (Pen's C{try_server} checks HARD only when MAXC is
+        set; C{HOST:PORT:0:1} takes any number of clients).
+        """
         if self.spec.maxc == 0:
-            return self.spec.hard
+            return 0
         return max(self.spec.hard, self.spec.maxc)
 
     def below_soft_limit(self) -> bool:

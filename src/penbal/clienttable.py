@@ -4,6 +4,11 @@ Pen's client table: which backend each client IP used last, for sticky selection
 
 A bounded, least-recently-used map from client host to backend address (``HOST:PORT``), whose
 entries may expire a fixed time after their last use (Pen's C{-c} and C{-T}).
+
+Two deliberate differences from Pen 0.34.1 (docs/policies.rst says why): eviction is exact LRU
+(Pen compares last uses in whole seconds, ties to the lowest slot), and a returning client's own
+entry expires after C{tracking} seconds (Pen finds it before checking expiry, so -T there only
+frees other clients' slots).
 """
 
 from __future__ import annotations

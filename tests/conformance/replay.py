@@ -4,9 +4,10 @@ Replaying one sequence of client connections, from chosen source addresses, thro
 
 A step is C{"N"} (a client from 127.0.0.N, or from the full address given, connects, reads
 the backend's name and ends the connection), C{"N+"} (the same, but the connection is kept
-open) or C{"-K"} (the K-th kept connection ends).  Every connection is ended by a half-close
-and waits for the balancer to close its side, so the balancer has forgotten it before the next
-step: the replay is deterministic.
+open), C{"-K"} (the K-th kept connection ends) or C{"~S"} (S seconds pass: for Pen's clock,
+which counts whole seconds, two events more than one second apart always fall in different
+seconds).  Every connection is ended by a half-close and waits for the balancer to close its
+side, so the balancer has forgotten it before the next step: the replay is deterministic.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def replay(port: int, steps: Sequence[str]) -> list[tuple[str, str]]:
     kept: list[socket.socket | None] = []
     try:
         for step in steps:
+            if step.startswith("~"):
+                time.sleep(float(step[1:]))  # the input is elapsed time, not a wait for a result
+                continue
             if step.startswith("-"):
                 sock = kept[int(step[1:])]
                 kept[int(step[1:])] = None

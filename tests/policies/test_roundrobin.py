@@ -44,6 +44,16 @@ class RoundRobinTests(SynchronousTestCase):
         # and the turn after that starts after 1 again: 2 takes two clients in a row.
         self.assertEqual(got, [1, 2, 0, 2, 2])
 
+    def test_no_returning_clients_so_maxc_holds(self) -> None:
+        """-r keeps no client table: a client coming back to its own full backend is new there,
+        so MAXC holds and HARD does not apply (Pen would admit it up to HARD)."""
+        driver = Driver(RoundRobinPolicy(), [spec(1, maxc=1, hard=3), spec(2, maxc=1, hard=3)])
+        self.assertEqual(driver.connect_index("127.0.0.2"), 1)
+        self.assertEqual(driver.connect_index("127.0.0.3"), 0)
+        self.assertIsNone(driver.connect_index("127.0.0.2"))
+        self.assertIsNone(driver.connect_index("127.0.0.3"))
+        self.assertEqual(driver.active(), [1, 1])
+
     def test_peek_takes_no_turn(self) -> None:
         """peek() shows the next order without moving the turn."""
         policy = RoundRobinPolicy()

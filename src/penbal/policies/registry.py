@@ -23,6 +23,7 @@ from twisted.python.modules import getModule
 import penbal.plugins
 from penbal.interfaces import IPolicyPlugin, ISelectionPolicy, PolicyContext
 from penbal.policies.choice import PolicyChoice
+from penbal.policies.naming import record_policy_name
 
 log = Logger()
 
@@ -187,6 +188,7 @@ def _build(
             f"policy {name!r} could not be built: makePolicy returned {policy!r}, "
             "which does not provide ISelectionPolicy"
         )
+    record_policy_name(policy, name)
     return policy
 
 
