@@ -18,14 +18,26 @@ ADDED = b"X-Forwarded-For: 127.0.0.5\r\nX-Forwarded-Proto: http\r\n"
 
 
 class Recorder:
-    """A rewriter for client 127.0.0.5 that records why it failed."""
+    """
+    A rewriter for client 127.0.0.5 that records why it failed and what it sent to the
+    backend from the response side (bytes held while an upgrade awaited its answer).
+    """
 
     def __init__(self, proto: str = "http", max_head: int = 65536) -> None:
         self.failures: list[str] = []
-        self.rewriter = ForwardedRewriter("127.0.0.5", proto, self.failures.append, max_head)
+        self.released: list[bytes] = []
+        self.rewriter = ForwardedRewriter("127.0.0.5", proto, self.failures.append, max_head,
+                                          send=self.released.append)
 
     def feed(self, *chunks: bytes) -> bytes:
         return b"".join(self.rewriter.feed(chunk) for chunk in chunks)
+
+    def answer(self, *chunks: bytes) -> bytes:
+        """The backend sends C{chunks}; return what that released towards the backend."""
+        before = len(self.released)
+        for chunk in chunks:
+            self.rewriter.response(chunk)
+        return b"".join(self.released[before:])
 
 
 def get(path: str = "/", extra: bytes = b"") -> bytes:
@@ -121,20 +133,6 @@ class RewriteTests(SynchronousTestCase):
         """Empty lines before a request line are dropped, as servers do."""
         self.assertEqual(Recorder().feed(b"\r\n\r\n" + get()), expect())
 
-    def test_connect_tunnels(self) -> None:
-        """After CONNECT the rest of the stream is not HTTP and passes untouched."""
-        head = b"CONNECT db:3306 HTTP/1.1\r\nHost: db\r\n\r\n"
-        out = Recorder().feed(head + b"\x00binary GET / HTTP/1.1\r\n\r\n")
-        self.assertTrue(out.endswith(b"\r\n\r\n\x00binary GET / HTTP/1.1\r\n\r\n"))
-        self.assertEqual(out.count(b"X-Forwarded-For"), 1)
-
-    def test_upgrade_tunnels(self) -> None:
-        """After an Upgrade request (websocket) the stream passes untouched."""
-        head = get(extra=b"Connection: Upgrade\r\nUpgrade: websocket\r\n")
-        out = Recorder().feed(head, b"\x81\x05hello" + get())
-        self.assertEqual(out.count(b"X-Forwarded-For"), 1)
-        self.assertTrue(out.endswith(b"\x81\x05hello" + get()))
-
     def test_http10(self) -> None:
         """HTTP/1.0 requests are rewritten too."""
         out = Recorder().feed(b"GET / HTTP/1.0\r\n\r\n")
@@ -220,3 +218,157 @@ class FailClosedTests(SynchronousTestCase):
             b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXXEVIL",
             "not followed by CRLF",
         )
+
+
+UPGRADE = get("/ws", b"Connection: Upgrade\r\nUpgrade: websocket\r\n")
+CONNECT = b"CONNECT db:3306 HTTP/1.1\r\nHost: db\r\n\r\n"
+FORGED = b"GET /forged HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 127.6.6.6\r\n\r\n"
+FORGED_OUT = b"GET /forged HTTP/1.1\r\nHost: h\r\n" + ADDED + b"\r\n"
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+
+
+PIPELINED_ANSWERS = (
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=1\r\n\r\n\r\n\r\n0\r\n\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"  # to HEAD: no body
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nno!"
+)
+
+
+class UpgradeTests(SynchronousTestCase):
+    """
+    After Upgrade or CONNECT the stream passes untouched only once the backend agreed; what
+    the client sent meanwhile is held, and rewritten as HTTP if the backend said no.
+    """
+
+    def test_upgrade_agreed(self) -> None:
+        """After 101 the held bytes and the rest pass untouched, both ways."""
+        recorder = Recorder()
+        self.assertEqual(recorder.feed(UPGRADE, b"\x81\x05hello"), expect("/ws",
+                         b"Connection: Upgrade\r\nUpgrade: websocket\r\n"))
+        self.assertEqual(recorder.answer(SWITCHING + b"\x81\x02hi"), b"\x81\x05hello")
+        self.assertTrue(recorder.rewriter.tunnel)
+        self.assertEqual(recorder.feed(FORGED), FORGED)  # websocket bytes now, not HTTP
+        recorder.answer(b"not http at all\r\n\r\n")
+        self.assertEqual(recorder.failures, [])
+
+    def test_upgrade_declined(self) -> None:
+        """A 200 to an Upgrade: the held bytes are requests again, forged headers removed."""
+        recorder = Recorder()
+        recorder.feed(UPGRADE + FORGED)
+        self.assertFalse(recorder.rewriter.tunnel)
+        self.assertEqual(recorder.answer(OK), FORGED_OUT)
+        self.assertEqual(recorder.feed(FORGED), FORGED_OUT)
+        self.assertEqual(recorder.failures, [])
+
+    def test_upgrade_declined_in_pieces(self) -> None:
+        """The answer split anywhere, byte by byte, gives the same decision."""
+        recorder = Recorder()
+        recorder.feed(UPGRADE, FORGED)
+        released = recorder.answer(*(OK[i : i + 1] for i in range(len(OK))))
+        self.assertEqual(released, FORGED_OUT)
+
+    def test_connect_agreed(self) -> None:
+        """A 2xx to CONNECT opens the tunnel; the held bytes pass as they are."""
+        recorder = Recorder()
+        out = recorder.feed(CONNECT + b"\x00binary " + FORGED)
+        self.assertEqual(out.count(b"X-Forwarded-For"), 1)
+        self.assertNotIn(b"binary", out)
+        self.assertEqual(recorder.answer(b"HTTP/1.1 200 Connection established\r\n\r\n"),
+                         b"\x00binary " + FORGED)
+        self.assertEqual(recorder.feed(FORGED), FORGED)
+
+    def test_connect_declined(self) -> None:
+        """A 403 to CONNECT: rewriting goes on."""
+        recorder = Recorder()
+        recorder.feed(CONNECT, FORGED)
+        released = recorder.answer(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        self.assertEqual(released, FORGED_OUT)
+
+    def test_pipelined_answers_matched(self) -> None:
+        """
+        Responses to earlier pipelined requests (with bodies, chunked, to HEAD, interim 100)
+        are not taken for the upgrade's answer; a 101 to a plain request is not believed.
+        """
+        recorder = Recorder()
+        recorder.feed(get("/1") + b"HEAD /2 HTTP/1.1\r\nHost: h\r\n\r\n" + get("/3")
+                      + UPGRADE + FORGED)
+        answers = [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 32\r\n\r\nHTTP/1.1 101 Switching Protocols",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n",  # HEAD: no body follows
+            b"HTTP/1.1 100 Continue\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"1f\r\nHTTP/1.1 101 Switching Protocol\r\n0\r\nX: 1\r\n\r\n",
+        ]
+        self.assertEqual(recorder.answer(*answers), b"")  # the upgrade is not answered yet
+        self.assertEqual(recorder.rewriter.responses, 3)
+        self.assertEqual(recorder.failures, [])
+        self.assertEqual(recorder.answer(b"HTTP/1.1 426 Upgrade Required\r\n"
+                                         b"Content-Length: 0\r\n\r\n"), FORGED_OUT)
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.lists(st.integers(min_value=0, max_value=len(PIPELINED_ANSWERS)), max_size=10))
+    def test_answers_any_split(self, cuts: list[int]) -> None:
+        """However the backend's responses are cut into reads, the upgrade's answer is found."""
+        recorder = Recorder()
+        recorder.feed(get("/1") + b"HEAD /2 HTTP/1.1\r\n\r\n" + UPGRADE + FORGED)
+        points = [0, *sorted(cuts), len(PIPELINED_ANSWERS)]
+        chunks = [PIPELINED_ANSWERS[a:b] for a, b in itertools.pairwise(points)]
+        self.assertEqual(recorder.answer(*chunks), FORGED_OUT)
+        self.assertEqual(recorder.failures, [])
+
+    def test_switching_without_upgrade_not_believed(self) -> None:
+        """A 101 to a request that asked for no upgrade does not open a tunnel."""
+        recorder = Recorder()
+        recorder.feed(get("/1"))
+        recorder.answer(SWITCHING)
+        self.assertFalse(recorder.rewriter.tunnel)
+        self.assertEqual(recorder.feed(FORGED), FORGED_OUT)
+        self.assertEqual(recorder.failures, [])  # nothing was at stake: no upgrade pending
+        recorder.feed(UPGRADE)
+        self.assertEqual(len(recorder.failures), 1)  # but no upgrade can be confirmed now
+        self.assertIn("cannot be followed", recorder.failures[0])
+
+    def test_unframable_response_with_upgrade_pending_closes(self) -> None:
+        """A response that cannot be framed while an upgrade waits ends the connection."""
+        recorder = Recorder()
+        recorder.feed(UPGRADE, FORGED)
+        self.assertEqual(recorder.answer(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"),
+                         b"")
+        self.assertIn("cannot follow the backend's responses", recorder.failures[0])
+        self.assertEqual(recorder.feed(FORGED), b"")
+
+    def test_hold_is_bounded(self) -> None:
+        """A client that floods while its upgrade awaits the answer is closed."""
+        recorder = Recorder(max_head=1024)
+        recorder.feed(UPGRADE, b"x" * 1000)
+        self.assertEqual(recorder.failures, [])
+        self.assertEqual(recorder.feed(b"x" * 100), b"")
+        self.assertIn("before the backend answered", recorder.failures[0])
+
+    def test_early_answer_during_body(self) -> None:
+        """A 101 before the upgrade request's body is complete: the rest passes untouched."""
+        recorder = Recorder()
+        head = (b"POST /ws HTTP/1.1\r\nContent-Length: 4\r\nConnection: upgrade\r\n"
+                b"Upgrade: x\r\n\r\n")
+        recorder.feed(head + b"ab")
+        self.assertEqual(recorder.answer(SWITCHING), b"")
+        self.assertEqual(recorder.feed(b"cd" + FORGED), b"cd" + FORGED)
+
+    def test_declined_during_body(self) -> None:
+        """A refusal before the body is complete: the next head is rewritten."""
+        recorder = Recorder()
+        head = (b"POST /ws HTTP/1.1\r\nContent-Length: 4\r\nConnection: upgrade\r\n"
+                b"Upgrade: x\r\n\r\n")
+        recorder.feed(head + b"ab")
+        self.assertEqual(recorder.answer(OK), b"")
+        self.assertEqual(recorder.feed(b"cd" + FORGED), b"cd" + FORGED_OUT)
+
+    def test_read_until_close_response(self) -> None:
+        """After a response without length, no later answer is expected; an upgrade waits."""
+        recorder = Recorder()
+        recorder.feed(get("/1"))
+        recorder.answer(b"HTTP/1.0 200 OK\r\n\r\nbody until the end")
+        self.assertEqual(recorder.feed(UPGRADE + FORGED).count(b"forged"), 0)
+        self.assertEqual(recorder.answer(SWITCHING), b"")  # part of that body, not an answer
+        self.assertFalse(recorder.rewriter.tunnel)

@@ -171,6 +171,58 @@ class ProxyAndHttpTests(SynchronousTestCase):
         self.assertEqual(back.value().count(b"X-Forwarded-For: 127.0.0.2\r\n"), 2)
         self.assertEqual(front.bytes_in, 37)
 
+    def test_http_upgrade_declined(self) -> None:
+        """
+        After an Upgrade the backend declined, a forged X-Forwarded-For sent meanwhile never
+        reaches the backend: the held request is rewritten once the refusal is seen.
+        """
+        h, _ = harness(forwarded=True)
+        front, client = h.client("127.0.0.2")
+        leg, back = h.connect_backend()
+        front.dataReceived(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+                           b"\r\nGET /2 HTTP/1.1\r\nX-Forwarded-For: 127.6.6.6\r\n\r\n")
+        self.assertEqual(back.value().count(b"X-Forwarded-For"), 1)  # /2 is held
+        leg.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        self.assertEqual(client.value(), b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        sent = back.value()
+        self.assertNotIn(b"127.6.6.6", sent)
+        self.assertEqual(sent.count(b"X-Forwarded-For: 127.0.0.2\r\n"), 2)
+        self.assertTrue(sent.startswith(b"GET /ws ") and b"GET /2 " in sent)
+        assert front.backend is not None
+        self.assertEqual(front.backend.counters.bytes_to_backend, len(sent))
+        assert front.rewriter is not None
+        self.assertFalse(front.rewriter.tunnel)  # still following the responses
+
+    def test_http_half_close_while_held(self) -> None:
+        """The client ends its stream while a request waits for an upgrade's answer: the held
+        request still reaches the backend, rewritten, and only then the end of stream."""
+        h, _ = harness(forwarded=True)
+        front, _client = h.client("127.0.0.2")
+        leg, back = h.connect_backend()
+        front.dataReceived(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+                           b"\r\nGET /2 HTTP/1.1\r\n\r\n")
+        front.readConnectionLost()
+        self.assertFalse(back.write_closed)  # /2 is still held
+        leg.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        self.assertIn(b"GET /2 HTTP/1.1\r\nX-Forwarded-For: 127.0.0.2\r\n", back.value())
+        self.assertTrue(back.write_closed)
+
+    def test_http_upgrade_agreed(self) -> None:
+        """After a 101 the bytes pass unchanged both ways and the leg is plain again."""
+        h, _ = harness(forwarded=True)
+        front, client = h.client("127.0.0.2")
+        leg, back = h.connect_backend()
+        front.dataReceived(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+                           b"\r\n\x81\x05hello")
+        leg.dataReceived(b"HTTP/1.1 101 Switching Protocols\r\n\r\n\x81\x02hi")
+        self.assertEqual(client.value(), b"HTTP/1.1 101 Switching Protocols\r\n\r\n\x81\x02hi")
+        self.assertTrue(back.value().endswith(b"\r\n\r\n\x81\x05hello"))
+        frame = b"GET /x HTTP/1.1\r\nX-Forwarded-For: 127.6.6.6\r\n\r\n"
+        front.dataReceived(frame)
+        self.assertTrue(back.value().endswith(b"\x81\x05hello" + frame))
+        assert front.rewriter is not None
+        self.assertTrue(front.rewriter.tunnel)  # no more rewriting, nor following
+
     def test_http_bad_request_closes(self) -> None:
         """A request that cannot be framed closes the client with the reason."""
         h, _ = harness(forwarded=True)
@@ -250,6 +302,23 @@ class TLSFailoverTests(SynchronousTestCase):
         leg.handshakeCompleted()
         self.assertIsNotNone(front.backend)
         self.assertEqual(self.h.reactor.getDelayedCalls(), [])
+
+    def test_http_mode_follows_tls_responses(self) -> None:
+        """With -H over a TLS backend the rewriter sees the responses too: a declined
+        upgrade releases the held request rewritten, once the handshake is done."""
+        edges = self.h.factory.edges
+        assert edges is not None
+        edges.forwarded = True
+        front, _ = self.h.client("127.0.0.2")
+        leg, _ = self.attempt()
+        back = HalfCloseTransport()
+        leg.makeConnection(back)  # type: ignore[no-untyped-call]
+        leg.handshakeCompleted()
+        front.dataReceived(b"GET /ws HTTP/1.1\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n"
+                           b"GET /2 HTTP/1.1\r\nX-Forwarded-For: 127.6.6.6\r\n\r\n")
+        leg.dataReceived(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        self.assertNotIn(b"127.6.6.6", back.value())
+        self.assertEqual(back.value().count(b"X-Forwarded-For: 127.0.0.2\r\n"), 2)
 
     def test_handshake_timeout(self) -> None:
         """A backend that accepts TCP but never completes the handshake is given up."""

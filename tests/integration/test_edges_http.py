@@ -33,6 +33,12 @@ class HeadRecorder(Backend):
             headers = dict(
                 line.split(b": ", 1) for line in head.split(b"\r\n")[1:] if b": " in line
             )
+            if self.switches(head, headers):
+                sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\n"
+                             b"Connection: Upgrade\r\n\r\n" + buffer)
+                while chunk := sock.recv(65536):
+                    sock.sendall(chunk)  # the upgraded protocol: an echo of raw bytes
+                return
             length = int(headers.get(b"Content-Length", b"0"))
             while len(buffer) < length:
                 chunk = sock.recv(65536)
@@ -43,6 +49,10 @@ class HeadRecorder(Backend):
             answer = self.answer(head, headers, body)
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
                          % (len(answer), answer))
+
+    def switches(self, head: bytes, headers: dict[bytes, bytes]) -> bool:
+        """Whether to agree to this request's Upgrade: only for the path /yes."""
+        return b"Upgrade" in headers and head.split(b" ")[1] == b"/yes"
 
     def answer(self, head: bytes, headers: dict[bytes, bytes], body: bytes) -> bytes:
         """The response body: path, X-Forwarded-For and body size."""
@@ -126,6 +136,42 @@ class ForwardedForTests(SynchronousTestCase):
         self.assertEqual(sock.recv(100), b"")
 
 
+    def test_declined_upgrade_cannot_smuggle(self) -> None:
+        """
+        A request pipelined after an Upgrade the backend declined is rewritten like any
+        other: its forged X-Forwarded-For never reaches the backend.
+        """
+        sock = self.connect("127.0.0.16")
+        sock.sendall(b"GET /no HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                     b"Connection: upgrade\r\n\r\n"
+                     b"GET /forged HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 127.66.66.66\r\n\r\n")
+        self.assertEqual(read_responses(sock, 2), [b"/no 127.0.0.16 0", b"/forged 127.0.0.16 0"])
+
+    def test_agreed_upgrade_passes_bytes(self) -> None:
+        """After the backend's 101 the bytes pass unchanged both ways (sent before and after)."""
+        sock = self.connect("127.0.0.17")
+        early = b"GET /x HTTP/1.1\r\nX-Forwarded-For: 127.66.66.66\r\n\r\n"
+        sock.sendall(b"GET /yes HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\n"
+                     b"Connection: Upgrade\r\n\r\n" + early)
+        head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"
+        self.assertEqual(receive(sock, len(head) + len(early)), head + early)
+        late = b"\x81\x05hello\r\n\r\nPOST / HTTP/1.1\r\n\r\n"
+        sock.sendall(late)
+        self.assertEqual(receive(sock, len(late)), late)
+
+
+def receive(sock: socket.socket, size: int) -> bytes:
+    """Exactly C{size} bytes (fewer if the connection ends first)."""
+    sock.settimeout(10)
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 class ForwardedProtoTests(SynchronousTestCase):
     """Behind an ssl: LISTEN endpoint, X-Forwarded-Proto is https."""
 
@@ -149,6 +195,28 @@ class ForwardedProtoTests(SynchronousTestCase):
                 context.wrap_socket(raw, server_hostname="front.test") as tls:
             tls.sendall(b"GET /tls HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: http\r\n\r\n")
             self.assertEqual(read_responses(tls, 1), [b"/tls 127.0.0.1 https"])
+
+
+    def test_https_tls_directory(self) -> None:
+        """Behind a tls: directory endpoint (penbal's own SNI lookup) the proto is https."""
+        certs = Path(self.mktemp()) / "certs"
+        certs.mkdir(parents=True)
+        ca = Authority()
+        issued = ca.issue(["front.test"])
+        (certs / "front.pem").write_bytes(issued.cert_pem + issued.key_pem)
+        backend = ProtoRecorder("http")
+        self.addCleanup(backend.stop)
+        port = free_port()
+        proc = PenbalProcess(["-H", f"tls:{certs}:port={port}:interface=127.0.0.1",
+                              backend.address], listen_port=port)
+        self.addCleanup(proc.stop)
+        context = ssl.create_default_context(cadata=ca.cert_pem.decode())
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                context.wrap_socket(raw, server_hostname="front.test") as tls:
+            for i in range(2):  # kept alive: each request is rewritten
+                tls.sendall(b"GET /sni%d HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: http\r\n"
+                            b"X-Forwarded-For: 127.66.66.66\r\n\r\n" % i)
+                self.assertEqual(read_responses(tls, 1), [b"/sni%d 127.0.0.1 https" % i])
 
 
 class ProtoRecorder(HeadRecorder):

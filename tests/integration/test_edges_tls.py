@@ -153,6 +153,57 @@ class BackendTLSTests(SynchronousTestCase):
         self.assertGreaterEqual(wrong.handshakes_failed, 1)
         self.assertEqual(wrong.client_subjects, [])
 
+    def tls12_backend(self, name: str, ciphers: str | None = None) -> TLSBackend:
+        """A backend that speaks TLS 1.2 at most (and only C{ciphers}, if given)."""
+        backend = self.backend(name, self.ca.issue(["db.test"]))
+        backend.context.maximum_version = ssl.TLSVersion.TLSv1_2
+        if ciphers is not None:
+            backend.context.set_ciphers(ciphers)
+        return backend
+
+    def test_min_version_refuses_tls12_backend(self) -> None:
+        """
+        With --tls-min-version 1.3 a TLS 1.2-only backend fails its handshake: it is
+        blacklisted with the reason and the client fails over (without the option the same
+        backend is used, so it is the option that refuses it).
+        """
+        old = self.tls12_backend("old")
+        port, _ = self.penbal([old], "--backend-tls-ca", self.ca_file,
+                              "--backend-tls-name", "db.test")
+        self.assertEqual(ask(port), b"old\nping\n")
+        new = self.backend("new", self.ca.issue(["db.test"]))
+        port, proc = self.penbal([old, new], "--backend-tls-ca", self.ca_file,
+                                 "--backend-tls-name", "db.test", "--tls-min-version", "1.3")
+        for i in range(4):
+            self.assertEqual(ask(port, b"v%d\n" % i), b"new\nv%d\n" % i)
+        wait_for(lambda: "TLS handshake failed: tlsv1 alert protocol version" in proc.log(),
+                 10, "the protocol-version reason")
+        self.assertIn(f'"backend": "{old.address}", "why": "TLS handshake failed', proc.log())
+        self.assertNotIn(f'"backend": "{new.address}", "why"', proc.log())
+        self.assertIn("blacklisted", proc.log())
+        self.assertGreaterEqual(old.handshakes_failed, 1)
+        self.assertEqual(len(old.client_subjects), 0)
+
+    def test_cipher_mismatch_refused(self) -> None:
+        """
+        A TLS 1.2 backend whose only cipher is outside --tls-ciphers fails its handshake and
+        is failed over; with no backend left the client is closed, nothing relayed.
+        """
+        allowed, other = "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384"
+        odd = self.tls12_backend("odd", ciphers=other)
+        fine = self.tls12_backend("fine", ciphers=allowed)
+        port, proc = self.penbal([odd, fine], "--backend-tls-ca", self.ca_file,
+                                 "--backend-tls-name", "db.test", "--tls-ciphers", allowed)
+        for i in range(4):
+            self.assertEqual(ask(port, b"c%d\n" % i), b"fine\nc%d\n" % i)
+        wait_for(lambda: f'"backend": "{odd.address}", "why": "TLS handshake failed: '
+                 in proc.log(), 10, "the cipher mismatch")
+        self.assertIn("handshake failure", proc.log())
+        self.assertGreaterEqual(odd.handshakes_failed, 1)
+        port, _ = self.penbal([odd], "--backend-tls-ca", self.ca_file,
+                              "--backend-tls-name", "db.test", "--tls-ciphers", allowed)
+        self.assertEqual(ask(port), b"")
+
     def test_missing_ca_file(self) -> None:
         """A CA file that cannot be read stops start-up with one line naming it."""
         done = run_penbal(["--backend-tls-ca", "/nonexistent/ca.pem", "127.0.0.1:1",
@@ -184,6 +235,66 @@ class TLSTerminationTests(SynchronousTestCase):
                 context.wrap_socket(raw, server_hostname="front.test") as tls:
             tls.sendall(b"over tls\n")
             self.assertEqual(tls.recv(100), b"over tls\n")
+
+
+    def test_certificates_added_and_renewed(self) -> None:
+        """
+        A certificate for a new name written after start-up is served, and so is a renewed
+        certificate written over an existing one (penbal's own tls: lookup, per handshake).
+        """
+        certs = Path(self.mktemp()) / "certs"
+        certs.mkdir(parents=True)
+        ca = Authority()
+        first = ca.issue(["front.test"])
+        (certs / "front.pem").write_bytes(first.cert_pem + first.key_pem)
+        backend = Backend("echo")
+        self.addCleanup(backend.stop)
+        port = free_port()
+        proc = PenbalProcess([f"tls:{certs}:port={port}:interface=127.0.0.1", backend.address],
+                             listen_port=port)
+        self.addCleanup(proc.stop)
+        context = ssl.create_default_context(cadata=ca.cert_pem.decode())
+
+        def served(name: str) -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                    context.wrap_socket(raw, server_hostname=name) as tls:
+                tls.sendall(b"ping\n")
+                self.assertEqual(tls.recv(100), b"ping\n")
+                certificate = tls.getpeercert(binary_form=True)
+                assert certificate is not None
+                return certificate
+
+        self.assertEqual(served("front.test"), der(first))
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            served("new.test")  # not there yet: the default certificate, for another name
+        added = ca.issue(["new.test"])
+        (certs / "new.pem").write_bytes(added.cert_pem + added.key_pem)
+        self.assertEqual(served("new.test"), der(added))
+        renewed = ca.issue(["front.test"])
+        staging = certs / "front.pem.tmp"  # written aside, then renamed over (atomic)
+        staging.write_bytes(renewed.cert_pem + renewed.key_pem)
+        staging.rename(certs / "front.pem")
+        self.assertEqual(served("front.test"), der(renewed))
+        rewritten = ca.issue(["new.test"])
+        (certs / "new.pem").write_bytes(rewritten.cert_pem + rewritten.key_pem)  # in place
+        self.assertEqual(served("new.test"), der(rewritten))
+
+
+    def test_bad_certificate_file_stops_startup(self) -> None:
+        """A tls: directory with a file that does not parse stops start-up, naming it."""
+        certs = Path(self.mktemp()) / "certs"
+        certs.mkdir(parents=True)
+        (certs / "broken.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nnope\n"
+                                           b"-----END CERTIFICATE-----\n")
+        done = run_penbal([f"tls:{certs}:port=1:interface=127.0.0.1", "127.0.0.1:2"])
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("broken.pem", done.stderr)
+        self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
+
+
+def der(issued: Issued) -> bytes:
+    """The DER form of an issued certificate, as a client sees it."""
+    return ssl.PEM_cert_to_DER_cert(issued.cert_pem.decode())
 
 
 class Echo(Protocol):
@@ -262,6 +373,18 @@ class ListenSettingsTests(TestCase):
         other = await self.client(port, ssl.TLSVersion.TLSv1_2,
                                   ciphers="ECDHE-ECDSA-AES128-GCM-SHA256")
         self.assertTrue(other.startswith("refused"), other)
+
+    async def test_ciphers_tls_sni(self) -> None:
+        """On a tls: directory every name refuses a TLS 1.2 cipher outside --tls-ciphers."""
+        allowed, other = "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256"
+        port = await self.listen(ListenTLSSettings(ciphers=allowed), kind="tls")
+        third = self.ca.issue(["third.test"])  # added after start-up
+        (self.dir / "sni" / "c.pem").write_bytes(third.cert_pem + third.key_pem)
+        for name in ("front.test", "other.test", "third.test"):
+            used = await self.client(port, ssl.TLSVersion.TLSv1_2, name, ciphers=allowed)
+            self.assertEqual(used, f"TLSv1.2 {allowed}")
+            refused = await self.client(port, ssl.TLSVersion.TLSv1_2, name, ciphers=other)
+            self.assertTrue(refused.startswith("refused"), (name, refused))
 
     def test_plain_endpoint_refused(self) -> None:
         """TLS settings on a plain tcp: endpoint are an error, not silently ignored."""

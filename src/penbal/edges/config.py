@@ -170,7 +170,8 @@ class EdgeOptions:
         return EdgeConfig(
             backend_tls=backend_tls,
             listen_tls=ListenTLSSettings(min_version if tls_listen else None,
-                                         ciphers if tls_listen else None),
+                                         ciphers if tls_listen else None,
+                                         directory=listen.endpoint.startswith("tls:")),
             send_proxy=send_proxy.lower() if send_proxy is not None else None,
             proxy_networks=self._proxy_networks() if accept_proxy else None,
             forwarded=bool(self["http-forwarded"]),

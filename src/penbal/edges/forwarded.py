@@ -8,23 +8,39 @@ C{Content-Length} bodies, chunked bodies with trailers), so bodies pass untouche
 head is always found.  Whatever it cannot frame with certainty (a malformed head, both
 C{Content-Length} and C{Transfer-Encoding}, an unknown coding, a bare LF) ends the connection:
 it never guesses, so it cannot be made to desynchronise from the backend.  Headers of these
-names sent by the client are removed, so a client cannot forge them.  After C{CONNECT} or an
-C{Upgrade} request the rest of the stream passes untouched.
+names sent by the client are removed, so a client cannot forge them.
+
+After C{CONNECT} or an C{Upgrade} request the stream may stop being HTTP, but only if the
+backend agrees, so the rewriter also follows the backend's responses (L{response}), in order,
+with their framing, to know which one answers which request.  What the client sends after
+such a request is held (at most C{max_head} bytes) until its answer: C{101 Switching
+Protocols} to an C{Upgrade}, or C{2xx} to a C{CONNECT}, and the held bytes and the rest of the
+stream pass untouched both ways; any other final answer, and the held bytes are read as the
+next requests, rewritten as usual.  A client cannot tunnel forged headers past a backend that
+said no.  Responses it cannot frame are no danger in themselves, but then no upgrade can be
+confirmed: an C{Upgrade} or C{CONNECT} then ends the connection.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+from collections import deque
 from collections.abc import Callable
 
 MAX_HEAD = 65536
 MAX_LINE = 4096
+#: Requests sent on and not answered yet; a client that pipelines more is closed.
+MAX_OUTSTANDING = 65536
 
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP/1\.([01])")
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[ \t]*(;.*)?")
 _DROPPED = (b"x-forwarded-for", b"x-forwarded-proto")
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: [^\r\n]*)?")
+
+# What a request awaits in its response (kept as small ints: one pointer per request).
+_PLAIN, _HEAD_METHOD, _UPGRADE, _CONNECT = 0, 1, 2, 3
 
 
 class _State(enum.Enum):
@@ -34,16 +50,37 @@ class _State(enum.Enum):
     CHUNK_DATA = "chunk-data"
     CHUNK_END = "chunk-end"
     TRAILER = "trailer"
+    HOLD = "hold"
     TUNNEL = "tunnel"
     FAILED = "failed"
+
+
+class _Reply(enum.Enum):
+    HEAD = "head"
+    BODY = "body"
+    CHUNK_SIZE = "chunk-size"
+    CHUNK_DATA = "chunk-data"
+    CHUNK_END = "chunk-end"
+    TRAILER = "trailer"
+    UNTIL_CLOSE = "until-close"
+    TUNNEL = "tunnel"
+    LOST = "lost"
 
 
 class RequestError(ValueError):
     """The client's stream is not HTTP/1.x that can be framed with certainty."""
 
 
+class ResponseError(ValueError):
+    """The backend's stream cannot be framed, so its answers cannot be matched to requests."""
+
+
 class ForwardedRewriter:
-    """Rewrites one client's request stream; L{feed} takes what was read, returns what to send."""
+    """
+    Rewrites one client's request stream: L{feed} takes what the client sent and returns what
+    to send to the backend now; L{response} sees what the backend sent (before or after it is
+    relayed) and, when an upgrade was answered, hands the held bytes to C{send}.
+    """
 
     def __init__(
         self,
@@ -51,19 +88,40 @@ class ForwardedRewriter:
         proto: str,
         fail: Callable[[str], None],
         max_head: int = MAX_HEAD,
+        *,
+        send: Callable[[bytes], None],
     ) -> None:
         self._added = (
             b"X-Forwarded-For: " + client.encode("ascii", "replace") + b"\r\n"
             b"X-Forwarded-Proto: " + proto.encode("ascii") + b"\r\n"
         )
         self._fail = fail
+        self._send = send
         self._max_head = max_head
         self._state = _State.HEAD
         self._buffer = bytearray()
+        self._held = bytearray()
         self._scanned = 0
         self._remaining = 0
         self._tunnel_after = False
         self.requests = 0
+        # The backend's side: what each request sent on awaits, and the response framing.
+        self._awaiting: deque[int] = deque()
+        self._reply = _Reply.HEAD
+        self._reply_buffer = bytearray()
+        self._reply_remaining = 0
+        self.responses = 0
+
+    @property
+    def tunnel(self) -> bool:
+        """True once an upgrade was agreed: both directions pass untouched from now on."""
+        return self._reply is _Reply.TUNNEL
+
+    @property
+    def holding(self) -> bool:
+        """True while client bytes are held for an upgrade's answer: the client's end of
+        stream must wait for them (see L{penbal.relay.legs.FrontLeg})."""
+        return self._state is _State.HOLD or bool(self._held)
 
     def feed(self, data: bytes) -> bytes:
         """Take bytes read from the client; return the bytes to send to the backend."""
@@ -76,10 +134,14 @@ class ForwardedRewriter:
         try:
             self._run(data, out)
         except RequestError as e:
-            self._state = _State.FAILED
-            self._buffer.clear()
-            self._fail(f"bad HTTP request: {e}")
+            self._failed(f"bad HTTP request: {e}")
         return b"".join(out)
+
+    def _failed(self, why: str) -> None:
+        self._state = _State.FAILED
+        self._buffer.clear()
+        self._held.clear()
+        self._fail(why)
 
     def _run(self, data: bytes, out: list[bytes]) -> None:
         pos = 0
@@ -98,6 +160,14 @@ class ForwardedRewriter:
                 continue
             if state is _State.TUNNEL:
                 out.append(data[pos:])
+                return
+            if state is _State.HOLD:
+                self._held += data[pos:]
+                if len(self._held) > self._max_head:
+                    raise RequestError(
+                        f"over {self._max_head} bytes sent before the backend answered"
+                        " the Upgrade or CONNECT request"
+                    )
                 return
             # Every other state accumulates up to a delimiter.
             self._scanned = max(0, len(self._buffer) - 3)
@@ -164,7 +234,7 @@ class ForwardedRewriter:
         return rest
 
     def _request_done(self) -> None:
-        self._state = _State.TUNNEL if self._tunnel_after else _State.HEAD
+        self._state = _State.HOLD if self._tunnel_after else _State.HEAD
 
     def _rewrite_head(self, head: bytes) -> bytes:
         if b"\n" in head.replace(b"\r\n", b"") or b"\r" in head.replace(b"\r\n", b""):
@@ -196,7 +266,21 @@ class ForwardedRewriter:
             elif lower == b"upgrade":
                 upgrade = True
         self.requests += 1
-        self._tunnel_after = method == b"CONNECT" or (upgrade and b"upgrade" in connection)
+        if method == b"CONNECT":
+            awaits = _CONNECT
+        elif upgrade and b"upgrade" in connection:
+            awaits = _UPGRADE
+        else:
+            awaits = _HEAD_METHOD if method == b"HEAD" else _PLAIN
+        self._tunnel_after = awaits >= _UPGRADE
+        reply = self._reply
+        if reply is _Reply.LOST and self._tunnel_after:
+            raise RequestError("Upgrade or CONNECT, but the backend's responses cannot be"
+                               " followed to see whether it agreed")
+        if reply is not _Reply.LOST and reply is not _Reply.UNTIL_CLOSE:
+            if len(self._awaiting) >= MAX_OUTSTANDING:
+                raise RequestError(f"over {MAX_OUTSTANDING} requests awaiting responses")
+            self._awaiting.append(awaits)
         self._frame(method, lengths, codings)
         return b"\r\n".join(kept) + b"\r\n" + self._added + b"\r\n"
 
@@ -217,7 +301,172 @@ class ForwardedRewriter:
                 self._state = _State.BODY
                 self._remaining = size
                 return
-        if method == b"CONNECT":
-            self._state = _State.TUNNEL
+        self._request_done()  # CONNECT included: held until the backend answers it
+
+    # -- the backend's side ---------------------------------------------------------------
+
+    def response(self, data: bytes) -> None:
+        """
+        Follow bytes the backend sent: match each final response to the request it answers
+        and, for an C{Upgrade} or C{CONNECT}, release what was held (see the module).
+        """
+        reply = self._reply
+        if reply is _Reply.TUNNEL or reply is _Reply.LOST or reply is _Reply.UNTIL_CLOSE:
             return
-        self._request_done()
+        try:
+            self._read_responses(data)
+        except ResponseError as e:
+            self._reply = _Reply.LOST
+            self._reply_buffer.clear()
+            self._awaiting.clear()
+            if self._state is _State.HOLD or self._tunnel_after:
+                self._failed(f"cannot follow the backend's responses ({e}) to see whether it"
+                             " agreed to the Upgrade or CONNECT")
+
+    def _read_responses(self, data: bytes) -> None:
+        pos = 0
+        while pos < len(data):
+            reply = self._reply
+            if reply is _Reply.BODY or reply is _Reply.CHUNK_DATA:
+                take = min(self._reply_remaining, len(data) - pos)
+                pos += take
+                self._reply_remaining -= take
+                if self._reply_remaining == 0:
+                    self._reply = _Reply.HEAD if reply is _Reply.BODY else _Reply.CHUNK_END
+                continue
+            if reply is _Reply.TUNNEL or reply is _Reply.UNTIL_CLOSE or reply is _Reply.LOST:
+                return
+            buffer = self._reply_buffer
+            buffer += data[pos:]
+            pos = len(data)
+            rest = self._consume_reply(buffer)
+            if rest is not None:
+                data, pos = rest, 0
+
+    def _consume_reply(self, buffer: bytearray) -> bytes | None:
+        """Take one unit from the buffered response bytes; the bytes after it, or None."""
+        reply = self._reply
+        if reply is _Reply.HEAD:
+            while buffer.startswith(b"\r\n"):
+                del buffer[:2]
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buffer) > self._max_head:
+                    raise ResponseError(f"response head over {self._max_head} bytes")
+                return None
+            head = bytes(buffer[:end])
+            rest = bytes(buffer[end + 4 :])
+            buffer.clear()
+            self._response_head(head)
+            return rest
+        if reply is _Reply.CHUNK_END:
+            if len(buffer) < 2:
+                return None
+            if buffer[:2] != b"\r\n":
+                raise ResponseError("chunk data not followed by CRLF")
+            rest = bytes(buffer[2:])
+            buffer.clear()
+            self._reply = _Reply.CHUNK_SIZE
+            return rest
+        end = buffer.find(b"\r\n")
+        if end < 0:
+            if len(buffer) > (MAX_LINE if reply is _Reply.CHUNK_SIZE else self._max_head):
+                raise ResponseError("chunk-size or trailer line too long")
+            return None
+        line = bytes(buffer[:end])
+        rest = bytes(buffer[end + 2 :])
+        buffer.clear()
+        if reply is _Reply.CHUNK_SIZE:
+            match = _CHUNK_SIZE.fullmatch(line)
+            if match is None:
+                raise ResponseError(f"invalid chunk size line {line[:40]!r}")
+            size = int(match.group(1), 16)
+            if size == 0:
+                self._reply = _Reply.TRAILER
+            else:
+                self._reply = _Reply.CHUNK_DATA
+                self._reply_remaining = size
+        elif line == b"":
+            self._reply = _Reply.HEAD
+        return rest
+
+    def _response_head(self, head: bytes) -> None:
+        """One response head: which request it answers, what follows it, and the upgrade."""
+        lines = head.split(b"\r\n")
+        match = _STATUS_LINE.fullmatch(lines[0])
+        if match is None:
+            raise ResponseError(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
+        status = int(match.group(1))
+        lengths: list[bytes] = []
+        codings: list[bytes] = []
+        for line in lines[1:]:
+            name, colon, value = line.partition(b":")
+            if not colon or _TOKEN.fullmatch(name) is None:
+                raise ResponseError(f"malformed header line {line[:60]!r}")
+            lower = name.lower()
+            if lower == b"content-length":
+                lengths.extend(v.strip() for v in value.split(b","))
+            elif lower == b"transfer-encoding":
+                codings.extend(v.strip().lower() for v in value.split(b",") if v.strip())
+        awaiting = self._awaiting
+        awaits = awaiting[0] if awaiting else _PLAIN
+        if status == 101:
+            if awaits != _UPGRADE:
+                raise ResponseError("101 Switching Protocols to a request without Upgrade")
+            self._agreed()
+            return
+        if status < 200:
+            return  # 100 Continue, 103 Early Hints: the final answer is still to come
+        if awaiting:
+            awaiting.popleft()
+        self.responses += 1
+        if awaits == _CONNECT and status < 300:
+            self._agreed()
+            return
+        self._reply_framing(status, awaits, lengths, codings)
+        if awaits >= _UPGRADE:
+            self._declined()
+
+    def _reply_framing(
+        self, status: int, awaits: int, lengths: list[bytes], codings: list[bytes]
+    ) -> None:
+        """What follows a final response head (RFC 9112, section 6.3)."""
+        if awaits == _HEAD_METHOD or status in (204, 304):
+            self._reply = _Reply.HEAD
+        elif codings:
+            self._reply = _Reply.CHUNK_SIZE if codings[-1] == b"chunked" else _Reply.UNTIL_CLOSE
+        elif lengths:
+            if any(not v.isdigit() for v in lengths) or len(set(lengths)) != 1:
+                raise ResponseError(f"invalid Content-Length {b', '.join(lengths)!r}")
+            self._reply_remaining = int(lengths[0])
+            self._reply = _Reply.BODY if self._reply_remaining else _Reply.HEAD
+        else:
+            self._reply = _Reply.UNTIL_CLOSE  # the body ends when the backend closes
+
+    def _agreed(self) -> None:
+        """The backend agreed to the upgrade: from now on nothing is parsed either way."""
+        self._reply = _Reply.TUNNEL
+        self._reply_buffer.clear()
+        self._awaiting.clear()
+        if self._state is _State.FAILED:
+            return
+        # Whatever the client sent after the request (or the rest of its body) goes as it is.
+        held = bytes(self._buffer) + bytes(self._held)
+        self._buffer.clear()
+        self._held.clear()
+        self._state = _State.TUNNEL
+        if held:
+            self._send(held)
+
+    def _declined(self) -> None:
+        """The backend refused the upgrade: what the client sent since is HTTP again."""
+        self._tunnel_after = False
+        if self._state is not _State.HOLD:
+            return  # still in the request's body; the next head is read as usual
+        self._state = _State.HEAD
+        held = bytes(self._held)
+        self._held.clear()
+        if held:
+            out = self.feed(held)
+            if out:
+                self._send(out)

@@ -123,7 +123,10 @@ class Edges:
         if self.forwarded:
             proto = "https" if INegotiated.providedBy(front.transport) else "http"
             front.rewriter = ForwardedRewriter(
-                front.client.host, proto, lambda why: self._refuse(front, why)
+                front.client.host,
+                proto,
+                lambda why: self._refuse(front, why),
+                send=lambda data: self._send_held(front, data),
             )
         if not self.permits(front.client):
             if self.abuse is None:
@@ -144,6 +147,14 @@ class Edges:
                 return False
             self._capped.add(front)
         return True
+
+    def _send_held(self, front: FrontLeg, data: bytes) -> None:
+        """HTTP mode: bytes held while an upgrade awaited its answer go to the backend now."""
+        backend = front.backend
+        if front.closed or front.peer is None or backend is None:
+            return
+        backend.counters.bytes_to_backend += len(data)
+        front.forward(data)
 
     def _refuse(self, front: FrontLeg, why: str) -> None:
         front.ended_by = why

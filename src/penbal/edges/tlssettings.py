@@ -48,12 +48,22 @@ class BackendTLSSettings:
 
 @dataclass(frozen=True)
 class ListenTLSSettings:
-    """What C{--tls-min-version} and C{--tls-ciphers} ask of the listening side."""
+    """
+    What C{--tls-min-version} and C{--tls-ciphers} ask of the listening side, and whether the
+    LISTEN endpoint is a C{tls:DIR} directory (served by penbal's own SNI lookup, which reads
+    certificates added or renewed after start-up; Twisted's own C{tls:} does not).
+    """
 
     min_version: str | None = None
     ciphers: str | None = None
+    directory: bool = False
+
+    @property
+    def tightens(self) -> bool:
+        """True if the protocol version or the ciphers are to be restricted."""
+        return self.min_version is not None or self.ciphers is not None
 
     @property
     def active(self) -> bool:
-        """True if anything is to be changed."""
-        return self.min_version is not None or self.ciphers is not None
+        """True if penbal builds the LISTEN endpoint itself (L{penbal.edges.tlsserver})."""
+        return self.tightens or self.directory

@@ -199,9 +199,18 @@ class BackendLeg(Leg):
             if self.closed or self.out is None:
                 return
         size = len(data)
+        front = self.front
         self.backend.counters.bytes_from_backend += size
-        self.front.bytes_out += size
+        front.bytes_out += size
         self.forward(data)
+        rewriter = front.rewriter
+        if rewriter is not None and not rewriter.tunnel:
+            # HTTP mode (-H): the rewriter follows the answers, to know whether an Upgrade or
+            # CONNECT was agreed to (see penbal.edges.forwarded).
+            rewriter.response(data)
+            if front.eof_held and not rewriter.holding:
+                front.eof_held = False
+                self.send_eof()  # the client's end of stream, after what was held
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.closed = True
@@ -224,6 +233,9 @@ class FrontLeg(Leg):
     """A client's connection to the balancer; it dials a backend and relays."""
 
     rewriter: ForwardedRewriter | None = None
+    #: HTTP mode: the client ended its stream while the rewriter held bytes; the end goes to
+    #: the backend once they are released.
+    eof_held = False
     #: Bytes kept from a client before its backend is up; past this, reading pauses until it
     #: is (a client that floods while penbal dials stays bounded).
     early_limit = 65536
@@ -314,7 +326,11 @@ class FrontLeg(Leg):
             leg.producing = True
             front.registerProducer(back, True)
         if self.read_closed:
-            leg.send_eof()
+            rewriter = self.rewriter
+            if rewriter is not None and rewriter.holding:
+                self.eof_held = True
+            else:
+                leg.send_eof()
         elif self.early < 0:
             front.resumeProducing()
         self.factory.backend_connected(self, leg.backend)
@@ -326,6 +342,16 @@ class FrontLeg(Leg):
             self.dial.cancel()
             self.dial = None
         super().close()
+
+    def readConnectionLost(self) -> None:
+        rewriter = self.rewriter
+        if rewriter is not None and rewriter.holding:
+            self.read_closed = True
+            self.eof_held = True  # sent after the held bytes (see BackendLeg.dataReceived)
+            if self.write_closed:
+                self.transport.loseConnection()
+            return
+        super().readConnectionLost()
 
     def no_backend(self, why: str) -> None:
         """Every backend (and the emergency server) failed: close the client."""
