@@ -115,6 +115,25 @@ class BackendTLSTests(SynchronousTestCase):
             # Tried once (twice if the start-up probe's attempt was still in its handshake).
             self.assertLessEqual(bad.connections, 2)
 
+    def test_closing_is_clean(self) -> None:
+        """Connections over TLS to a backend end without an error in the log, whichever side
+        ends first, a client that half-closes included (it still gets the whole reply)."""
+        good = self.backend("good", self.ca.issue(["db.test"]))
+        port, proc = self.penbal([good], "--backend-tls-ca", self.ca_file,
+                                 "--backend-tls-name", "db.test")
+        for i in range(3):
+            self.assertEqual(ask(port, f"hello {i}\n".encode()), f"good\nhello {i}\n".encode())
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"half\n")
+                s.shutdown(socket.SHUT_WR)
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+                self.assertEqual(data, b"good\nhalf\n")
+        wait_for(lambda: proc.log().count('"penbal_event": "connection"') >= 6, 10,
+                 "six connection records")
+        self.assertNotIn("Unhandled Error", proc.log())
+
     def test_ip_address_identity(self) -> None:
         """Without --backend-tls-name the backend's IP address must be in the certificate."""
         by_ip = self.backend("byip", self.ca.issue(["127.0.0.1"]))
