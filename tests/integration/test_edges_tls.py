@@ -55,6 +55,13 @@ class TLSBackend(Backend):
         tls.close()
 
 
+class SayAndClose(Backend):
+    """Sends its name and closes: the backend ends first."""
+
+    def handle(self, sock: socket.socket) -> None:
+        sock.sendall(self.name.encode() + b"\n")
+
+
 def ask(port: int, payload: bytes = b"ping\n", host: str = "127.0.0.1") -> bytes:
     """Connect through penbal, send a line, return everything up to the echoed line."""
     with socket.create_connection((host, port), timeout=10) as s:
@@ -255,6 +262,39 @@ class TLSTerminationTests(SynchronousTestCase):
             tls.sendall(b"over tls\n")
             self.assertEqual(tls.recv(100), b"over tls\n")
 
+
+    def test_ssl_endpoint_ends_cleanly(self) -> None:
+        """An ssl: endpoint whose backend ends first, and a client that then sends its
+        close_notify: the reply arrives whole and penbal logs no error (Twisted's own TLS
+        raised in that order, see penbal.edges.tlsclose)."""
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        issued = Authority().issue(["front.test"])
+        issued.write(directory, "front")
+        backend = SayAndClose("named")
+        self.addCleanup(backend.stop)
+        port = free_port()
+        proc = PenbalProcess(
+            [f"ssl:{port}:interface=127.0.0.1:privateKey={issued.key_file}"
+             f":certKey={issued.cert_file}", backend.address], listen_port=port)
+        self.addCleanup(proc.stop)
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                tls = context.wrap_socket(raw, server_hostname="front.test")
+                data = b""
+                while chunk := tls.recv(100):
+                    data += chunk
+                self.assertEqual(data, b"named\n")
+                try:
+                    tls.unwrap()  # our close_notify, after penbal's
+                except (ssl.SSLError, OSError):
+                    pass
+        wait_for(lambda: proc.log().count('"penbal_event": "connection"') >= 3, 10,
+                 "three connection records")
+        self.assertNotIn("Unhandled Error", proc.log())
 
     def test_certificates_added_and_renewed(self) -> None:
         """

@@ -37,11 +37,12 @@ from twisted.internet.ssl import (
     trustRootFromCertificates,
 )
 from twisted.logger import Logger
-from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from penbal.backend import Backend
+from penbal.edges.tlsclose import guarded
 from penbal.edges.tlssettings import BackendTLSSettings, TLSConfigError, parse_tls_version
 from penbal.relay.legs import BackendLeg, FrontLeg, tune_socket
 
@@ -207,25 +208,8 @@ class BackendTLS:
         wrapped: Any = TLSMemoryBIOFactory(
             self.creator(self.server_name(backend)), True, attempt, self.clock
         )
-        wrapped.protocol = HalfClosedTLSProtocol
+        wrapped.protocol = guarded(wrapped.protocol)  # see penbal.edges.tlsclose
         return wrapped  # type: ignore[no-any-return]
-
-
-class HalfClosedTLSProtocol(TLSMemoryBIOProtocol):
-    """
-    Twisted's TLS protocol, safe to end while half-closed.
-
-    When our sending side is already shut down and the peer's close_notify arrives, Twisted's
-    C{_flushReceiveBIO} closes the TCP transport, whose C{loseConnection} then runs
-    C{connectionLost} at once (the write side is gone), which drops C{_tlsConnection}; the
-    loop's final C{_flushSendBIO} then raised AttributeError, logged as an unhandled error on
-    every such connection.  Checked against Twisted 24.7 to 26.10 (private method).
-    """
-
-    def _flushSendBIO(self) -> None:
-        if self._tlsConnection is None:
-            return  # the connection is over: nothing more can be sent
-        super()._flushSendBIO()  # type: ignore[no-untyped-call]
 
 
 class _TLSAttempt(ClientFactory):

@@ -37,6 +37,7 @@ from twisted.internet.ssl import CertificateOptions
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from penbal.edges import tlsclose
 from penbal.edges.tlssettings import ListenTLSSettings, TLSConfigError, is_tls_endpoint
 
 __all__ = [
@@ -366,6 +367,8 @@ def listen_endpoint(
     with the TLS settings applied when it is a TLS endpoint (an error if settings are given
     for a plain one).
     """
+    if is_tls_endpoint(description):
+        tlsclose.install()  # Twisted builds these connections: fix them process-wide
     if description.startswith("tls:"):
         return tls_directory_endpoint(reactor, description, settings)
     endpoint: IStreamServerEndpoint = serverFromString(reactor, description)

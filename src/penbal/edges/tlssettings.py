@@ -57,6 +57,9 @@ class ListenTLSSettings:
     min_version: str | None = None
     ciphers: str | None = None
     directory: bool = False
+    #: The LISTEN endpoint terminates TLS (C{ssl:} or C{tls:}): penbal builds it, to end
+    #: half-closed connections cleanly (L{penbal.edges.tlsclose}).
+    terminates: bool = False
 
     @property
     def tightens(self) -> bool:
@@ -66,4 +69,4 @@ class ListenTLSSettings:
     @property
     def active(self) -> bool:
         """True if penbal builds the LISTEN endpoint itself (L{penbal.edges.tlsserver})."""
-        return self.tightens or self.directory
+        return self.tightens or self.directory or self.terminates
