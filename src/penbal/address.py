@@ -12,6 +12,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from penbal.optiontypes import is_digits
+
 ENDPOINT_PREFIXES = ("tcp:", "tcp6:", "unix:", "ssl:", "tls:", "systemd:", "haproxy:", "le:")
 
 BACKEND_FORM = "HOST[:PORT[:MAXC[:HARD[:WEIGHT[:PRIO]]]]] (IPv6 host in brackets)"
@@ -57,7 +59,7 @@ class ListenSpec:
 
 def parse_port(text: str, what: str) -> int:
     """A TCP/UDP port 1-65535, or L{SpecError} naming C{what}."""
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not is_digits(text) or not 1 <= int(text) <= 65535:
         raise SpecError(f"invalid port {text!r} in {what}: expected a number 1-65535")
     return int(text)
 
@@ -116,7 +118,7 @@ def parse_backend(text: str, default_port: int | None) -> BackendSpec:
         port = parse_port(fields[0], f"backend {text!r}")
     numbers: list[int] = []
     for name, value in zip(("MAXC", "HARD", "WEIGHT", "PRIO"), fields[1:], strict=False):
-        if not value.isdigit():
+        if not is_digits(value):
             raise SpecError(
                 f"invalid {name} {value!r} in backend {text!r}: expected a whole number >= 0"
             )
@@ -131,7 +133,7 @@ def parse_listen(text: str) -> ListenSpec:
         return ListenSpec(text, _endpoint_port(text))
     if text.startswith("/"):
         return ListenSpec("unix:" + text.replace(":", r"\:"), None)
-    if text.isdigit():
+    if is_digits(text):
         return ListenSpec(f"tcp:{parse_port(text, 'listen address')}", int(text))
     try:
         host, fields = _split_host(text, "listen address", LISTEN_FORM)
@@ -164,6 +166,6 @@ def _endpoint_port(description: str) -> int | None:
     for field in re.split(r"(?<!\\):", rest):
         if field.startswith("port="):
             field = field[5:]
-        if field.isdigit():
+        if is_digits(field):
             return int(field)
     return None

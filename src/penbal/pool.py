@@ -50,6 +50,14 @@ class BackendPool:
         for index, each in enumerate(self._backends):
             each.index = index
 
+    def reorder(self, backends: list[Backend]) -> None:
+        """Renumber the table: C{backends} (the same backends, in a new order) from 0."""
+        if sorted(map(id, backends)) != sorted(map(id, self._backends)):
+            raise ValueError("reorder needs exactly the backends of the table")
+        self._backends = list(backends)
+        for index, each in enumerate(self._backends):
+            each.index = index
+
     def retire(self, backend: Backend) -> None:
         """Drain a backend, then remove it once no connection uses it (at once if none does)."""
         backend.admin = AdminState.DRAIN

@@ -7,7 +7,7 @@ connections finish (bounded by --shutdown-timeout), close the rest and exit 0.
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from twisted.application.service import Service
@@ -171,10 +171,37 @@ def install_stop_signals(reactor: IReactorCore, hurry: Callable[[], object] | No
     reactor.addSystemEventTrigger("after", "shutdown", forget_exit_signal)
 
 
+#: Signals that came while held (see L{hold_signals}), for L{install_signal} to act on.
+_held: set[int] = set()
+
+
+def hold_signals(signums: Iterable[int]) -> None:
+    """Until L{install_signal} installs their handlers, remember these signals instead of
+    dying of them (the default action of SIGHUP and SIGUSR1 is to exit).
+
+    Called first thing while penbal is assembled, before the config file is read.
+    """
+
+    def remember(signum: int, frame: object) -> None:
+        _held.add(signum)
+
+    for signum in signums:
+        signal.signal(signum, remember)
+
+
 def install_signal(reactor: IReactorCore, signum: int, action: Callable[[], object]) -> None:
-    """Run C{action} in the reactor thread on signal C{signum} (SIGHUP reload, SIGUSR1 status)."""
+    """Run C{action} in the reactor thread on signal C{signum} (SIGHUP reload, SIGUSR1 status).
+
+    Installed now, so that the signal's default action (for SIGHUP and SIGUSR1: exit) cannot
+    end penbal while it starts, and again once the reactor runs.  A signal that came before
+    (held, or caught before the reactor runs) is acted on once it does.
+    """
 
     def handler(signum: int, frame: object) -> None:
         reactor.callFromThread(action)  # type: ignore[attr-defined]
 
+    signal.signal(signum, handler)
+    if signum in _held:
+        _held.discard(signum)
+        reactor.callWhenRunning(action)
     reactor.callWhenRunning(signal.signal, signum, handler)

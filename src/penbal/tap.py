@@ -24,6 +24,14 @@ def makeService(options: Options) -> IService:
     options, before it installs the reactor, and penbal decides then whether pyOpenSSL loads.
     """
     import random
+    import signal
+
+    from penbal.service import hold_signals
+
+    # SIGHUP and SIGUSR1 would end penbal while it starts (their default action): held from
+    # here, acted on once the operations service installs their handlers, before any port
+    # listens (penbal.control.operations).
+    hold_signals((signal.SIGHUP, signal.SIGUSR1))
 
     from twisted.application.service import MultiService
     from twisted.internet import reactor
@@ -79,6 +87,7 @@ def makeService(options: Options) -> IService:
         from penbal.udp.service import make_udp_service
 
         udp = make_udp_service(reactor, options, balancer, factory.connlog, factory.edges)
+        runtime.relays.append(udp.relay)  # its sessions and figures in the status views
         udp.setServiceParent(top)
         return top
     listen_tls = options.edges.listen_tls

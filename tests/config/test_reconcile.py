@@ -107,3 +107,43 @@ class ReconcileTests(SynchronousTestCase):
         self.assertFalse(self.harness.port.reading)
         reconcile(self.runtime, replace(capture(self.runtime), conn_max=10))
         self.assertTrue(self.harness.port.reading)
+
+    def test_file_order_wins(self) -> None:
+        """The table is numbered as the desired configuration lists it; live backends kept."""
+        pool = self.runtime.balancer.pool
+        first, second = list(pool)
+        desired = replace(
+            self.runtime.base,
+            backends=(BackendEntry(BackendSpec("127.0.0.1", 9)),
+                      *reversed(self.runtime.base.backends)),
+        )
+        changes = reconcile(self.runtime, match(desired, self.runtime))
+        self.assertEqual([b.address for b in pool], ["127.0.0.1:9", "127.0.0.1:4001",
+                                                     "127.0.0.1:4000"])
+        self.assertEqual([b.index for b in pool], [0, 1, 2])
+        self.assertEqual((pool[1], pool[2]), (second, first))
+        self.assertEqual(changes, ["added server 0 127.0.0.1:9:0:0:0:0",
+                                   "servers renumbered: 0 127.0.0.1:9, 1 127.0.0.1:4001, "
+                                   "2 127.0.0.1:4000"])
+        self.assertEqual(reconcile(self.runtime, match(desired, self.runtime)), [])
+
+    def test_draining_backend_keeps_its_place(self) -> None:
+        """A backend draining out of the table keeps its number; the others take the rest."""
+        pool = self.runtime.balancer.pool
+        pool.add(BackendSpec("127.0.0.1", 4002))
+        busy: Any = connect(self.harness)
+        leaving = busy.backend
+        kept = [b for b in pool if b is not leaving]
+        desired = replace(self.runtime.base, backends=tuple(
+            BackendEntry(b.spec) for b in reversed(kept)))
+        reconcile(self.runtime, match(desired, self.runtime))
+        self.assertIn(leaving, pool.retiring)
+        self.assertIs(pool[leaving.index], leaving)
+        self.assertEqual([b for b in pool if b is not leaving], list(reversed(kept)))
+
+    def test_reorder_needs_the_same_backends(self) -> None:
+        """The pool refuses an order that is not its own backends."""
+        pool = self.runtime.balancer.pool
+        with self.assertRaises(ValueError):
+            pool.reorder([pool[0]])
+        self.assertEqual(len(pool), 2)

@@ -15,6 +15,7 @@ from penbal.balancer import Balancer, Settings
 from penbal.config.reconcile import capture
 from penbal.connlog import ConnectionLog
 from penbal.control.runtime import Runtime
+from penbal.edges.gate import Edges
 from penbal.interfaces import PolicyContext
 from penbal.policies.choice import PolicyChoice
 from penbal.policies.registry import make_policy
@@ -51,6 +52,9 @@ def make_runtime(
         started=clock.seconds(),
         pid=4242,
     )
+    # As penbal.control.operations.make_runtime wires it: the relay checks the client ACL and
+    # may add X-Forwarded-For (HTTP mode), both settable at run time.
+    harness.factory.edges = Edges(clock, clock, acls=runtime.acls)
     runtime.base = capture(runtime).detached()
     runtime.endpoints["listen"] = "tcp:3306"
     return runtime, harness

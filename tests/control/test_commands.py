@@ -6,6 +6,7 @@ Tests of the control-language parser: every command, every malformed form, and g
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.address import BackendSpec
 from penbal.backend import AdminState
+from penbal.control import commands
 from penbal.control.commands import (
     AddAclEntry,
     AddServer,
@@ -30,6 +32,7 @@ from penbal.control.commands import (
     Reload,
     RemoveServer,
     SetEmergency,
+    SetHttp,
     SetPolicy,
     SetSelectionFlag,
     SetServer,
@@ -43,10 +46,17 @@ from penbal.control.commands import (
     ShowServers,
     ShowStatus,
     ShowValue,
+    Unsupported,
     Write,
     parse_command,
 )
 from penbal.edges.acl import AclEntry
+from penbal.optiontypes import is_digits, number, parse_float, parse_int
+
+#: Unicode digits that str.isdigit accepts: superscript two (int() refuses it), Arabic-Indic
+#: one and three (int() reads them as 1 and 3), a fullwidth 5, and a Devanagari 7.
+UNICODE_DIGITS = ("\u00b2", "\u0661", "\u0663", "\uff15", "\u096d")
+SUP2, ARABIC1 = UNICODE_DIGITS[:2]
 
 GOOD: list[tuple[str, Command]] = [
     ("servers", ShowServers()),
@@ -58,6 +68,8 @@ GOOD: list[tuple[str, Command]] = [
     ("server 1 hard 9 weight 3 prio 2", SetServer(1, hard=9, weight=3, prio=2)),
     ("server 0 acl 1 address 127.10.0.5 port 3307 max 0 hard 0",
      SetServer(0, host="127.10.0.5", port=3307, maxc=0, hard=0, acl=1)),
+    ("server 2 acl 0 address ::1 port 19002 max 50 hard 60 weight 3 prio 1",
+     SetServer(2, host="::1", port=19002, maxc=50, hard=60, weight=3, prio=1, acl=0)),
     ("server 0 address [::1]", SetServer(0, host="::1")),
     ("server 0 address db1.example", SetServer(0, host="db1.example")),
     ("server 4 blacklist 2.5", SetServer(4, blacklist=2.5)),
@@ -122,6 +134,18 @@ GOOD: list[tuple[str, Command]] = [
     ("control", ShowValue("control")),
     ("pid", ShowValue("pid")),
     ("log", ShowValue("log")),
+    ("http", SetHttp(True)),
+    ("no http", SetHttp(False)),
+    ("log /var/log/pen.log", Unsupported(
+        "log /var/log/pen.log",
+        "log FILE is not supported: connections are logged by twist --log-file")),
+    ("web_stats /tmp/s.html", Unsupported(
+        "web_stats /tmp/s.html",
+        "web_stats FILE is not supported: penbal serves its status with --http")),
+    ("debug 1", Unsupported("debug 1", "debug N is not supported: use twist --log-level debug")),
+    ("ascii", Unsupported("ascii", "ascii (Pen's debugging dumps) is not supported")),
+    ("tcp_fastclose both", Unsupported(
+        "tcp_fastclose both", "tcp_fastclose both is not supported: penbal relays half-closes")),
     ("no ascii", Ignored("no ascii")),
     ("debug 0", Ignored("debug 0")),
     ("tcp_fastclose off", Ignored("tcp_fastclose off")),
@@ -190,9 +214,33 @@ BAD: list[tuple[str, str]] = [
     ("write a b", "write: expected one FILE"),
     ("reload now", "wrong number of arguments to 'reload'"),
     ("exit 1", "wrong number of arguments to 'exit'"),
-    ("log /tmp/x", "log FILE is not supported"),
+    ("log a b", "wrong number of arguments to 'log'"),
     ("pid 3", "wrong number of arguments to 'pid'"),
-    ("debug 3", "unknown command 'debug'"),
+    ("debug x", "invalid debug level 'x'"),
+    ("debug", "wrong number of arguments to 'debug'"),
+    ("ascii 1", "wrong number of arguments to 'ascii'"),
+    ("web_stats", "wrong number of arguments to 'web_stats'"),
+    ("tcp_fastclose sometimes", "expected off, in, out or both, got 'sometimes'"),
+    ("http on", "wrong number of arguments to 'http'"),
+    ("no http please", "wrong number of arguments to 'no'"),
+    # Numbers are ASCII digits only: str.isdigit() takes these, int() fails on or misreads them.
+    (f"client_acl {SUP2}", f"invalid access list number {SUP2!r}"),
+    (f"server 0 acl {SUP2}", f"invalid access list number {SUP2!r}"),
+    (f"no acl {SUP2}", f"invalid access list number {SUP2!r}"),
+    (f"acl {ARABIC1} permit 127.0.0.1", f"invalid access list number {ARABIC1!r}"),
+    (f"add 127.0.0.1:{SUP2}", f"invalid port {SUP2!r}"),
+    (f"add 127.0.0.1:{ARABIC1}", f"invalid port {ARABIC1!r}"),
+    (f"add 127.0.0.1:3306:{SUP2}", f"invalid MAXC {SUP2!r}"),
+    (f"emergency 127.0.0.1:{ARABIC1}", f"invalid port {ARABIC1!r}"),
+    (f"control_acl {ARABIC1}", f"invalid access list number {ARABIC1!r}"),
+    (f"server {ARABIC1} drain", f"invalid server number {ARABIC1!r}"),
+    (f"server 0 port {ARABIC1}", f"invalid port {ARABIC1!r}"),
+    (f"server 0 max {ARABIC1}", f"invalid max {ARABIC1!r}"),
+    (f"remove {SUP2}", f"invalid server number {SUP2!r}"),
+    (f"conn_max {ARABIC1}", f"invalid conn_max (connections) {ARABIC1!r}"),
+    (f"timeout {ARABIC1}", f"invalid timeout (seconds) {ARABIC1!r}"),
+    (f"debug {ARABIC1}", f"invalid debug level {ARABIC1!r}"),
+    ("timeout 1_0", "invalid timeout (seconds) '1_0'"),
 ]
 
 
@@ -244,15 +292,103 @@ class ParseBadTests(SynchronousTestCase):
         self.assertIsInstance(parse_command(b"\xff\xfe servers"), BadCommand)
 
 
+class AsciiNumberTests(SynchronousTestCase):
+    """penbal.optiontypes reads every number: ASCII digits only."""
+
+    def test_digits(self) -> None:
+        """is_digits: one or more of 0-9, nothing else (str.isdigit takes Unicode digits)."""
+        self.assertTrue(is_digits("0123456789"))
+        for text in ("", " 1", "1 ", "+1", "-1", "1.0", "1_0", *UNICODE_DIGITS):
+            self.assertFalse(is_digits(text), repr(text))
+        self.assertTrue(all(text.isdigit() for text in UNICODE_DIGITS))  # what it guards
+
+    def test_whole_numbers(self) -> None:
+        """parse_int: ASCII digits (and a sign when asked); anything else is a ValueError."""
+        self.assertEqual((parse_int("0"), parse_int("0042"), parse_int("-3", signed=True)),
+                         (0, 42, -3))
+        for text in ("-3", "+3", "1_000", "1.0", " 7", *UNICODE_DIGITS):
+            with self.assertRaises(ValueError, msg=repr(text)):
+                parse_int(text)
+
+    def test_decimal_numbers(self) -> None:
+        """parse_float: finite ASCII decimals only (no nan, inf, underscores or 1e999)."""
+        for text, value in (("3", 3.0), ("0.25", 0.25), (".5", 0.5), ("5.", 5.0),
+                            ("-1.5", -1.5), ("1e3", 1000.0), ("2E-1", 0.2)):
+            self.assertEqual(parse_float(text), value, text)
+        for text in ("nan", "inf", "-inf", "infinity", "1e999", "1_0", "", ".", "e3",
+                     "0x10", f"1{ARABIC1}", *UNICODE_DIGITS):
+            with self.assertRaises(ValueError, msg=repr(text)):
+                parse_float(text)
+
+    def test_option_coercer(self) -> None:
+        """Command-line options refuse Unicode digits with their one-line message."""
+        coerce = number(int, 1, "--rise")
+        self.assertEqual(coerce("3"), 3)
+        with self.assertRaises(ValueError) as caught:
+            coerce(ARABIC1)
+        self.assertEqual(str(caught.exception),
+                         f"expected a number >= 1 for --rise, got {ARABIC1!r}")
+        with self.assertRaises(ValueError):
+            number(float, 0, "--timeout")("nan")
+
+
+def parsed_cleanly(case: SynchronousTestCase, line: str | bytes) -> None:
+    """C{line} parses to a command, or to a BadCommand that is not the parser's own failure."""
+    result = parse_command(line)
+    case.assertIsInstance(result, Command | BadCommand)
+    if isinstance(result, BadCommand):
+        case.assertFalse(result.internal, f"{line!r}: {result.message}")
+        case.assertNotIn("please report it", result.message, repr(line))
+
+
 class GarbageTests(SynchronousTestCase):
-    """Whatever arrives, the parser answers with a command or a BadCommand."""
+    """Whatever arrives, the parser answers with a command or a BadCommand of its own."""
+
+    def test_internal_failure_is_marked(self) -> None:
+        """A bug in a command's parser is caught, and marked so the fuzz tests see it."""
+
+        def broken(words: list[str]) -> Command:
+            raise ValueError("a bug")
+
+        parsers: dict[str, Callable[[list[str]], Command]] = dict(commands.PARSERS)
+        parsers["servers"] = broken
+        self.patch(commands, "PARSERS", parsers)
+        result = parse_command("servers")
+        self.assertEqual(
+            result,
+            BadCommand("cannot parse this line (ValueError): please report it", internal=True),
+        )
+        with self.assertRaises(self.failureException):
+            parsed_cleanly(self, "servers")
 
     @settings(max_examples=400, deadline=None)
     @given(st.binary(max_size=200))
     def test_random_bytes(self, data: bytes) -> None:
-        """Random bytes never raise."""
-        result = parse_command(data)
-        self.assertIsInstance(result, Command | BadCommand)
+        """Random bytes never raise, and never reach the parser's catch-all."""
+        parsed_cleanly(self, data)
+
+    @settings(max_examples=600, deadline=None)
+    @given(
+        st.sampled_from(sorted(commands.PARSERS)),
+        st.lists(
+            st.one_of(
+                st.sampled_from(
+                    [*UNICODE_DIGITS, "0", "9", "10", "-1", "1.5", "1e9", "nan", "permit",
+                     "deny", "now", "address", "port", "max", "acl", "blacklist", "http",
+                     "127.0.0.1", "[::1]", "::1", "off", "both"]
+                ),
+                st.builds(lambda host, port: f"{host}:{port}",
+                          st.sampled_from(["127.0.0.1", "[::1]", "db1", ""]),
+                          st.sampled_from(["1", "3306", "", *UNICODE_DIGITS, "1:2:\u00b2"])),
+                st.text(alphabet=st.characters(categories=["Nd", "No"]), min_size=1,
+                        max_size=4),
+            ),
+            max_size=6,
+        ),
+    )
+    def test_every_command_with_odd_numbers(self, command: str, words: list[str]) -> None:
+        """Each command word, followed by digits of any script, never reaches the catch-all."""
+        parsed_cleanly(self, " ".join([command, *words]))
 
     @settings(max_examples=400, deadline=None)
     @given(
@@ -270,6 +406,5 @@ class GarbageTests(SynchronousTestCase):
         )
     )
     def test_random_commands(self, words: list[str]) -> None:
-        """Command-like word salad never raises."""
-        result = parse_command(" ".join(words))
-        self.assertIsInstance(result, Command | BadCommand)
+        """Command-like word salad never raises, and never reaches the catch-all."""
+        parsed_cleanly(self, " ".join(words))

@@ -250,6 +250,25 @@ class SettingsTests(ExecutorCase):
         self.ok("no acl 2")
         self.assertTrue(self.runtime.admits_client("127.168.1.1"))
 
+    def test_http_mode(self) -> None:
+        """http / no http turn X-Forwarded-For on and off for new clients, as -H does."""
+        edges: Any = self.runtime.relays[0].edges  # type: ignore[attr-defined]
+        self.assertEqual(self.ok("http"), ["http"])
+        self.assertTrue(edges.forwarded)
+        self.assertTrue(capture(self.runtime).http)
+        self.assertIn("http", self.ok("write -"))
+        self.assertEqual(self.ok("no http"), ["no http"])
+        self.assertFalse(edges.forwarded)
+        self.assertIn("no http", self.ok("write -"))
+
+    def test_server_at_the_end_adds_one(self) -> None:
+        """'server N address A port P' with N the table's length adds server N (Pen's form)."""
+        self.ok("server 2 acl 0 address 127.0.0.1 port 4002 max 3 hard 4")
+        self.assertEqual([(b.index, b.spec.format()) for b in self.runtime.balancer.pool][2],
+                         (2, "127.0.0.1:4002:3:4:0:0"))
+        reply = self.run_line("server 4 address 127.0.0.1 port 4004")
+        self.assertEqual(reply.lines, ["error: no server 4: the table has servers 0 to 2"])
+
     def test_control_acl(self) -> None:
         """control_acl N guards the control port; unix clients are always let in."""
         self.ok("acl 3 permit 127.0.0.1")
@@ -263,10 +282,11 @@ class RefusalTests(ExecutorCase):
     """Bad commands answer one error line and change nothing."""
 
     def test_bad_commands_change_nothing(self) -> None:
-        """Unknown, malformed and impossible commands leave the configuration as it was."""
+        """Unknown, malformed, impossible and unsupported commands change nothing."""
         before = capture(self.runtime)
         for line in ("frob", "server 9 drain", "server 1 max -1", "remove 4", "policy nosuch",
-                     "acl 1 permit banana", "add nowhere"):
+                     "acl 1 permit banana", "add nowhere", "log /tmp/pen.log", "debug 2",
+                     "web_stats /tmp/w.html", "tcp_fastclose both", "client_acl \u00b2"):
             reply = self.run_line(line)
             self.assertEqual(len(reply.lines), 1, line)
             self.assertTrue(reply.lines[0].startswith("error: "), line)
@@ -371,4 +391,6 @@ class ReportTests(ExecutorCase):
         """Pen commands that mean nothing here answer nothing and change nothing."""
         before = capture(self.runtime)
         self.assertEqual(self.ok("no ascii"), [])
+        self.assertEqual(self.run_line("log /tmp/pen.log").lines, [
+            "error: log FILE is not supported: connections are logged by twist --log-file"])
         self.assertEqual(capture(self.runtime), before)

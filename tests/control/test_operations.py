@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any
+import signal
+from collections.abc import Callable
+from typing import Any, cast
 
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import ILogObserver, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal import service as service_module
 from penbal.balancer import Balancer, Settings
 from penbal.connlog import ConnectionLog
 from penbal.control.operations import build_operations, make_runtime
@@ -22,7 +26,7 @@ from penbal.options import Options
 from penbal.policies.registry import make_policy
 from penbal.pool import BackendPool
 from penbal.relay.listener import RelayFactory
-from penbal.service import StartupError
+from penbal.service import StartupError, hold_signals
 
 
 def parse(*args: str) -> Options:
@@ -31,10 +35,19 @@ def parse(*args: str) -> Options:
     return options
 
 
+class SignalReactor(MemoryReactorClock):
+    """A memory reactor whose callFromThread (what signal handlers use) runs at once."""
+
+    def callFromThread(self, f: Callable[..., object], *args: object, **kw: object) -> None:
+        f(*args, **kw)
+
+
 class AssemblyCase(SynchronousTestCase):
     def assemble(self, *args: str) -> tuple[Runtime, Any, MemoryReactorClock]:
         options = parse(*args)
-        reactor = MemoryReactorClock()
+        reactor = SignalReactor()
+        for signum in (signal.SIGHUP, signal.SIGUSR1):  # starting the service installs them
+            self.addCleanup(signal.signal, signum, signal.getsignal(signum))
         pool = BackendPool(reactor, options.backend_specs)
         context = PolicyContext(clock=reactor, random=random.Random(0))
         settings = Settings(timeout=options["timeout"], blacklist=options["blacklist"])
@@ -157,3 +170,94 @@ class BuildTests(AssemblyCase):
         backend.counters.active = 0
         reactor.advance(1.5)
         self.assertEqual([b.address for b in pool], ["b:2"])
+
+
+class SignalTests(AssemblyCase):
+    """SIGHUP and SIGUSR1 are handled from the start, with or without a config file."""
+
+    def setUp(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        observer = cast(ILogObserver, self.events.append)
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+
+    def handler(self, signum: int) -> Callable[[int, object], object]:
+        found = signal.getsignal(signum)
+        self.assertTrue(callable(found), f"{signal.Signals(signum).name}: {found!r}")
+        return cast(Callable[[int, object], object], found)
+
+    def test_installed_before_anything_listens(self) -> None:
+        """privilegedStartService (twistd listens there) installs both before the reactor runs."""
+        for signum in (signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(signum, signal.SIG_DFL)
+        _, service, reactor = self.assemble("3306", "127.0.0.1:1")
+        service.privilegedStartService()
+        self.handler(signal.SIGHUP)
+        self.handler(signal.SIGUSR1)
+        self.assertFalse(reactor.running)
+
+    def test_hangup_without_config_file(self) -> None:
+        """Without -F, SIGHUP logs one line and changes nothing."""
+        runtime, service, _ = self.assemble("3306", "127.0.0.1:1")
+        service.startService()
+        self.addCleanup(service.stopService)
+        self.handler(signal.SIGHUP)(signal.SIGHUP, None)
+        said = [e for e in self.events if e.get("penbal_event") == "hangup-ignored"]
+        self.assertEqual(len(said), 1)
+        self.assertIn("no config file to re-read", said[0]["log_format"])
+        self.assertEqual([b.address for b in runtime.balancer.pool], ["127.0.0.1:1"])
+
+    def test_hangup_rereads_the_config_file(self) -> None:
+        """With -F, SIGHUP re-reads the file."""
+        path = self.config("conn_max 7\n")
+        runtime, service, _ = self.assemble("-F", path, "3306", "127.0.0.1:1")
+        service.startService()
+        self.addCleanup(service.stopService)
+        with open(path, "w") as f:
+            f.write("conn_max 9\n")
+        self.handler(signal.SIGHUP)(signal.SIGHUP, None)
+        self.assertEqual(runtime.balancer.settings.max_connections, 9)
+        self.assertEqual([e.get("penbal_event") for e in self.events
+                          if e.get("penbal_event") == "reloaded"], ["reloaded"])
+
+    def test_status_signal(self) -> None:
+        """SIGUSR1 logs the status summary."""
+        _, service, _ = self.assemble("3306", "127.0.0.1:1")
+        service.startService()
+        self.addCleanup(service.stopService)
+        self.handler(signal.SIGUSR1)(signal.SIGUSR1, None)
+        lines = [e["line"] for e in self.events if e.get("penbal_event") == "status"]
+        self.assertEqual(len(lines), 2)
+        self.assertIn("127.0.0.1:1", lines[1])
+
+    def keep_handlers(self) -> None:
+        for signum in (signal.SIGHUP, signal.SIGUSR1):
+            self.addCleanup(signal.signal, signum, signal.getsignal(signum))
+        self.addCleanup(service_module._held.clear)
+
+    def test_held_while_assembling(self) -> None:
+        """makeService holds SIGHUP and SIGUSR1 first thing: one arriving then is kept."""
+        from penbal.tap import makeService
+
+        self.keep_handlers()
+        for signum in (signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(signum, signal.SIG_DFL)
+        makeService(parse("3306", "127.0.0.1:1"))
+        signal.raise_signal(signal.SIGHUP)  # the default action would end this process
+        self.assertEqual(service_module._held, {signal.SIGHUP})
+
+    def test_held_signal_acted_on_when_running(self) -> None:
+        """A SIGHUP held during assembly re-reads the file once the reactor runs."""
+        self.keep_handlers()
+        hold_signals((signal.SIGHUP,))
+        path = self.config("conn_max 7\n")
+        runtime, service, reactor = self.assemble("-F", path, "3306", "127.0.0.1:1")
+        signal.raise_signal(signal.SIGHUP)  # after the file was read at assembly
+        with open(path, "w") as f:
+            f.write("conn_max 8\n")
+        service.startService()
+        self.addCleanup(service.stopService)
+        self.assertEqual(runtime.balancer.settings.max_connections, 7)
+        reactor.run()  # the memory reactor runs its when-running hooks, then stops
+        self.assertEqual(runtime.balancer.settings.max_connections, 8)
+        self.assertEqual(service_module._held, set())

@@ -1,13 +1,22 @@
 # -*- test-case-name: tests.integration.test_operations_reload -*-
 """
-SIGHUP on a real penbal: a good config file is applied as a diff, a bad one is rejected whole.
+SIGHUP on a real penbal: a good config file is applied as a diff, a bad one is rejected whole;
+without a config file, and however early it comes, SIGHUP does not end penbal.
 """
 
 from __future__ import annotations
 
+import json
 import signal
+import time
+from pathlib import Path
+from typing import Any
 
-from tests.integration.operations import NamedClient, OperationsCase, wait_for
+from twisted.trial.unittest import SynchronousTestCase
+
+from penbal.testing.backends import NameBackend
+from penbal.testing.process import PenbalProcess, listening
+from tests.integration.operations import NamedClient, OperationsCase, free_port, wait_for
 
 
 class ReloadTests(OperationsCase):
@@ -93,3 +102,110 @@ class ReloadTests(OperationsCase):
         self.assertEqual(self.status()["settings"]["conn_max"], 42)
         self.write("conn_max x\n")
         self.assertIn("line 1: invalid conn_max", self.ctl("reload", expect=1))
+
+
+def events(proc: PenbalProcess, kind: str) -> list[dict[str, Any]]:
+    """The process's JSON log events with C{penbal_event} C{kind}."""
+    found = []
+    for line in proc.log().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("penbal_event") == kind:
+            found.append(event)
+    return found
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether process C{pid} has a handler for C{signum} (its SigCgt mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+class HangupTests(SynchronousTestCase):
+    """SIGHUP never ends penbal (its default action would: exit status 129)."""
+
+    def setUp(self) -> None:
+        self.backend = NameBackend("b0")
+        self.addCleanup(self.backend.stop)
+
+    def penbal(self, *options: str) -> tuple[PenbalProcess, int]:
+        port = free_port()
+        # No probe connection: wait_listening reads /proc, so the HUP can follow at once.
+        proc = PenbalProcess([*options, f"127.0.0.1:{port}", self.backend.address],
+                             listen_port=port, probe=False)
+        self.addCleanup(proc.stop)
+        return proc, port
+
+    def wait_events(self, proc: PenbalProcess, event: str, count: int,
+                    exactly: bool = True) -> None:
+        """Wait until penbal logged C{count} C{event}s; fail at once if it exited."""
+        wait_for(lambda: len(events(proc, event)) >= count or proc.process.poll() is not None,
+                 20, f"{count} {event} events (log: {proc.log_path})")
+        self.assertIsNone(proc.process.poll(), proc.log())
+        if exactly:
+            self.assertEqual(len(events(proc, event)), count)
+
+    def hangup_survived(self, proc: PenbalProcess, port: int, event: str, count: int,
+                        exactly: bool = True) -> None:
+        """penbal logged C{count} C{event}s for the HUPs, still runs, relays, and stops with 0."""
+        self.wait_events(proc, event, count, exactly)
+        client = NamedClient(port)
+        try:
+            self.assertEqual((client.name, client.echo(b"after HUP")), ("b0", b"after HUP"))
+        finally:
+            client.close()
+        self.assertEqual(proc.stop(), 0, proc.log())
+
+    def test_without_config_file(self) -> None:
+        """No -F (and no -C): SIGHUP is logged, nothing changes, and penbal still relays."""
+        proc, port = self.penbal()
+        NamedClient(port).close()  # running, not just listening
+        proc.process.send_signal(signal.SIGHUP)
+        self.wait_events(proc, "hangup-ignored", 1)
+        proc.process.send_signal(signal.SIGHUP)  # and again: the handler stays
+        self.hangup_survived(proc, port, "hangup-ignored", 2)
+        said = events(proc, "hangup-ignored")[0]
+        self.assertIn("no config file to re-read", said["log_format"])
+
+    def test_all_through_start_up(self) -> None:
+        """SIGHUP is handled before penbal listens, and HUPs sent all through start-up, from
+        the moment penbal handles them until it listens and after, do not end it."""
+        port = free_port()
+        proc = PenbalProcess([f"127.0.0.1:{port}", self.backend.address])  # no waiting
+        self.addCleanup(proc.stop)
+        sent = 0
+        deadline = time.monotonic() + 20
+        while True:
+            self.assertIsNone(proc.process.poll(), f"penbal exited: {proc.log()}")
+            self.assertLess(time.monotonic(), deadline, "penbal did not listen within 20s")
+            # In this order: a handler seen before "not listening yet" was there before it.
+            handled = catches(proc.pid, signal.SIGHUP)
+            if listening(port, proc.pid):
+                break
+            if handled:
+                proc.process.send_signal(signal.SIGHUP)
+                sent += 1
+        self.assertGreater(sent, 0, "penbal listened before it handled SIGHUP")
+        proc.process.send_signal(signal.SIGHUP)
+        self.hangup_survived(proc, port, "hangup-ignored", 1, exactly=False)
+
+    def test_the_moment_penbal_listens(self) -> None:
+        """A SIGHUP that comes while penbal starts (it listens before its reactor runs)."""
+        for _ in range(4):
+            proc, port = self.penbal()
+            proc.process.send_signal(signal.SIGHUP)
+            self.hangup_survived(proc, port, "hangup-ignored", 1)
+
+    def test_the_moment_penbal_listens_with_config_file(self) -> None:
+        """With -F, an early SIGHUP re-reads the file once the reactor runs."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("conn_max 50\n")
+        for _ in range(3):
+            proc, port = self.penbal("-F", path)
+            proc.process.send_signal(signal.SIGHUP)
+            self.hangup_survived(proc, port, "reloaded", 1)

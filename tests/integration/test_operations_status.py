@@ -2,7 +2,8 @@
 """
 The HTTP status of a real penbal: /metrics read by prometheus_client's parser, /status.json,
 and the human page rendered by a real headless browser (Debian's chromium), with a screenshot
-kept as a test artefact in _trial_temp/artefacts/.
+kept as a test artefact: in _trial_temp/artefacts/ with the run, and in test-artefacts/ at the
+root of the checkout, which survives the next run's fresh _trial_temp (and is git-ignored).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -24,6 +26,20 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--window-size=1280,900",
 )
+
+
+#: The checkout's artefacts directory: kept across runs, unlike trial's temporary directory.
+KEPT_ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts"
+
+
+def keep_artefact(path: str) -> Path:
+    """Copy C{path} into L{KEPT_ARTEFACTS} (replacing the previous run's); the copy's path."""
+    KEPT_ARTEFACTS.mkdir(exist_ok=True)
+    kept = KEPT_ARTEFACTS / os.path.basename(path)
+    partial = kept.with_name(f".{kept.name}.partial")
+    shutil.copyfile(path, partial)
+    os.replace(partial, kept)
+    return kept
 
 
 def chromium() -> str:
@@ -114,6 +130,9 @@ class StatusTests(OperationsCase):
         with open(screenshot, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         self.assertGreater(os.path.getsize(screenshot), 10_000)
+        kept = keep_artefact(screenshot)
+        self.assertEqual(kept, KEPT_ARTEFACTS / "status-page.png")
+        self.assertEqual(kept.read_bytes(), Path(screenshot).read_bytes())
 
     def backends_ports(self) -> list[int]:
         return [int(b["port"]) for b in self.status()["backends"]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 
+from penbal.address import BackendSpec
 from penbal.config.model import BackendEntry, Configuration
 from penbal.control.commands import (
     AddAclEntry,
@@ -18,6 +19,7 @@ from penbal.control.commands import (
     Edit,
     RemoveServer,
     SetEmergency,
+    SetHttp,
     SetPolicy,
     SetSelectionFlag,
     SetServer,
@@ -56,11 +58,12 @@ def mode_line(config: Configuration) -> str:
     return " ".join(name if on else f"no {name}" for name, on in flags)
 
 
-def _entry(config: Configuration, index: int) -> BackendEntry:
+def _entry(config: Configuration, index: int, adds: bool = False) -> BackendEntry:
     count = len(config.backends)
     if index >= count:
         have = f"servers 0 to {count - 1}" if count else "no servers"
-        raise EditError(f"no server {index}: the table has {have}")
+        hint = f" ('server {index} address A port P' adds it)" if adds and index == count else ""
+        raise EditError(f"no server {index}: the table has {have}{hint}")
     entry = config.backends[index]
     if entry.retiring:
         raise EditError(
@@ -76,7 +79,12 @@ def _replace_entry(config: Configuration, index: int, entry: BackendEntry) -> Co
 
 
 def _set_server(config: Configuration, edit: SetServer) -> Configuration:
-    entry = _entry(config, edit.index)
+    if edit.index == len(config.backends) and edit.host is not None and edit.port is not None:
+        # The next number with an address and a port: a new server at the end of the table.
+        # Pen's write lists its table this way ('server 0 acl 0 address A port P max M ...').
+        spec = BackendSpec(edit.host, edit.port)
+        config = replace(config, backends=(*config.backends, BackendEntry(spec)))
+    entry = _entry(config, edit.index, adds=True)
     spec_changes = {
         name: value
         for name in ("host", "port", "maxc", "hard", "weight", "prio")
@@ -173,6 +181,8 @@ def apply_edit(config: Configuration, edit: Edit, policies: Collection[str]) -> 
         return _selection_flag(config, edit)
     if isinstance(edit, SetStubborn):
         return replace(config, stubborn=edit.on)
+    if isinstance(edit, SetHttp):
+        return replace(config, http=edit.on)
     if isinstance(edit, SetValue):
         return _set_value(config, edit)
     if isinstance(edit, AddAclEntry):

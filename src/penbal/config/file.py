@@ -19,6 +19,7 @@ from penbal.control.commands import (
     Blank,
     Edit,
     Ignored,
+    Unsupported,
     parse_command,
 )
 from penbal.edges.acl import ACL_COUNT
@@ -37,14 +38,25 @@ class ConfigError(Exception):
         self.reason = reason
 
 
-def parse_lines(path: str, lines: Iterable[str]) -> list[tuple[int, Edit]]:
-    """The configuration commands of a file's lines, with their line numbers."""
+def parse_lines(
+    path: str, lines: Iterable[str], notes: list[str] | None = None
+) -> list[tuple[int, Edit]]:
+    """The configuration commands of a file's lines, with their line numbers.
+
+    Pen settings that penbal cannot honour (C{log FILE}, C{web_stats FILE} ...) are skipped,
+    so that files written by Pen load; each adds a line to C{notes}, for the log.
+    """
     edits: list[tuple[int, Edit]] = []
     for number, line in enumerate(lines, 1):
         parsed = parse_command(line)
         if isinstance(parsed, BadCommand):
             raise ConfigError(path, number, parsed.message)
         if isinstance(parsed, Blank | Ignored):
+            continue
+        if isinstance(parsed, Unsupported):
+            if notes is not None:
+                notes.append(f"config file {path} line {number}: {parsed.reason}; "
+                             f"{parsed.text!r} ignored")
             continue
         if not isinstance(parsed, Edit):
             raise ConfigError(
@@ -71,11 +83,15 @@ def read_lines(path: str) -> list[str]:
 
 
 def build(
-    base: Configuration, path: str, lines: Iterable[str], policies: Collection[str]
+    base: Configuration,
+    path: str,
+    lines: Iterable[str],
+    policies: Collection[str],
+    notes: list[str] | None = None,
 ) -> Configuration:
     """C{base} (the command line's configuration) with the file's commands applied in order."""
     config = base
-    for number, edit in parse_lines(path, lines):
+    for number, edit in parse_lines(path, lines, notes):
         try:
             config = apply_edit(config, edit, policies)
         except EditError as e:
@@ -83,9 +99,11 @@ def build(
     return config
 
 
-def load(base: Configuration, path: str, policies: Collection[str]) -> Configuration:
-    """Read and build; the whole file or a L{ConfigError}."""
-    return build(base, path, read_lines(path), policies)
+def load(
+    base: Configuration, path: str, policies: Collection[str], notes: list[str] | None = None
+) -> Configuration:
+    """Read and build; the whole file or a L{ConfigError} (skipped lines added to C{notes})."""
+    return build(base, path, read_lines(path), policies, notes)
 
 
 def number(value: float) -> str:
@@ -104,6 +122,7 @@ def render(config: Configuration, written: float, version: str) -> str:
         "# Control commands, one per line; -F FILE applies them after the command line.",
         f"policy {policy.name}" + (f" {policy.base}" if policy.base else ""),
         "stubborn" if config.stubborn else "no stubborn",
+        "http" if config.http else "no http",
         f"timeout {number(config.timeout)}",
         f"blacklist {number(config.blacklist)}",
         f"conn_max {config.conn_max}",

@@ -35,6 +35,8 @@ class BackendEntry:
     blacklist: float | None = None
     backend: Backend | None = field(default=None, compare=False)
     retiring: bool = False
+    #: Set while reconciling: the backend was added to the table for this entry.
+    added: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class Configuration:
     acls: Acls = NO_ACLS
     client_acl: int = 0
     control_acl: int = 0
+    #: HTTP mode (C{-H}, Pen's C{http}): X-Forwarded-For added to clients' requests.
+    http: bool = False
 
     def detached(self) -> Configuration:
         """The same configuration, tied to no live backend (a base for config files)."""

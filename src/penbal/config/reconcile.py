@@ -5,8 +5,10 @@ Make the running balancer match a L{Configuration}, changing only what differs.
 Backends are matched by identity (an entry captured from the running table) or, for a config
 file, by address; a matched backend keeps its live connections, counters, blacklisting and
 drain state.  A backend that is no longer wanted drains out of the table; one that is wanted
-and missing is added.  The only step that can fail (building a policy) runs before anything
-changes, so a configuration applies whole or not at all.
+and missing is added; the table is numbered in the configuration's order (a written file's
+server numbers come back, whatever order the command line named its backends in).  The
+only step that can fail (building a policy) runs before anything changes, so a configuration
+applies whole or not at all.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def capture(runtime: Runtime) -> Configuration:
         acls=tuple(tuple(runtime.acls[number]) for number in range(ACL_COUNT)),
         client_acl=runtime.client_acl,
         control_acl=runtime.control_acl,
+        http=runtime.http,
     )
 
 
@@ -115,12 +118,39 @@ def _remove_unwanted(runtime: Runtime, desired: Configuration, close: bool) -> l
     return changes
 
 
-def _apply_entry(runtime: Runtime, entry: BackendEntry, now: float) -> list[str]:
+def _add_missing(runtime: Runtime, desired: Configuration) -> list[BackendEntry]:
+    """The desired entries, each tied to a live backend: those missing are added now."""
     pool = runtime.balancer.pool
+    return [
+        entry if entry.backend is not None
+        else replace(entry, backend=pool.add(entry.spec), added=True)
+        for entry in desired.backends
+    ]
+
+
+def _arrange(runtime: Runtime, entries: list[BackendEntry]) -> list[str]:
+    """Number the table as C{entries} are ordered (a config file's order wins).
+
+    Backends draining out of the table keep their places; the others fill the remaining
+    places in the order of C{entries}.
+    """
+    pool = runtime.balancer.pool
+    wanted = [entry.backend for entry in entries if entry.backend is not None]
+    ids = {id(backend) for backend in wanted}
+    following = iter(wanted)
+    order = [next(following) if id(backend) in ids else backend for backend in pool]
+    if order == list(pool):
+        return []
+    pool.reorder(order)
+    table = ", ".join(f"{backend.index} {backend.address}" for backend in order)
+    return [f"servers renumbered: {table}"]
+
+
+def _apply_entry(runtime: Runtime, entry: BackendEntry, now: float) -> list[str]:
     backend = entry.backend
+    assert backend is not None  # tied by match() or added by _add_missing()
     changes = []
-    if backend is None:
-        backend = pool.add(entry.spec)
+    if entry.added:
         changes.append(f"added server {backend.index} {entry.spec.format()}")
     elif backend.spec != entry.spec:
         changes.append(f"server {backend.index}: {backend.spec.format()} -> {entry.spec.format()}")
@@ -176,6 +206,9 @@ def _apply_settings(runtime: Runtime, desired: Configuration) -> list[str]:
     if runtime.control_acl != desired.control_acl:
         runtime.control_acl = desired.control_acl
         changes.append(f"control_acl {desired.control_acl}")
+    if runtime.http != desired.http:
+        runtime.set_http(desired.http)
+        changes.append("http" if desired.http else "no http")
     return changes
 
 
@@ -184,8 +217,11 @@ def reconcile(runtime: Runtime, desired: Configuration, close_removed: bool = Fa
     policy, context = _policy(runtime, desired)
     now = runtime.now()
     changes = _remove_unwanted(runtime, desired, close_removed)
-    for entry in desired.backends:
+    entries = _add_missing(runtime, desired)
+    renumbered = _arrange(runtime, entries)
+    for entry in entries:
         changes.extend(_apply_entry(runtime, entry, now))
+    changes.extend(renumbered)
     changes.extend(_apply_settings(runtime, desired))
     if policy is not None:
         runtime.balancer.policy = policy

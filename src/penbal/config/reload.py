@@ -23,13 +23,18 @@ log = Logger(namespace="penbal.config")
 def apply_file(runtime: Runtime, path: str) -> list[str]:
     """Load C{path} over the command line's configuration and apply it; the changes made.
 
-    Raises L{ConfigError} (nothing changed) if the file or its result is unusable.
+    Raises L{ConfigError} (nothing changed) if the file or its result is unusable.  Lines
+    skipped because penbal cannot honour them (Pen's C{log FILE} ...) are logged as warnings.
     """
-    desired: Configuration = load(runtime.base, path, runtime.policies())
+    notes: list[str] = []
+    desired: Configuration = load(runtime.base, path, runtime.policies(), notes)
     try:
-        return reconcile(runtime, match(desired, runtime))
+        changes = reconcile(runtime, match(desired, runtime))
     except ReconcileError as e:
         raise ConfigError(path, None, str(e)) from None
+    for note in notes:
+        log.warn("{note}", note=note, path=path, penbal_event="config-line-ignored")
+    return changes
 
 
 class Reloader:

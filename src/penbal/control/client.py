@@ -17,6 +17,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from penbal.optiontypes import is_digits
+
 USAGE = "usage: penbal-ctl [HOST:]PORT|unix:/path COMMAND [ARGUMENT ...]"
 TIMEOUT = 30.0
 
@@ -40,7 +42,7 @@ def parse_target(text: str) -> tuple[int, str | tuple[str, int]]:
         host, port = inside, rest[1:]
     elif ":" in text:
         host, _, port = text.rpartition(":")
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not is_digits(port) or not 1 <= int(port) <= 65535:
         raise ClientError(f"invalid control address {text!r}: expected [HOST:]PORT or unix:/path")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     return family, (host, int(port))

@@ -9,7 +9,6 @@ message names what was wrong and what was expected.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from penbal.address import BACKEND_FORM, SpecError, check_host, parse_backend
@@ -32,6 +31,7 @@ from penbal.control.language import (
     Reload,
     RemoveServer,
     SetEmergency,
+    SetHttp,
     SetPolicy,
     SetSelectionFlag,
     SetServer,
@@ -45,9 +45,11 @@ from penbal.control.language import (
     ShowServers,
     ShowStatus,
     ShowValue,
+    Unsupported,
     Write,
 )
 from penbal.edges.acl import AclEntry, AclError, parse_acl_number, parse_network
+from penbal.optiontypes import is_digits, parse_float, parse_int
 
 __all__ = [
     "HELP",
@@ -68,6 +70,7 @@ __all__ = [
     "Reload",
     "RemoveServer",
     "SetEmergency",
+    "SetHttp",
     "SetPolicy",
     "SetSelectionFlag",
     "SetServer",
@@ -81,6 +84,7 @@ __all__ = [
     "ShowServers",
     "ShowStatus",
     "ShowValue",
+    "Unsupported",
     "Write",
     "parse_command",
 ]
@@ -106,7 +110,7 @@ STATES = {"up": AdminState.UP, "down": AdminState.DOWN, "drain": AdminState.DRAI
 # Pen commands whose "off" form is what penbal always does: accepted so Pen's files load.
 PEN_NO_OPS = frozenset(
     ["no ascii", "no block", "no delayed_forward", "no abort_on_error", "no dummy",
-     "no http", "no transparent", "no tcp_nodelay", "tcp_nodelay", "no web_stats",
+     "no transparent", "no tcp_nodelay", "tcp_nodelay", "no web_stats",
      "no log", "tcp_fastclose off", "epoll", "poll", "select", "kqueue", "debug 0"]
 )
 
@@ -123,6 +127,7 @@ HELP = (
     "policy [NAME [BASE]]         show or set the selection policy",
     "roundrobin|hash|weight|prio  Pen's selection flags (and 'no X')",
     "stubborn / no stubborn       no failover when the first choice fails",
+    "http / no http               add X-Forwarded-For to HTTP requests (as -H)",
     "blacklist|timeout|tracking [SECONDS]",
     "clients_max|conn_max [N]",
     "emergency [HOST:PORT] / no emergency",
@@ -143,7 +148,7 @@ def _show(word: str) -> str:
 
 
 def _index(word: str) -> int:
-    if not word.isascii() or not word.isdigit() or len(word) > 9:
+    if not is_digits(word) or len(word) > 9:
         raise _BadError(f"invalid server number {_show(word)}: expected a number from 0")
     return int(word)
 
@@ -154,13 +159,13 @@ def _number(word: str, name: str, kind: type, low: float) -> float:
         f"invalid {name} {_show(word)}: expected a "
         f"{'whole number' if kind is int else 'number'} >= {low:g}"
     )
-    if not word.isascii() or len(word) > 32:
+    if len(word) > 32:
         raise bad
     try:
-        value = int(word) if kind is int else float(word)
+        value = parse_int(word) if kind is int else parse_float(word)
     except ValueError:
         raise bad from None
-    if not math.isfinite(value) or value < low or (kind is int and not word.isdigit()):
+    if value < low:
         raise bad
     return value
 
@@ -201,7 +206,7 @@ def _server(words: list[str]) -> Command:
             except SpecError as e:
                 raise _BadError(str(e)) from None
         elif key == "port":
-            if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 65535:
+            if not is_digits(value) or len(value) > 5 or not 1 <= int(value) <= 65535:
                 raise _BadError(f"invalid port {_show(value)}: expected a number 1-65535")
             fields["port"] = int(value)
         elif key in SERVER_NUMBERS:
@@ -315,6 +320,9 @@ def _no(words: list[str]) -> Command:
         if what == "emergency":
             return SetEmergency(None)
         return SetSelectionFlag(what, False)
+    if what == "http":
+        _arity(words, 1, 1, "no http")
+        return SetHttp(False)
     if what == "acl":
         _arity(words, 2, 2, "no acl N")
         return ClearAcl(_acl_number(words[2]))
@@ -338,9 +346,42 @@ def _flag(words: list[str]) -> Command:
 
 def _show_only(words: list[str]) -> Command:
     if words[0] == "log" and len(words) > 1:
-        raise _BadError("log FILE is not supported: connections are logged by twist --log-file")
+        _arity(words, 0, 1, "log [FILE]")
+        return Unsupported(
+            " ".join(words),
+            "log FILE is not supported: connections are logged by twist --log-file",
+        )
     _arity(words, 0, 0, words[0])
     return ShowValue(words[0])
+
+
+def _http(words: list[str]) -> Command:
+    _arity(words, 0, 0, "http")
+    return SetHttp(True)
+
+
+def _pen_only(words: list[str]) -> Command:
+    """Pen settings that penbal does not have; Pen's C{write} puts them in its files."""
+    name = words[0]
+    if name == "ascii":
+        _arity(words, 0, 0, "ascii")
+        reason = "ascii (Pen's debugging dumps) is not supported"
+    elif name == "debug":
+        _arity(words, 1, 1, "debug N")
+        if not is_digits(words[1]):
+            raise _BadError(f"invalid debug level {_show(words[1])}: expected a number from 0")
+        reason = "debug N is not supported: use twist --log-level debug"
+    elif name == "web_stats":
+        _arity(words, 1, 1, "web_stats FILE")
+        reason = "web_stats FILE is not supported: penbal serves its status with --http"
+    else:  # tcp_fastclose; 'tcp_fastclose off', what penbal does, is a no-op
+        _arity(words, 1, 1, "tcp_fastclose off|in|out|both")
+        if words[1] not in ("in", "out", "both"):
+            raise _BadError(
+                f"tcp_fastclose: expected off, in, out or both, got {_show(words[1])}"
+            )
+        reason = f"tcp_fastclose {words[1]} is not supported: penbal relays half-closes"
+    return Unsupported(" ".join(words), reason)
 
 
 PARSERS: dict[str, Callable[[list[str]], Command]] = {
@@ -362,6 +403,8 @@ PARSERS: dict[str, Callable[[list[str]], Command]] = {
     "quit": _simple(Quit(), "quit"),
     "no": _no,
     "stubborn": _flag,
+    "http": _http,
+    **{name: _pen_only for name in ("ascii", "debug", "web_stats", "tcp_fastclose")},
     **{name: _flag for name in FLAGS},
     **{name: _value for name in (*VALUES, *ACL_VALUES)},
     **{name: _show_only for name in SHOW_ONLY if name not in ("policy", "emergency")},
@@ -385,5 +428,7 @@ def parse_command(line: str | bytes) -> Parsed:
     except _BadError as e:
         return BadCommand(str(e))
     except Exception as e:  # a bug here must not take the control port down
-        return BadCommand(f"cannot parse this line ({type(e).__name__}): please report it")
+        return BadCommand(
+            f"cannot parse this line ({type(e).__name__}): please report it", internal=True
+        )
 

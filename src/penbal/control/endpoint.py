@@ -8,6 +8,7 @@ C{mode=} is given), or any Twisted server endpoint string.
 from __future__ import annotations
 
 from penbal.address import SpecError, parse_listen, parse_port
+from penbal.optiontypes import is_digits
 
 ENDPOINT_FORM = "[HOST:]PORT (HOST defaults to 127.0.0.1), unix:/path, or a Twisted endpoint"
 EXPLICIT = ("tcp:", "tcp6:", "ssl:", "tls:", "systemd:")
@@ -30,7 +31,7 @@ def parse_endpoint(text: str, what: str, unix_mode: str = "600") -> str:
         return value
     if value.startswith(EXPLICIT):
         return value
-    if value.isdigit():
+    if is_digits(value):
         return f"tcp:{parse_port(value, what)}:interface=127.0.0.1"
     try:
         return parse_listen(value).endpoint

@@ -37,6 +37,7 @@ from penbal.control.commands import (
     ShowServers,
     ShowStatus,
     ShowValue,
+    Unsupported,
     Write,
 )
 from penbal.control.runtime import Runtime
@@ -129,6 +130,8 @@ class Executor:
         runtime = self.runtime
         if isinstance(query, Blank | Ignored):
             return Reply([])
+        if isinstance(query, Unsupported):
+            return error(query.reason)
         if isinstance(query, ShowServers):
             snapshot = build_snapshot(runtime)
             return Reply([server_line(backend) for backend in snapshot.backends])

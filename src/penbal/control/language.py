@@ -32,9 +32,13 @@ class Edit(Command):
 
 @dataclass(frozen=True)
 class BadCommand:
-    """A line that is not a valid command; C{message} is the one-line answer."""
+    """A line that is not a valid command; C{message} is the one-line answer.
+
+    C{internal} marks the parser's own failure (a bug) rather than a bad line.
+    """
 
     message: str
+    internal: bool = False
 
 
 # -- queries -------------------------------------------------------------------------------
@@ -122,6 +126,18 @@ class Ignored(Query):
     text: str
 
 
+@dataclass(frozen=True)
+class Unsupported(Query):
+    """A Pen setting penbal cannot honour (C{log FILE}, C{web_stats FILE}, C{debug N} ...).
+
+    The control port refuses it with C{reason}; a config file (as Pen writes them) loads
+    with the line skipped and C{reason} logged.
+    """
+
+    text: str
+    reason: str
+
+
 # -- edits ---------------------------------------------------------------------------------
 
 
@@ -190,6 +206,13 @@ class SetSelectionFlag(Edit):
 @dataclass(frozen=True)
 class SetStubborn(Edit):
     """C{stubborn} / C{no stubborn}."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class SetHttp(Edit):
+    """C{http} / C{no http}: HTTP mode (C{-H}), X-Forwarded-For added to new clients' requests."""
 
     on: bool
 

@@ -35,6 +35,7 @@ from penbal.status.snapshot import build_snapshot
 from penbal.status.text import summary_lines
 
 log = Logger(namespace="penbal.status")
+config_log = Logger(namespace="penbal.config")
 
 #: How often backends removed while busy are checked for their last connection (UDP sessions
 #: end by timeout, without a hook); TCP connections report their end at once.
@@ -42,7 +43,12 @@ REAP_INTERVAL = 1.0
 
 
 class OperationsService(MultiService):
-    """The control port and HTTP status as children; SIGHUP and SIGUSR1 while running."""
+    """The control port and HTTP status as children; SIGHUP and SIGUSR1 while running.
+
+    SIGHUP re-reads the config file (C{-F}); without one it is logged and changes nothing.
+    Both signals are handled from before any port listens: their default action would end
+    penbal.
+    """
 
     def __init__(self, reactor: Any, runtime: Runtime, reloader: Reloader | None) -> None:
         super().__init__()
@@ -50,12 +56,24 @@ class OperationsService(MultiService):
         self.runtime = runtime
         self.reloader = reloader
         self._reaper = LoopingCall(self.reap)
+        self._signals = False
+
+    def _install_signals(self) -> None:
+        # twistd listens in privilegedStartService, twist in startService: whichever is first.
+        if self._signals:
+            return
+        self._signals = True
+        hangup = self.reloader.reload if self.reloader is not None else self.no_config
+        install_signal(self._reactor, signal.SIGHUP, hangup)
+        install_signal(self._reactor, signal.SIGUSR1, self.log_status)
+
+    def privilegedStartService(self) -> None:
+        self._install_signals()
+        super().privilegedStartService()
 
     def startService(self) -> None:
+        self._install_signals()
         super().startService()
-        if self.reloader is not None:
-            install_signal(self._reactor, signal.SIGHUP, self.reloader.reload)
-        install_signal(self._reactor, signal.SIGUSR1, self.log_status)
         self._reaper.clock = self._reactor
         self._reaper.start(REAP_INTERVAL, now=False)
 
@@ -69,6 +87,14 @@ class OperationsService(MultiService):
         pool = self.runtime.balancer.pool
         for backend in list(pool.retiring):
             pool.released(backend)
+
+    def no_config(self) -> None:
+        """SIGHUP without C{-F}: nothing to re-read; say so and keep running."""
+        config_log.info(
+            "SIGHUP: no config file to re-read (penbal was started without -F); nothing "
+            "changed, and the log file is not reopened",
+            penbal_event="hangup-ignored",
+        )
 
     def log_status(self) -> None:
         """Pen's SIGUSR1: a status summary in the log."""

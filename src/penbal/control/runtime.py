@@ -94,6 +94,19 @@ class Runtime:
             if edges is not None:
                 edges.client_acl = number
 
+    @property
+    def http(self) -> bool:
+        """Whether HTTP mode (C{-H}, Pen's C{http}) is on: any relay adds X-Forwarded-For."""
+        return any(getattr(getattr(relay, "edges", None), "forwarded", False)
+                   for relay in self.relays)
+
+    def set_http(self, on: bool) -> None:
+        """Turn HTTP mode on or off for the clients that connect from now on."""
+        for relay in self.relays:
+            edges = getattr(relay, "edges", None)
+            if edges is not None:
+                edges.forwarded = on
+
     def set_server_acl(self, backend: Backend, number: int) -> None:
         """Send to C{backend} only clients that access list C{number} permits (0: everyone)."""
         if number:

@@ -14,6 +14,8 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from penbal.optiontypes import is_digits
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ACL_COUNT = 10
@@ -127,7 +129,7 @@ class AclCommand:
 def parse_acl_number(text: str) -> int:
     """An access-list number 0-9."""
     value = text.strip()
-    if not value.isdigit() or not 0 <= int(value) < ACL_COUNT:
+    if not is_digits(value) or not 0 <= int(value) < ACL_COUNT:
         raise AclError(f"invalid access list number {text!r}: expected 0 to {ACL_COUNT - 1}")
     return int(value)
 
