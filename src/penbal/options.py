@@ -74,6 +74,10 @@ class Options(EdgeOptions, usage.Options):
         ["emergency", "e", None, "HOST:PORT used only when every backend is unavailable."],
         ["udp-idle", None, 30.0, "UDP: end a client's session after this many idle seconds.",
          number(float, 0.001, "--udp-idle")],
+        ["udp-resend", None, 4,
+         "UDP: on a move, send again at most N unanswered datagrams (only to a backend that"
+         " has replied; 0 = never).",
+         number(int, 0, "--udp-resend")],
         ["udp-check", None, None, "UDP: probe each backend with HEX_PAYLOAD[:EXPECT_HEX]."],
         ["udp-check-interval", None, 2.0, "UDP: seconds between two probes of a backend.",
          number(float, 0.01, "--udp-check-interval")],
@@ -81,7 +85,9 @@ class Options(EdgeOptions, usage.Options):
          number(float, 0.001, "--udp-check-timeout")],
         ["policy", None, None,
          "Selection policy by plugin name (see --list-policies). [default: sticky]"],
-        ["clients", "c", 2048, "Size of the sticky client table (least recently used evicted).",
+        ["clients", "c", 2048,
+         "Size of the sticky client table; with -U also the most UDP sessions at once (least "
+         "recently used evicted).",
          number(int, 1, "--clients")],
         ["tracking", "T", 0.0, "Seconds a client stays in the client table; 0 = forever.",
          number(float, 0, "--tracking")],

@@ -41,7 +41,20 @@ class ProcessTests(TestCase):
         for client in clients:
             self.addCleanup(client.close)
             client.send(b"hello", ("127.0.0.1", port))
-        await wait_until(lambda: all(c.received for c in clients), 10, "every client's reply")
+        # A "hello" that hit the dead port is not sent again by penbal (that backend never
+        # replied, so it might have taken it); its session moves, and the client asks again
+        # after half a second, as a DNS client would.
+        retry = [reactor.seconds() + 0.5]
+
+        def answered_all() -> bool:
+            if reactor.seconds() >= retry[0]:
+                retry[0] = reactor.seconds() + 0.5
+                for client in clients:
+                    if not client.received:
+                        client.send(b"hello", ("127.0.0.1", port))
+            return all(c.received for c in clients)
+
+        await wait_until(answered_all, 10, "every client's reply")
         names = Counter(c.received[0].split(b":")[0] for c in clients)
         self.assertEqual(set(names), {b"a", b"b"})
         self.assertGreaterEqual(min(names.values()), 10, names)

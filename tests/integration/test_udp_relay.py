@@ -192,10 +192,21 @@ class RelayTests(TestCase):
         clients = self.clients([f"127.0.0.{i}" for i in range(40, 43)], 10)
         for client in clients:
             client.send(b"1", lb.address)
-        await wait_until(lambda: all(c.received for c in clients), 10, "first replies")
+        # A datagram that drew the ICMP error from the dead port is not sent again: that
+        # backend never replied, so it might have been one it took.  Its sessions move.
+        stats = lb.relay.stats
+        await wait_until(lambda: sum(bool(c.received) for c in clients) + stats.moved
+                         == len(clients), 10, "first replies and moves")
+        self.assertGreater(stats.moved, 0)
+        self.assertEqual(stats.resent, 0)
         dead_backend = lb.pool.find(dead)
         assert dead_backend is not None
         self.assertTrue(dead_backend.is_blacklisted(reactor.seconds()))
+        moved = [c for c in clients if not c.received]
+        for client in moved:  # they ask again, as DNS clients do; their session has moved
+            client.send(b"1", lb.address)
+        await wait_until(lambda: all(c.received for c in clients), 10, "every first reply")
+        self.assertTrue(all(not c.received[0].startswith(b"dead") for c in moved))
         self.assertEqual(dead_backend.counters.active, 0)
         self.assertEqual(dead_backend.blacklist_reason, "ICMP port unreachable")
         on_b = [c for c in clients if c.received[0].startswith(b"b:")]
@@ -206,8 +217,10 @@ class RelayTests(TestCase):
         # The first datagram to the stopped backend is lost, then resent to the next one.
         await wait_until(lambda: all(len(c.received) >= 2 for c in clients), 10,
                          "second replies")
+        # b replied before: the datagram lost with it is sent again to a.
         for client in on_b:
             self.assertEqual(client.received[1], b"a:2")
+        self.assertEqual(stats.resent, len(on_b))
         self.assertTrue(lb.backend(b).is_blacklisted(reactor.seconds()))
         self.assertEqual(lb.backend(b).counters.active, 0)
         self.assertEqual(lb.backend(a).counters.active, len(clients))
@@ -215,6 +228,62 @@ class RelayTests(TestCase):
     def test_unreachable_backend_detected_and_sessions_move(self) -> Deferred[None]:
         """A closed port is blacklisted at once; when a backend stops, its sessions move."""
         return Deferred.fromCoroutine(self._dead_backend())
+
+    async def _never_replies(self) -> None:
+        a, b = self.echoes("a", "b")
+        a.silent = b.silent = True  # statsd-like: nothing ever comes back
+        lb = Balancing(self, [a.address, b.address], blacklist=60)
+        clients = self.clients([f"127.0.0.{i}" for i in range(50, 54)], 5)
+
+        def send(round_: int, to: list[Client]) -> None:
+            for client in to:
+                client.send(b"%s:%d:%d" % (client.address[0].encode(), client.address[1],
+                                           round_), lb.address)
+
+        def arrived() -> Counter[bytes]:
+            return Counter(a.received + b.received)
+
+        send(1, clients)
+        await wait_until(lambda: sum(arrived().values()) == len(clients), 10, "round 1")
+        on_b = lb.backend(b).counters.active
+        self.assertGreater(on_b, 0)
+        await b.stop()
+        send(2, clients)
+        # The round-2 datagrams of b's sessions hit its closed port: ICMP, b is blacklisted,
+        # its sessions move to a; the datagrams are not sent again (b never replied).
+        await wait_until(lambda: lb.relay.stats.moved == on_b, 10, "b's sessions to move")
+        send(3, clients)
+        await wait_until(lambda: len(a.received) == 3 * len(clients) - 2 * on_b, 10,
+                         "round 3 on a")
+        self.assertEqual(lb.relay.stats.resent, 0)
+        self.assertEqual(max(arrived().values()), 1, "a datagram arrived twice")
+        self.assertEqual(sorted(d.rsplit(b":", 1)[1] for d in a.received + b.received
+                                if d.endswith(b":3")), [b"3"] * len(clients))
+        self.assertEqual(lb.backend(a).counters.active, len(clients))
+
+    def test_never_replying_backend_gets_no_duplicates(self) -> Deferred[None]:
+        """statsd-like backends: when one stops, its sessions move and nothing arrives twice."""
+        return Deferred.fromCoroutine(self._never_replies())
+
+    async def _hash(self) -> None:
+        echoes = self.echoes("a", "b", "c")
+        lb = Balancing(self, [e.address for e in echoes], policy="hash")
+        hosts = [f"127.0.0.{i}" for i in range(60, 72)]
+        clients = self.clients(hosts, 3)
+        for client in clients:
+            client.send(b"x", lb.address)
+        await wait_until(lambda: all(c.received for c in clients), 10, "replies")
+        from penbal.policies.hash import rendezvous_order
+
+        names = {lb.backend(e).address: e.name for e in echoes}
+        for client in clients:
+            expected = rendezvous_order(client.address[0], list(lb.pool))[0]
+            self.assertEqual(client.received[0], names[expected.address] + b":x")
+        self.assertGreater(len({c.received[0] for c in clients}), 1)
+
+    def test_hash_policy_by_client_ip(self) -> Deferred[None]:
+        """With the hash policy every port of one IP lands on that IP's rendezvous backend."""
+        return Deferred.fromCoroutine(self._hash())
 
     async def _flood(self) -> None:
         a, b = self.echoes("a", "b")

@@ -6,6 +6,7 @@ Tests of the views of the snapshot: HTML page, JSON, Prometheus metrics, text, a
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -19,6 +20,7 @@ from penbal.status.site import status_site
 from penbal.status.snapshot import Snapshot, build_snapshot
 from penbal.status.text import server_line, summary_lines
 from tests.control.fixtures import connect, make_runtime
+from tests.udp.fixtures import UDPHarness, udp_runtime
 
 
 def content_type(request: DummyRequest) -> bytes:
@@ -150,3 +152,108 @@ class SiteTests(ViewCase):
         request.method = b"POST"
         with self.assertRaises(UnsupportedMethod):
             site.getResourceFor(request).render(request)
+
+
+class UDPViewTests(SynchronousTestCase):
+    """The views in UDP mode: sessions, datagram columns, the front side's figures."""
+
+    def setUp(self) -> None:
+        self.harness = UDPHarness(backends=2, capacity=2,
+                                  admit=lambda client: client.host != "127.10.9.9")
+        h = self.harness
+        h.send(b"no", host="127.10.9.9")
+        for port in (1, 2, 3):
+            h.send(b"hello", host="127.10.0.5", port=port)   # one evicted
+        h.opener.links[-1].reply(b"welcome!")
+        self.runtime = udp_runtime(h)
+
+    def snapshot(self) -> Snapshot:
+        return build_snapshot(self.runtime)
+
+    def test_metrics(self) -> None:
+        """Per-backend datagrams and sessions, and every front-side figure, in /metrics."""
+        from prometheus_client.exposition import generate_latest
+
+        text = generate_latest(make_registry(self.snapshot)).decode()
+        families = {family.name: family for family in text_string_to_metric_families(text)}
+
+        def per_backend(name: str) -> dict[str, float]:
+            return {s.labels["server"]: s.value for s in families[name].samples
+                    if not s.name.endswith("_created")}
+
+        self.assertEqual(per_backend("penbal_backend_sent_datagrams"), {"0": 3, "1": 0})
+        self.assertEqual(per_backend("penbal_backend_received_datagrams"), {"0": 1, "1": 0})
+        self.assertEqual(per_backend("penbal_backend_sent_bytes"), {"0": 15, "1": 0})
+        self.assertEqual(per_backend("penbal_backend_received_bytes"), {"0": 8, "1": 0})
+        self.assertEqual(per_backend("penbal_backend_connections"), {"0": 3, "1": 0})
+        self.assertEqual(per_backend("penbal_backend_active_connections"), {"0": 2, "1": 0})
+        self.assertEqual(families["penbal_connections_active"].samples[0].value, 2)
+
+        def value(name: str) -> float:
+            [sample] = [s for s in families[name].samples if not s.name.endswith("_created")]
+            return float(sample.value)
+
+        self.assertEqual(
+            {name: value(name) for name in (
+                "penbal_udp_sessions_active", "penbal_udp_max_sessions", "penbal_udp_sessions",
+                "penbal_udp_received_datagrams", "penbal_udp_sent_datagrams",
+                "penbal_udp_moved_sessions", "penbal_udp_resent_datagrams",
+                "penbal_udp_evicted_sessions", "penbal_udp_expired_sessions",
+                "penbal_udp_no_backend_datagrams", "penbal_udp_dropped_datagrams",
+                "penbal_udp_denied_datagrams")},
+            {"penbal_udp_sessions_active": 2, "penbal_udp_max_sessions": 2,
+             "penbal_udp_sessions": 3, "penbal_udp_received_datagrams": 4,
+             "penbal_udp_sent_datagrams": 1, "penbal_udp_moved_sessions": 0,
+             "penbal_udp_resent_datagrams": 0, "penbal_udp_evicted_sessions": 1,
+             "penbal_udp_expired_sessions": 0, "penbal_udp_no_backend_datagrams": 0,
+             "penbal_udp_dropped_datagrams": 0, "penbal_udp_denied_datagrams": 1},
+        )
+
+    def test_no_udp_metrics_in_tcp_mode(self) -> None:
+        """A TCP balancer has no penbal_udp_* families."""
+        from prometheus_client.exposition import generate_latest
+
+        runtime, _ = make_runtime()
+        text = generate_latest(make_registry(lambda: build_snapshot(runtime))).decode()
+        self.assertNotIn("penbal_udp_", text)
+        self.assertIn("penbal_connections_active", text)
+
+    def test_page(self) -> None:
+        """The page has datagram columns, live sessions and the UDP figures."""
+        html = render_page(self.snapshot()).decode()
+        for text in ("<th>datagrams sent</th>", "<th>datagrams received</th>",
+                     "<th>sessions</th>", "Live sessions (2)", "2 sessions now, 3 started",
+                     "127.10.0.5:3", 'id="udp"', "sessions evicted (table full)",
+                     "datagrams denied by the client ACL"):
+            self.assertIn(text, html)
+        self.assertNotIn("<th>conn</th>", html)
+        row = html.split('<tr class="backend">')[1].split("</tr>")[0]
+        numbers = re.findall(r'<td class="number">([^<]*)</td>', row)
+        # index, sessions, total, failures, datagrams sent/received, bytes sent/received...
+        self.assertEqual(numbers[:8], ["0", "2", "3", "0", "3", "1", "15", "8"])
+
+    def test_tcp_page_unchanged(self) -> None:
+        """The TCP page keeps its columns, without datagrams or a UDP table."""
+        runtime, _ = make_runtime()
+        html = render_page(build_snapshot(runtime)).decode()
+        self.assertIn("<th>conn</th>", html)
+        self.assertNotIn("datagrams", html)
+        self.assertNotIn('id="udp"', html)
+
+    def test_summary(self) -> None:
+        """The summary names sessions, datagrams per backend and the front side's figures."""
+        lines = summary_lines(self.snapshot())
+        self.assertIn("2 sessions (3 started)", lines[0])
+        self.assertIn("datagrams sent 3 received 1", lines[1])
+        self.assertEqual(lines[-1], "udp: 2 sessions (max 2, 3 started, 0 moved, 1 evicted, "
+                                    "0 expired), datagrams 4 in 1 out 0 resent, dropped 0 "
+                                    "no_backend 0 denied 1")
+
+    def test_json_route(self) -> None:
+        """/status.json carries the sessions and the UDP figures."""
+        site = status_site(self.snapshot)
+        request = DummyRequest([b"status.json"])
+        document = json.loads(site.getResourceFor(request).render(request))
+        self.assertEqual(document["connections_active"], 2)
+        self.assertEqual(document["udp"]["evicted"], 1)
+        self.assertEqual(document["backends"][0]["counters"]["datagrams_to_backend"], 3)

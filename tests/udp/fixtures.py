@@ -6,6 +6,7 @@ was sent, a name resolver answered by hand, and a relay wired to them on a Clock
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,9 +19,11 @@ from penbal.address import BackendSpec
 from penbal.backend import Backend
 from penbal.balancer import Balancer, Settings
 from penbal.connlog import ConnectionLog
-from penbal.interfaces import ClientInfo, ISelectionPolicy
+from penbal.control.runtime import Runtime
+from penbal.interfaces import ClientInfo, ISelectionPolicy, PolicyContext
+from penbal.policies.choice import PolicyChoice
 from penbal.pool import BackendPool
-from penbal.udp.relay import UDPRelay
+from penbal.udp.relay import RESEND_COUNT, UDPRelay
 from penbal.udp.resolve import HostResolver
 from penbal.udp.sockets import Address, BackendUnreachableError, UpstreamReceiver
 
@@ -141,6 +144,7 @@ class UDPHarness:
         idle: float = 30.0,
         policy: ISelectionPolicy | None = None,
         admit: Callable[[ClientInfo], bool] | None = None,
+        resend: int = RESEND_COUNT,
         **settings: Any,
     ) -> None:
         self.clock = Clock()
@@ -155,7 +159,7 @@ class UDPHarness:
         self.connlog = ConnectionLog()
         self.relay = UDPRelay(self.clock, self.balancer, self.opener, self.resolver,
                               capacity=capacity, idle=idle, connlog=self.connlog,
-                              admit=admit)
+                              admit=admit, resend=resend)
         self.front = FakeFront()
         self.relay.attach(self.front)
 
@@ -175,3 +179,18 @@ class UDPHarness:
              local: str | None = None) -> None:
         """A client datagram arrives at the front socket."""
         self.relay.received(data, (host, port), local)
+
+
+def udp_runtime(harness: UDPHarness) -> Runtime:
+    """A runtime over the harness's relay, as C{twist penbal --udp} wires it (for the status)."""
+    context = PolicyContext(clock=harness.clock, random=random.Random(1))
+    return Runtime(
+        balancer=harness.balancer,
+        clock=harness.clock,
+        context=context,
+        policy=PolicyChoice("roundrobin"),
+        connlog=harness.connlog,
+        relays=[harness.relay],
+        started=harness.clock.seconds(),
+        pid=4242,
+    )

@@ -10,7 +10,7 @@ import errno
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.policies.roundrobin import RoundRobinPolicy
-from penbal.udp.relay import RESEND_WINDOW, WAITING_LIMIT, client_of
+from penbal.udp.relay import RESEND_COUNT, RESEND_WINDOW, WAITING_LIMIT, client_of
 from tests.udp.fixtures import UDPHarness
 
 
@@ -148,7 +148,7 @@ class SessionTests(SynchronousTestCase):
 
 class DeadBackendTests(SynchronousTestCase):
     def test_refusal_blacklists_and_moves(self) -> None:
-        """An ICMP port unreachable blacklists the backend; the session moves and resends."""
+        """An ICMP port unreachable blacklists the backend; the session moves."""
         h = UDPHarness(blacklist=30)
         h.send(b"q1")
         first = h.opener.links[0]
@@ -158,9 +158,9 @@ class DeadBackendTests(SynchronousTestCase):
         self.assertEqual(dead.blacklist_reason, "ICMP port unreachable")
         self.assertTrue(first.closed)
         second = h.opener.links[1]
-        self.assertEqual((second.port, second.sent), (5002, [b"q1"]))
+        self.assertEqual(second.port, 5002)
         h.send(b"q2")
-        self.assertEqual(second.sent, [b"q1", b"q2"])
+        self.assertEqual(second.sent, [b"q2"])
         self.assertEqual((dead.counters.active, h.backend(5002).counters.active), (0, 1))
         self.assertEqual(h.relay.stats.moved, 1)
 
@@ -190,12 +190,25 @@ class DeadBackendTests(SynchronousTestCase):
         self.assertEqual(len(h.opener.to(5001)), 5)
 
     def test_refused_send_moves(self) -> None:
-        """A refusal reported by send itself moves the session and the datagram."""
+        """A datagram refused by send itself (never sent) goes to the next backend."""
         h = UDPHarness()
         h.send(b"1")
         h.opener.links[0].refuse_sends = True
         h.send(b"2")
+        self.assertEqual(h.opener.links[1].sent, [b"2"])  # "1" may have arrived: not again
+        self.assertEqual(h.relay.stats.resent, 0)
+        self.assertEqual(h.backend(5001).counters.datagrams_to_backend, 1)
+
+    def test_refused_send_moves_after_replies(self) -> None:
+        """With a backend that replies, the unanswered datagram before the refused one goes too."""
+        h = UDPHarness()
+        h.send(b"0")
+        h.opener.links[0].reply(b"r0")
+        h.send(b"1")
+        h.opener.links[0].refuse_sends = True
+        h.send(b"2")
         self.assertEqual(h.opener.links[1].sent, [b"1", b"2"])
+        self.assertEqual(h.relay.stats.resent, 1)
 
     def test_answered_datagrams_not_resent(self) -> None:
         """Only datagrams without a reply since are sent again to the new backend."""
@@ -210,6 +223,8 @@ class DeadBackendTests(SynchronousTestCase):
         """Datagrams older than the resend window are not sent again."""
         h = UDPHarness(idle=100)
         h.send(b"old")
+        h.opener.links[0].reply(b"r")
+        h.send(b"older")
         h.clock.advance(RESEND_WINDOW + 0.5)
         h.opener.links[0].refused()
         self.assertEqual(h.opener.links[1].sent, [])
@@ -285,6 +300,97 @@ class DeadBackendTests(SynchronousTestCase):
         self.assertFalse(backend.is_blacklisted(h.clock.seconds()))
         self.assertEqual(backend.counters.active, 0)
         self.assertEqual(len(h.relay.table), 0)
+
+
+class ResendTests(SynchronousTestCase):
+    """What a moved session sends again: never twice to a service that never replies."""
+
+    def test_never_replying_backend_gets_no_duplicate(self) -> None:
+        """statsd/syslog-like: datagrams the old backend may have taken are not sent again."""
+        h = UDPHarness(backends=2)
+        h.send(b"count:1|c", port=1)
+        h.send(b"count:2|c", port=1)
+        h.send(b"gauge:3|g", port=2)
+        h.relay.move_off(h.backend(5001), "unfit")
+        old = h.opener.to(5001)
+        self.assertEqual([link.sent for link in old],
+                         [[b"count:1|c", b"count:2|c"], [b"gauge:3|g"]])
+        new = h.opener.to(5002)
+        self.assertEqual(len(new), 2)
+        self.assertEqual([link.sent for link in new], [[], []])
+        h.send(b"count:4|c", port=1)
+        delivered = [data for link in h.opener.links for data in link.sent]
+        self.assertEqual(sorted(delivered),
+                         sorted([b"count:1|c", b"count:2|c", b"gauge:3|g", b"count:4|c"]))
+        self.assertEqual((h.relay.stats.moved, h.relay.stats.resent), (2, 0))
+
+    def test_never_replying_backend_refused(self) -> None:
+        """The same when the move comes from an ICMP error."""
+        h = UDPHarness(backends=2)
+        h.send(b"a")
+        h.opener.links[0].refused()
+        self.assertEqual(h.opener.links[1].sent, [])
+        self.assertEqual(h.relay.stats.resent, 0)
+
+    def test_dns_like_backend_gets_the_resend(self) -> None:
+        """A backend that replied before: the unanswered queries go to the new backend."""
+        h = UDPHarness(backends=2)
+        h.send(b"query-1", port=1)
+        h.opener.links[0].reply(b"answer-1")
+        h.send(b"query-2", port=2)  # another client of the same backend, no answer yet
+        h.send(b"query-3", port=2)
+        h.opener.to(5001)[1].refused()
+        self.assertEqual(sorted(link.sent for link in h.opener.to(5002)),
+                         [[], [b"query-2", b"query-3"]])  # client 1's query was answered
+        self.assertEqual(h.relay.stats.resent, 2)
+
+    def test_resend_count_bounds_the_resend(self) -> None:
+        """C{resend=N} sends at most the last N unanswered datagrams again."""
+        h = UDPHarness(resend=2)
+        h.send(b"q0")
+        h.opener.links[0].reply(b"r0")
+        for data in (b"q1", b"q2", b"q3"):
+            h.send(data)
+        h.opener.links[0].refused()
+        self.assertEqual(h.opener.links[1].sent, [b"q2", b"q3"])
+
+    def test_default_resend_count(self) -> None:
+        """By default at most C{RESEND_COUNT} datagrams are sent again."""
+        h = UDPHarness()
+        h.send(b"q")
+        h.opener.links[0].reply(b"r")
+        for i in range(RESEND_COUNT + 3):
+            h.send(b"%d" % i)
+        h.opener.links[0].refused()
+        self.assertEqual(h.opener.links[1].sent,
+                         [b"%d" % i for i in range(3, RESEND_COUNT + 3)])
+
+    def test_resend_zero_never_resends(self) -> None:
+        """C{resend=0}: nothing is sent again, even for a backend that replies."""
+        h = UDPHarness(resend=0)
+        h.send(b"q0")
+        h.opener.links[0].reply(b"r0")
+        h.send(b"q1")
+        session = h.relay.table.get(("127.0.0.2", 40000))
+        assert session is not None
+        self.assertEqual(len(session.recent), 0)
+        h.opener.links[0].refused()
+        self.assertEqual(h.opener.links[1].sent, [])
+        self.assertEqual(h.relay.stats.resent, 0)
+
+    def test_resend_zero_still_sends_what_never_left(self) -> None:
+        """Even with C{resend=0} a datagram refused by send itself goes to the next backend."""
+        h = UDPHarness(resend=0)
+        h.send(b"1")
+        h.opener.links[0].reply(b"r")
+        h.opener.links[0].refuse_sends = True
+        h.send(b"2")
+        self.assertEqual(h.opener.links[1].sent, [b"2"])
+
+    def test_negative_resend_refused(self) -> None:
+        """A negative count is a programming error."""
+        with self.assertRaises(ValueError):
+            UDPHarness(resend=-1)
 
 
 class NamedBackendTests(SynchronousTestCase):

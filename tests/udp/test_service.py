@@ -14,6 +14,7 @@ from twisted.trial.unittest import TestCase
 from penbal.options import Options
 from penbal.service import StartupError
 from penbal.tap import makeService
+from penbal.udp.relay import RESEND_COUNT
 from penbal.udp.service import UDPBalancerService, raise_open_file_limit
 from tests.udp.loopback import free_udp_port
 
@@ -42,6 +43,12 @@ class AssemblyTests(TestCase):
         self.assertEqual([b.address for b in relay.balancer.pool],
                          ["127.0.0.2:5353", "127.0.0.3:5353"])
         self.assertIsNone(service.probe)
+
+    def test_resend_count(self) -> None:
+        """The relay sends again at most C{RESEND_COUNT} datagrams unless told otherwise."""
+        self.assertEqual(udp_service("--udp", "5353", "127.0.0.2").relay.resend, RESEND_COUNT)
+        service = udp_service("--udp", "--udp-resend", "0", "5353", "127.0.0.2")
+        self.assertEqual(service.relay.resend, 0)
 
     def test_probe_built_when_asked(self) -> None:
         """C{--udp-check} adds a probe with the interval and timeout given."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 
 from prometheus_client.core import (
     CollectorRegistry,
@@ -34,6 +35,28 @@ COUNTERS = {
     "bytes_from_backend": ("penbal_backend_received_bytes", "Bytes received from the backend."),
     "datagrams_to_backend": ("penbal_backend_sent_datagrams", "UDP datagrams sent to it."),
     "datagrams_from_backend": ("penbal_backend_received_datagrams", "UDP datagrams from it."),
+}
+
+
+# The UDP front side (--udp): figure -> (gauge?, metric name, help).
+UDP_METRICS = {
+    "sessions_active": (True, "penbal_udp_sessions_active", "UDP sessions now live."),
+    "sessions_max": (True, "penbal_udp_max_sessions", "The UDP session table's bound (-c)."),
+    "sessions": (False, "penbal_udp_sessions", "UDP sessions started."),
+    "datagrams_in": (False, "penbal_udp_received_datagrams", "UDP datagrams from clients."),
+    "datagrams_out": (False, "penbal_udp_sent_datagrams", "UDP datagrams sent to clients."),
+    "moved": (False, "penbal_udp_moved_sessions", "UDP sessions moved to another backend."),
+    "resent": (False, "penbal_udp_resent_datagrams",
+               "Unanswered UDP datagrams sent again to a moved session's new backend."),
+    "evicted": (False, "penbal_udp_evicted_sessions",
+                "UDP sessions ended to make room (the table was full)."),
+    "expired": (False, "penbal_udp_expired_sessions", "UDP sessions ended after --udp-idle."),
+    "no_backend": (False, "penbal_udp_no_backend_datagrams",
+                   "UDP datagrams dropped: no backend could take them."),
+    "dropped": (False, "penbal_udp_dropped_datagrams",
+                "UDP datagrams dropped otherwise (full buffer, waiting for a name)."),
+    "denied": (False, "penbal_udp_denied_datagrams",
+               "UDP datagrams of new clients refused by the client ACL."),
 }
 
 
@@ -68,15 +91,26 @@ class SnapshotCollector(Collector):
         yield info
         yield GaugeMetricFamily("penbal_start_time_seconds", "When penbal started (Unix time).",
                                 value=snapshot.started)
-        yield GaugeMetricFamily("penbal_connections_active", "Client connections now relayed.",
+        yield GaugeMetricFamily("penbal_connections_active",
+                                "Client connections (UDP: sessions) now relayed.",
                                 value=snapshot.connections_active)
-        yield CounterMetricFamily("penbal_connections_accepted", "Client connections accepted.",
+        yield CounterMetricFamily("penbal_connections_accepted",
+                                  "Client connections accepted (UDP: sessions started).",
                                   value=snapshot.connections_accepted)
         yield GaugeMetricFamily("penbal_max_connections", "conn_max: simultaneous connections.",
                                 value=snapshot.settings["conn_max"])
         yield GaugeMetricFamily("penbal_backends", "Backends in the table.",
                                 value=len(snapshot.backends))
         yield from self._backends(snapshot)
+        yield from self._udp(snapshot)
+
+    def _udp(self, snapshot: Snapshot) -> Iterator[Metric]:
+        if snapshot.udp is None:
+            return
+        figures = asdict(snapshot.udp)
+        for key, (gauge, name, doc) in UDP_METRICS.items():
+            kind = GaugeMetricFamily if gauge else CounterMetricFamily
+            yield kind(name, doc, value=figures[key])
 
     def _backends(self, snapshot: Snapshot) -> Iterator[Metric]:
         state = GaugeMetricFamily("penbal_backend_state", "1 for the backend's current state.",

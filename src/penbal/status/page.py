@@ -2,12 +2,15 @@
 """
 The human status page (C{GET /}, and the control port's C{status}, which is HTML in Pen):
 backends with their state and why, connections, bytes, health and wsrep values, recent clients.
+In UDP mode connections are sessions, the backends have datagram columns and the front side's
+figures (datagrams dropped, sessions moved...) have a table of their own.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from typing import Any
 
 from twisted.web.resource import Resource
@@ -65,9 +68,34 @@ def _health(backend: BackendStatus) -> Tag:
     return tags.td(tags.ul(*lines, class_="health") if lines else "")
 
 
-def _backend_row(backend: BackendStatus) -> Tag:
+BACKEND_HEADINGS = ("#", "address", "state", "why", "conn", "total", "failures", "bytes sent",
+                    "bytes received", "max", "hard", "weight", "prio", "health")
+UDP_BACKEND_HEADINGS = ("#", "address", "state", "why", "sessions", "total", "failures",
+                        "datagrams sent", "datagrams received", "bytes sent", "bytes received",
+                        "max", "hard", "weight", "prio", "health")
+UDP_FIGURE_NAMES = {
+    "sessions_active": "sessions now",
+    "sessions_max": "most sessions (-c)",
+    "sessions": "sessions started",
+    "datagrams_in": "datagrams from clients",
+    "datagrams_out": "datagrams to clients",
+    "moved": "sessions moved to another backend",
+    "resent": "datagrams sent again after a move",
+    "evicted": "sessions evicted (table full)",
+    "expired": "sessions ended idle",
+    "no_backend": "datagrams dropped: no backend",
+    "dropped": "datagrams dropped: buffer full or waiting for a name",
+    "denied": "datagrams denied by the client ACL",
+}
+
+
+def _backend_row(backend: BackendStatus, udp: bool = False) -> Tag:
     counters = backend.counters
     state = backend.state if backend.state in STATE_CLASSES else "other"
+    datagrams = (
+        [_number(counters.get("datagrams_to_backend", 0)),
+         _number(counters.get("datagrams_from_backend", 0))] if udp else []
+    )
     return tags.tr(
         _number(backend.index),
         tags.td(backend.address),
@@ -76,6 +104,7 @@ def _backend_row(backend: BackendStatus) -> Tag:
         _number(counters.get("active", 0)),
         _number(counters.get("total", 0)),
         _number(counters.get("failures", 0)),
+        *datagrams,
         _number(counters.get("bytes_to_backend", 0)),
         _number(counters.get("bytes_from_backend", 0)),
         _number(backend.maxc),
@@ -90,7 +119,9 @@ def _backend_row(backend: BackendStatus) -> Tag:
 def page(snapshot: Snapshot) -> Tag:
     """The page as a tag tree."""
     uptime = max(0.0, snapshot.time - snapshot.started)
-    backends = [_backend_row(backend) for backend in snapshot.backends]
+    udp = snapshot.udp is not None
+    backends = [_backend_row(backend, udp) for backend in snapshot.backends]
+    live_word, accepted_word = ("sessions", "started") if udp else ("connections", "accepted")
     live = [
         tags.tr(tags.td(c.client), tags.td(c.backend), _number(c.bytes_in), _number(c.bytes_out),
                 _number(f"{c.age:.1f}"))
@@ -118,21 +149,21 @@ def page(snapshot: Snapshot) -> Tag:
             tags.p(
                 f"penbal {snapshot.version}, pid {snapshot.pid}, up {uptime:.0f} s at "
                 f"{_when(snapshot.time)}. Policy {snapshot.policy} ({snapshot.mode}). "
-                f"{snapshot.connections_active} connections now, "
-                f"{snapshot.connections_accepted} accepted.",
+                f"{snapshot.connections_active} {live_word} now, "
+                f"{snapshot.connections_accepted} {accepted_word}.",
                 class_="summary",
             ),
             tags.h2(f"Backends ({len(backends)})"),
             _table(
                 "backends",
-                ("#", "address", "state", "why", "conn", "total", "failures", "bytes sent",
-                 "bytes received", "max", "hard", "weight", "prio", "health"),
+                UDP_BACKEND_HEADINGS if udp else BACKEND_HEADINGS,
                 backends,
                 "No backends.",
             ),
-            tags.h2(f"Live connections ({snapshot.connections_active})"),
+            *_udp_section(snapshot),
+            tags.h2(f"Live {live_word} ({snapshot.connections_active})"),
             _table("connections", ("client", "backend", "bytes in", "bytes out", "age (s)"),
-                   live, "No live connections."),
+                   live, f"No live {live_word}."),
             tags.h2(f"Recent clients ({len(recent)})"),
             _table("recent", ("started", "client", "backend", "bytes in", "bytes out",
                               "duration (s)", "ended by"), recent, "No connection has ended yet."),
@@ -141,6 +172,16 @@ def page(snapshot: Snapshot) -> Tag:
         ),
         lang="en",
     )
+
+
+def _udp_section(snapshot: Snapshot) -> list[Tag]:
+    """In UDP mode, the front side's figures: what no backend's counters show."""
+    if snapshot.udp is None:
+        return []
+    figures = asdict(snapshot.udp)
+    rows = [tags.tr(tags.th(UDP_FIGURE_NAMES.get(key, key)), _number(value), tags.td(key))
+            for key, value in figures.items()]
+    return [tags.h2("UDP"), tags.table(tags.tbody(*rows), id="udp")]
 
 
 def render_page(snapshot: Snapshot) -> bytes:

@@ -4,13 +4,17 @@ One picture of the running balancer, built in one place and read by every view: 
 page, the JSON document, the Prometheus metrics, the control port's C{status} and the SIGUSR1
 summary.  Each figure comes from where it is counted (a backend's counters, the relays' live
 connections, the connection log), so the views can never disagree.
+
+In UDP mode the UDP relay is one of the runtime's relays: its live sessions count and show as
+live connections, the sessions it started as accepted ones, and its front-side figures
+(datagrams dropped, sessions moved...) are in L{Snapshot.udp}.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from penbal.backend import Backend
@@ -59,6 +63,39 @@ class LiveConnection:
 
 
 @dataclass(frozen=True)
+class UDPStatus:
+    """The UDP front side (C{--udp}): sessions and datagrams not counted on any backend."""
+
+    sessions_active: int
+    """Live sessions (also counted in L{Snapshot.connections_active})."""
+    sessions_max: int
+    """The session table's bound (C{-c}/C{--clients})."""
+    sessions: int
+    """Sessions started (also counted in L{Snapshot.connections_accepted})."""
+    datagrams_in: int
+    """Datagrams received from clients."""
+    datagrams_out: int
+    """Datagrams sent back to clients."""
+    moved: int
+    """Sessions moved to another backend."""
+    resent: int
+    """Unanswered datagrams sent again to a moved session's new backend."""
+    evicted: int
+    """Sessions ended to make room for a new client (the table was full)."""
+    expired: int
+    """Sessions ended after C{--udp-idle} seconds without traffic."""
+    no_backend: int
+    """Datagrams dropped because no backend could take them."""
+    dropped: int
+    """Datagrams dropped otherwise (a full socket buffer, too many waiting for a name)."""
+    denied: int
+    """Datagrams of new clients refused by the client ACL."""
+
+
+UDP_FIGURES = tuple(each.name for each in fields(UDPStatus))
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the status views show, at one instant."""
 
@@ -75,6 +112,8 @@ class Snapshot:
     backends: list[BackendStatus]
     connections: list[LiveConnection] = field(default_factory=list)
     recent: list[ConnectionRecord] = field(default_factory=list)
+    #: The UDP front side's figures in UDP mode, else None.
+    udp: UDPStatus | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -145,6 +184,21 @@ def _live(runtime: Runtime, now: float) -> list[LiveConnection]:
     return shown
 
 
+def _udp(runtime: Runtime) -> UDPStatus | None:
+    """The UDP relays' figures, summed (there is one, in UDP mode), or None."""
+    totals: dict[str, int] | None = None
+    for relay in runtime.relays:
+        figures = getattr(relay, "udp_figures", None)
+        if figures is None:
+            continue
+        reported = figures()
+        if totals is None:
+            totals = dict.fromkeys(UDP_FIGURES, 0)
+        for key in UDP_FIGURES:
+            totals[key] += int(reported.get(key, 0))
+    return None if totals is None else UDPStatus(**totals)
+
+
 def build_snapshot(runtime: Runtime) -> Snapshot:
     """The status of everything, now."""
     now = runtime.now()
@@ -176,6 +230,7 @@ def build_snapshot(runtime: Runtime) -> Snapshot:
         backends=[backend_status(runtime, b, now) for b in runtime.balancer.pool],
         connections=_live(runtime, now),
         recent=list(reversed(runtime.connlog.recent)),
+        udp=_udp(runtime),
     )
 
 

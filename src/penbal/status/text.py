@@ -21,7 +21,7 @@ def server_line(backend: BackendStatus) -> str:
     )
 
 
-def _backend_summary(backend: BackendStatus) -> str:
+def _backend_summary(backend: BackendStatus, udp: bool = False) -> str:
     counters = backend.counters
     why = f" ({backend.reason})" if backend.reason else ""
     health = " ".join(f"{key}={value}" for key, value in sorted(backend.health.items()))
@@ -31,18 +31,31 @@ def _backend_summary(backend: BackendStatus) -> str:
         f"failures {counters.get('failures', 0)} sent {counters.get('bytes_to_backend', 0)} "
         f"received {counters.get('bytes_from_backend', 0)}"
     )
+    if udp:
+        line += (f" datagrams sent {counters.get('datagrams_to_backend', 0)} "
+                 f"received {counters.get('datagrams_from_backend', 0)}")
     return f"{line} health {health}" if health else line
 
 
 def summary_lines(snapshot: Snapshot) -> list[str]:
     """A few lines saying how penbal is doing."""
     uptime = max(0.0, snapshot.time - snapshot.started)
+    udp = snapshot.udp
+    live, accepted = ("sessions", "started") if udp is not None else ("connections", "accepted")
     lines = [
         f"penbal {snapshot.version} pid {snapshot.pid}, up {uptime:.0f}s, "
-        f"policy {snapshot.policy}, {snapshot.connections_active} connections "
-        f"({snapshot.connections_accepted} accepted), {len(snapshot.backends)} servers",
+        f"policy {snapshot.policy}, {snapshot.connections_active} {live} "
+        f"({snapshot.connections_accepted} {accepted}), {len(snapshot.backends)} servers",
     ]
-    lines.extend(_backend_summary(backend) for backend in snapshot.backends)
+    lines.extend(_backend_summary(backend, udp is not None) for backend in snapshot.backends)
+    if udp is not None:
+        lines.append(
+            f"udp: {udp.sessions_active} sessions (max {udp.sessions_max}, "
+            f"{udp.sessions} started, {udp.moved} moved, {udp.evicted} evicted, "
+            f"{udp.expired} expired), datagrams {udp.datagrams_in} in {udp.datagrams_out} out "
+            f"{udp.resent} resent, dropped {udp.dropped} no_backend {udp.no_backend} "
+            f"denied {udp.denied}"
+        )
     return lines
 
 

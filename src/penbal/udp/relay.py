@@ -3,6 +3,12 @@
 Relaying UDP: each client address gets a session on the backend the policy picked, with its
 own connected socket; replies go back through the front socket, from the address the client
 sent to.  A backend that answers with an ICMP error is blacklisted and its sessions move on.
+
+On a move, the datagrams a session sent in the last L{RESEND_WINDOW} seconds and that got no
+reply are sent again to the new backend, but only if the old backend has replied to anything
+before (a request/reply service such as DNS, whose unanswered requests are most likely lost).
+A backend that never replied (statsd, syslog) may well have received them: they are not sent
+again, so such services never see a datagram twice.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ from penbal.udp.sockets import Address, BackendUnreachableError, UpstreamReceive
 log = Logger()
 
 RESEND_WINDOW = 1.0
-"""On a move, datagrams sent this recently and not answered are sent again to the new backend."""
+"""On a move, datagrams sent this recently and not answered may be sent again (see L{UDPRelay})."""
 RESEND_COUNT = 4
+"""The most datagrams of a session sent again on a move, by default (C{--udp-resend})."""
 RESEND_BYTES = 65536
+"""... and the most bytes."""
 WAITING_LIMIT = 64
 """Datagrams a session holds while its backend's host name is being resolved."""
 
@@ -55,12 +63,21 @@ class UDPStats:
     """Figures of the UDP front side (the backends' own figures are in their counters)."""
 
     datagrams_in: int = 0
+    """Datagrams received from clients."""
     datagrams_out: int = 0
+    """Datagrams sent to clients (the backends' replies)."""
     sessions: int = 0
+    """Sessions started."""
     moved: int = 0
+    """Sessions moved to another backend (theirs failed, became unfit or was set down)."""
+    resent: int = 0
+    """Unanswered datagrams sent again to the new backend of a moved session."""
     no_backend: int = 0
+    """Datagrams dropped because no backend (nor emergency server) could take them."""
     dropped: int = 0
+    """Datagrams dropped otherwise: a full socket buffer, too many waiting for a host name."""
     denied: int = 0
+    """Datagrams of new clients refused by the client ACL."""
 
 
 def client_of(addr: Address) -> ClientInfo:
@@ -107,11 +124,16 @@ class UDPRelay:
         idle: float = 30.0,
         connlog: ConnectionLog | None = None,
         admit: Callable[[ClientInfo], bool] | None = None,
+        resend: int = RESEND_COUNT,
     ) -> None:
         """
         @param admit: the client ACL: a new client it refuses gets no session (its datagrams
             are dropped and counted as denied).
+        @param resend: on a move, send at most this many unanswered datagrams of the last
+            L{RESEND_WINDOW} seconds again, if the old backend ever replied (0: never).
         """
+        if resend < 0:
+            raise ValueError(f"the resend count must be >= 0, got {resend}")
         self._clock = clock
         self._admit = admit
         self.balancer = balancer
@@ -121,9 +143,32 @@ class UDPRelay:
         self.table: UDPSessionTable[UDPSession] = UDPSessionTable(
             clock, capacity, idle, self._table_ended
         )
+        self.resend = resend
         self.front: FrontTransport | None = None
         self.stats = UDPStats()
         self._told_no_backend = False
+        # What the status views read of a relay (penbal.control.runtime.ConnectionSource):
+        # the live sessions are its live "connections", the sessions started its "accepted".
+        self.fronts: UDPSessionTable[UDPSession] = self.table
+        self.accepted = 0
+
+    def udp_figures(self) -> dict[str, int]:
+        """The front side's figures for the status views (L{penbal.status.snapshot.UDPStatus})."""
+        stats = self.stats
+        return {
+            "sessions_active": len(self.table),
+            "sessions_max": self.table.capacity,
+            "sessions": stats.sessions,
+            "datagrams_in": stats.datagrams_in,
+            "datagrams_out": stats.datagrams_out,
+            "moved": stats.moved,
+            "resent": stats.resent,
+            "evicted": self.table.evicted,
+            "expired": self.table.expired,
+            "no_backend": stats.no_backend,
+            "dropped": stats.dropped,
+            "denied": stats.denied,
+        }
 
     def attach(self, front: FrontTransport) -> None:
         """Replies go out through C{front}."""
@@ -172,6 +217,7 @@ class UDPRelay:
         session = UDPSession(self, key, addr, local, client, self._clock.seconds())
         self.table.add(key, session)
         self.stats.sessions += 1
+        self.accepted += 1
         self._attach(session, backend)
         return None if session.ended else session
 
@@ -233,22 +279,26 @@ class UDPRelay:
     def _send(self, session: UDPSession, data: bytes) -> None:
         link, backend = session.link, session.backend
         assert link is not None and backend is not None
-        recent = session.recent
-        recent.append((self._clock.seconds(), data))
-        session.recent_bytes += len(data)
-        while len(recent) > RESEND_COUNT or session.recent_bytes > RESEND_BYTES:
-            session.recent_bytes -= len(recent.popleft()[1])
         try:
             sent = link.send(data)
         except BackendUnreachableError as e:
+            # Refused before it left (an earlier datagram drew an ICMP error): it was never
+            # sent, so it goes to the next backend whatever the resend rule says.
+            session.waiting = [data]
             self._backend_failed(session, backend, str(e))
             return
-        if sent:
-            counters = backend.counters
-            counters.datagrams_to_backend += 1
-            counters.bytes_to_backend += len(data)
-        else:
+        if not sent:
             self.stats.dropped += 1
+            return
+        counters = backend.counters
+        counters.datagrams_to_backend += 1
+        counters.bytes_to_backend += len(data)
+        if self.resend:
+            recent = session.recent
+            recent.append((self._clock.seconds(), data))
+            session.recent_bytes += len(data)
+            while len(recent) > self.resend or session.recent_bytes > RESEND_BYTES:
+                session.recent_bytes -= len(recent.popleft()[1])
 
     def _reply(self, session: UDPSession, data: bytes) -> None:
         backend = session.backend
@@ -285,9 +335,9 @@ class UDPRelay:
     def _move(self, session: UDPSession, old: Backend, why: str) -> None:
         if session.backend is not old or session.ended is not None:
             return
-        now = self._clock.seconds()
-        again = [data for sent, data in session.recent if now - sent <= RESEND_WINDOW]
-        again += session.waiting or []
+        again = self._unanswered(session, old)
+        resent = len(again)
+        again += session.waiting or []  # never sent (a name being resolved, a refused send)
         session.recent.clear()
         session.recent_bytes = 0
         self._detach(session)
@@ -305,10 +355,24 @@ class UDPRelay:
             return
         self.stats.moved += 1
         self._attach(session, backend)
-        for data in again:
+        for number, data in enumerate(again):
             if session.ended is not None:
                 break
+            if number < resent:
+                self.stats.resent += 1
             self._forward(session, data)
+
+    def _unanswered(self, session: UDPSession, old: Backend) -> list[bytes]:
+        """What C{session} sent to C{old} lately without a reply, if worth sending again.
+
+        Only a backend that has replied before is taken for a request/reply service, whose
+        unanswered datagrams were most likely lost with it; a backend that never replies may
+        have received them, and sending them again would deliver them twice.
+        """
+        if not session.recent or old.counters.datagrams_from_backend == 0:
+            return []
+        now = self._clock.seconds()
+        return [data for sent, data in session.recent if now - sent <= RESEND_WINDOW]
 
     def _detach(self, session: UDPSession) -> None:
         """Close the session's socket and take it off its backend."""

@@ -18,7 +18,7 @@ from penbal.connlog import ConnectionLog
 from penbal.service import StartupError, install_stop_signals
 from penbal.udp.listen import UDPListenSpec
 from penbal.udp.probe import UDPCheckSpec, UDPProbe
-from penbal.udp.relay import UDPRelay
+from penbal.udp.relay import RESEND_COUNT, UDPRelay
 from penbal.udp.resolve import HostResolver
 from penbal.udp.sockets import FrontSocket, open_upstream
 
@@ -122,9 +122,11 @@ def make_udp_service(
     raise_open_file_limit(capacity + 256)
     resolver = HostResolver(reactor.nameResolver, reactor)
     opener = open_upstream(reactor)
+    resend = options.get("udp-resend")
     relay = UDPRelay(reactor, balancer, opener, resolver, capacity=capacity,
                      idle=float(options["udp-idle"]), connlog=connlog,
-                     admit=edges.permits if edges is not None else None)
+                     admit=edges.permits if edges is not None else None,
+                     resend=RESEND_COUNT if resend is None else int(resend))
     probe = None
     check: UDPCheckSpec | None = options.get("udp-check")
     if check is not None:

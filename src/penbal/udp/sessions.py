@@ -72,6 +72,10 @@ class UDPSessionTable(Generic[S]):
     def __contains__(self, key: Hashable) -> bool:
         return key in self._entries
 
+    def __iter__(self) -> Iterator[S]:
+        """The sessions, as L{sessions} gives them."""
+        return self.sessions()
+
     def sessions(self) -> Iterator[S]:
         """The sessions, least recently used first (a snapshot: safe to end them meanwhile)."""
         return iter([entry.session for entry in self._entries.values()])
