@@ -242,10 +242,11 @@ class BackendTLSTests(SynchronousTestCase):
 class TLSTerminationTests(SynchronousTestCase):
     """tls:DIR LISTEN endpoints, with a certificate directory and SNI."""
 
-    def test_tls_directory_endpoint(self) -> None:
-        """A client that verifies against the CA is served through a tls: endpoint."""
-        directory = Path(self.mktemp())
-        certs = directory / "certs"
+    def serve_directory(self) -> tuple[Path, Authority, Issued, int, ssl.SSLContext]:
+        """A penbal on a tls: directory holding a certificate for front.test, in front of an
+        echo backend: the directory, its CA and certificate, the port, and a client context
+        that trusts the CA."""
+        certs = Path(self.mktemp()) / "certs"
         certs.mkdir(parents=True)
         ca = Authority()
         issued = ca.issue(["front.test"])
@@ -256,7 +257,11 @@ class TLSTerminationTests(SynchronousTestCase):
         proc = PenbalProcess([f"tls:{certs}:port={port}:interface=127.0.0.1", backend.address],
                              listen_port=port)
         self.addCleanup(proc.stop)
-        context = ssl.create_default_context(cadata=ca.cert_pem.decode())
+        return certs, ca, issued, port, ssl.create_default_context(cadata=ca.cert_pem.decode())
+
+    def test_tls_directory_endpoint(self) -> None:
+        """A client that verifies against the CA is served through a tls: endpoint."""
+        _, _, _, port, context = self.serve_directory()
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
                 context.wrap_socket(raw, server_hostname="front.test") as tls:
             tls.sendall(b"over tls\n")
@@ -301,18 +306,7 @@ class TLSTerminationTests(SynchronousTestCase):
         A certificate for a new name written after start-up is served, and so is a renewed
         certificate written over an existing one (penbal's own tls: lookup, per handshake).
         """
-        certs = Path(self.mktemp()) / "certs"
-        certs.mkdir(parents=True)
-        ca = Authority()
-        first = ca.issue(["front.test"])
-        (certs / "front.pem").write_bytes(first.cert_pem + first.key_pem)
-        backend = Backend("echo")
-        self.addCleanup(backend.stop)
-        port = free_port()
-        proc = PenbalProcess([f"tls:{certs}:port={port}:interface=127.0.0.1", backend.address],
-                             listen_port=port)
-        self.addCleanup(proc.stop)
-        context = ssl.create_default_context(cadata=ca.cert_pem.decode())
+        certs, ca, first, port, context = self.serve_directory()
 
         def served(name: str) -> bytes:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \

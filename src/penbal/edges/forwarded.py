@@ -75,6 +75,14 @@ class ResponseError(ValueError):
     """The backend's stream cannot be framed, so its answers cannot be matched to requests."""
 
 
+def chunk_size(line: bytes, error: type[ValueError]) -> int:
+    """The size on a chunk-size line (extensions allowed), or C{error} naming the line."""
+    match = _CHUNK_SIZE.fullmatch(line)
+    if match is None:
+        raise error(f"invalid chunk size line {line[:40]!r}")
+    return int(match.group(1), 16)
+
+
 class ForwardedRewriter:
     """
     Rewrites one client's request stream: L{feed} takes what the client sent and returns what
@@ -220,10 +228,7 @@ class ForwardedRewriter:
             raise RequestError("bare CR or LF in chunked framing")
         out.append(line + b"\r\n")
         if state is _State.CHUNK_SIZE:
-            match = _CHUNK_SIZE.fullmatch(line)
-            if match is None:
-                raise RequestError(f"invalid chunk size line {line[:40]!r}")
-            size = int(match.group(1), 16)
+            size = chunk_size(line, RequestError)
             if size == 0:
                 self._state = _State.TRAILER
             else:
@@ -377,10 +382,7 @@ class ForwardedRewriter:
         rest = bytes(buffer[end + 2 :])
         buffer.clear()
         if reply is _Reply.CHUNK_SIZE:
-            match = _CHUNK_SIZE.fullmatch(line)
-            if match is None:
-                raise ResponseError(f"invalid chunk size line {line[:40]!r}")
-            size = int(match.group(1), 16)
+            size = chunk_size(line, ResponseError)
             if size == 0:
                 self._reply = _Reply.TRAILER
             else:
