@@ -7,7 +7,7 @@ when the log level hides it.
 from __future__ import annotations
 
 from twisted.application.twist._options import TwistOptions
-from twisted.logger import LogLevel, capturedLogs
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.connlog import ConnectionLog, ConnectionRecord, events_shown
@@ -27,6 +27,8 @@ class ConnectionLogTests(SynchronousTestCase):
         self.assertEqual(event["log_level"], LogLevel.info)
         self.assertEqual((event["client"], event["bytes_in"], event["bytes_out"]),
                          ("127.0.0.2:5000", 5, 7))
+        self.assertEqual(formatEvent(event), "127.0.0.2:5000 -> 127.0.0.1:3306: 5 bytes in,"
+                         " 7 bytes out, 0.500s, ended by client")
 
     def test_quiet_still_keeps_recent(self) -> None:
         """With events off nothing is logged, and the status page still sees the record."""
