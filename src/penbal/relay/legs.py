@@ -18,6 +18,7 @@ from zope.interface import implementer
 
 from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
+from penbal.relay.quickclose import without_shutdown
 from penbal.relay.writethrough import send_now, supports_write_through
 
 if TYPE_CHECKING:
@@ -140,6 +141,7 @@ class Leg(Protocol):
             return
         transport: Any = self.transport
         _unregister(transport)
+        without_shutdown(transport)
         transport.loseConnection()
 
     def readConnectionLost(self) -> None:
@@ -148,11 +150,13 @@ class Leg(Protocol):
         if peer is not None:
             peer.send_eof()
         if self.write_closed:
+            without_shutdown(self.transport)
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
         self.write_closed = True
         if self.read_closed:
+            without_shutdown(self.transport)
             self.transport.loseConnection()
 
 
@@ -349,6 +353,7 @@ class FrontLeg(Leg):
             self.read_closed = True
             self.eof_held = True  # sent after the held bytes (see BackendLeg.dataReceived)
             if self.write_closed:
+                without_shutdown(self.transport)
                 self.transport.loseConnection()
             return
         super().readConnectionLost()
