@@ -121,7 +121,7 @@ class RelayFactory(ServerFactory):
                 started=front.started,
                 duration=now - front.started,
                 ended_by=front.ended_by,
-                clean=reason.check(ConnectionDone) is not None,
+                clean=isinstance(reason.value, ConnectionDone),  # Failure.check walks the MRO
             )
         )
         if self.accept_paused and len(self.fronts) < self.balancer.settings.max_connections:
