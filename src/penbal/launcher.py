@@ -22,7 +22,7 @@ LEAN_REACTOR = "penbal-epoll"
 _REACTOR_MODULE = "twisted.internet.reactor"
 
 
-def _launcher_kind(launcher: Any) -> str | None:
+def launcher_kind(launcher: Any) -> str | None:
     """C{"twist"}, C{"twistd"} or None for the options object that runs penbal."""
     if launcher is None:
         return None
@@ -42,7 +42,7 @@ def prefer_lean_reactor(launcher: Any, modules: MutableMapping[str, Any] = sys.m
     installed already (in C{modules}), or there is no epoll.  Return whether it was chosen."""
     if _REACTOR_MODULE in modules or not hasattr(select, "epoll"):
         return False  # twistd --reactor installs at once; trial and others bring their own
-    kind = _launcher_kind(launcher)
+    kind = launcher_kind(launcher)
     if kind == "twist":
         if "reactor" in launcher:  # twist --reactor NAME
             return False
@@ -63,7 +63,7 @@ def keep_tls_out(launcher: Any, endpoints: Iterable[str], backend_tls: bool,
     """With no TLS endpoint and no TLS to backends, stop pyOpenSSL from loading (Twisted's TCP
     transport imports it for C{startTLS}, which penbal never calls): about 12 MiB less.
     Return whether it was kept out."""
-    if _launcher_kind(launcher) is None or backend_tls:
+    if launcher_kind(launcher) is None or backend_tls:
         return False
     if any(is_tls_endpoint(e) or ":ssl:" in e or ":tls:" in e for e in endpoints):
         return False

@@ -23,7 +23,7 @@ from penbal.connlog import events_shown
 from penbal.control.options import OPERATIONS_PARAMETERS, check_operations_options
 from penbal.edges.config import EdgeOptions
 from penbal.health.options import HEALTH_FLAGS, HEALTH_PARAMETERS, check_health_options
-from penbal.launcher import keep_tls_out, prefer_lean_reactor
+from penbal.launcher import keep_tls_out, launcher_kind, prefer_lean_reactor
 from penbal.optiontypes import choice, number
 from penbal.policies.choice import PolicyChoice, PolicyChoiceError, choose_policy
 from penbal.policies.registry import find_policies, scan_policies
@@ -111,6 +111,8 @@ class Options(EdgeOptions, usage.Options):
         self.emergency_spec: BackendSpec | None = None
         self.policy_choice = PolicyChoice("sticky")
         self.connection_events = True
+        #: C{"twist"}, C{"twistd"} or None: what runs penbal (start-up errors differ).
+        self.launcher: str | None = None
 
     def opt_backend(self, value: str) -> None:
         """A backend HOST[:PORT[:MAXC[:HARD[:WEIGHT[:PRIO]]]]]; repeat for more."""
@@ -180,6 +182,7 @@ class Options(EdgeOptions, usage.Options):
         keep_tls_out(launcher, endpoints, self.edges.backend_tls is not None)
         prefer_lean_reactor(launcher)
         self.connection_events = events_shown(launcher)
+        self.launcher = launcher_kind(launcher)
 
 
 def first_byte_timeout(options: Any) -> float:

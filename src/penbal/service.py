@@ -10,7 +10,7 @@ import signal
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from twisted.application.service import Service
+from twisted.application.service import MultiService, Service
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import ReactorNotRunning
@@ -37,6 +37,22 @@ class StartupError(SystemExit):
 
     def __init__(self, message: str) -> None:
         super().__init__(f"penbal: error: {message}")
+
+
+class DaemonStartupError(Exception):
+    """A L{StartupError} under C{twistd}, which reports only an C{Exception} to the process
+    that started it (a C{SystemExit} left that process waiting forever on its status pipe)."""
+
+
+class DaemonServices(MultiService):
+    """penbal's services under C{twistd}: a start-up error becomes a L{DaemonStartupError},
+    so that C{twistd} removes its pid file, says what went wrong and exits 1."""
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except StartupError as e:
+            raise DaemonStartupError(str(e.code).removeprefix("penbal: error: ")) from None
 
 
 class TCPBalancerService(Service):

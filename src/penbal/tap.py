@@ -47,7 +47,7 @@ def makeService(options: Options) -> IService:
     from penbal.policies.registry import PolicyError, make_policy
     from penbal.pool import BackendPool
     from penbal.relay.listener import RelayFactory
-    from penbal.service import TCPBalancerService
+    from penbal.service import DaemonServices, TCPBalancerService
 
     assert options.listen_spec is not None
     pool = BackendPool(reactor, options.backend_specs)
@@ -73,7 +73,8 @@ def makeService(options: Options) -> IService:
     factory.read_size = options["read-size"]
     factory.first_byte_timeout = first_byte_timeout(options)
     factory.edges = build_edges(options.edges, reactor, reactor)
-    top = MultiService()
+    # Under twistd a start-up error must be an Exception for twistd to report it.
+    top = DaemonServices() if options.launcher == "twistd" else MultiService()
     runtime = make_runtime(reactor, options, balancer, context, options.policy_choice, factory,
                            factory.connlog)  # before UDP: it shares the relay's client ACL
     build_operations(reactor, options, runtime).setServiceParent(top)  # -F, -C, --http, signals

@@ -86,6 +86,26 @@ class TwistdTests(SynchronousTestCase):
         wait_for(lambda: not _alive(pid), 20, "the daemon to exit")
 
 
+    def test_port_in_use_fails_the_daemon(self) -> None:
+        """twistd on a port in use: the command exits 1 saying why, the log names it, and no
+        pid file is left (the daemon used to exit while twistd waited for it forever)."""
+        work = Path(tempfile.mkdtemp())
+        pidfile, logfile = work / "pen.pid", work / "pen.log"
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            done = subprocess.run(
+                [str(BIN / "twistd"), "--pidfile", str(pidfile), "--logfile", str(logfile),
+                 "penbal", f"127.0.0.1:{port}", "127.0.0.1:1"],
+                capture_output=True, timeout=60, cwd=work,
+            )
+        self.assertEqual(done.returncode, 1)
+        self.assertIn(b"cannot listen", done.stderr)
+        self.assertIn(f"cannot listen on 'tcp:{port}:interface=127.0.0.1'", logfile.read_text())
+        self.assertFalse(pidfile.exists())
+
+
 class ReactorChoiceTests(SynchronousTestCase):
     """twist penbal runs on the lean reactor unless --reactor names another."""
 
