@@ -39,6 +39,19 @@ class ParseBackendTests(SynchronousTestCase):
         """A bracketed IPv6 host alone takes the listen port."""
         self.assertEqual(parse_backend("[::1]", 3306), BackendSpec("::1", 3306))
 
+    def test_ipv6_without_brackets_refused(self) -> None:
+        """An IPv6 address without brackets is refused with the bracketed form, never read as
+        a host name with a port and limits (fe80::1 used to be host 'fe80', MAXC 1)."""
+        for text in ("fe80::1", "::1", "::1:3306", "fe80::1:3306:10"):
+            self.assertRejected(text, "IPv6 address", "brackets", "[::1]:3306")
+
+    def test_empty_fields_still_mean_defaults(self) -> None:
+        """A host name that cannot be IPv6 keeps Pen's empty-port form; one that reads as
+        IPv6 too ('db::5') is refused as ambiguous, and works with its port given."""
+        self.assertEqual(parse_backend("node1::5", 3307), BackendSpec("node1", 3307, 5))
+        self.assertRejected("db::5:6", "reads as an IPv6 address", "give the port")
+        self.assertEqual(parse_backend("db:3307:5:6", None), BackendSpec("db", 3307, 5, 6))
+
     def test_format_round_trips(self) -> None:
         """format() gives a spec that parses back to the same value."""
         spec = BackendSpec("::1", 3306, 1, 2, 3, 4)

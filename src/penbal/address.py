@@ -92,7 +92,19 @@ def _split_host(text: str, what: str, form: str) -> tuple[str, list[str]]:
         if rest and not rest.startswith(":"):
             raise SpecError(f"invalid {what} {text!r}: expected {form}")
         return host, rest[1:].split(":") if rest else []
-    host, *fields = text.split(":")
+    parts = text.split(":")
+    for n in range(len(parts), 2, -1):  # an IPv6 address has two colons at least
+        candidate = ":".join(parts[:n])
+        try:
+            ipaddress.IPv6Address(candidate)
+        except ValueError:
+            continue
+        raise SpecError(
+            f"invalid {what} {text!r}: {candidate!r} reads as an IPv6 address, which goes in"
+            f" brackets (as in [::1]:3306); for a host name, give the port (HOST:PORT:...);"
+            f" expected {form}"
+        )
+    host, *fields = parts
     return host, fields
 
 

@@ -163,6 +163,43 @@ class RelayIntegrationTests(SynchronousTestCase):
         wait_for(lambda: "sent nothing within 0.3s" in self.proc.log(), 10,
                  "penbal to log the silent backend")
 
+    def test_max_connections_holds_under_a_burst(self) -> None:
+        """60 clients at once against -x 5: exactly 5 are served, the others wait in the
+        backlog (an accept batch used to take them all), and all are served in the end."""
+        port = self.start([NameBackend("a")], "-x", "5")
+        clients = [socket.socket() for _ in range(60)]
+        for s in clients:
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+
+        def served(s: socket.socket) -> bool:
+            try:
+                return s.recv(10) == b"a\n"
+            except BlockingIOError:
+                return False
+
+        first: list[socket.socket] = []
+        deadline = time.monotonic() + 10
+        while len(first) < 5 and time.monotonic() < deadline:
+            first += [s for s in clients if s not in first and served(s)]
+            time.sleep(0.02)
+        self.assertEqual(len(first), 5)
+        time.sleep(0.5)  # a bounded look for a sixth: none may be served while 5 are live
+        self.assertEqual([s for s in clients if s not in first and served(s)], [])
+        rest = [s for s in clients if s not in first]
+        for s in first:
+            s.close()
+        done = 0
+        deadline = time.monotonic() + 30
+        while rest and time.monotonic() < deadline:
+            for s in [s for s in rest if served(s)]:
+                rest.remove(s)
+                s.close()
+                done += 1
+            time.sleep(0.01)
+        self.assertEqual((done, rest), (55, []))
+
     def test_max_connections_waits_not_drops(self) -> None:
         """Beyond -x, a client waits in the backlog and is served once another leaves."""
         port = self.start([NameBackend("a")], "-x", "2")

@@ -10,6 +10,23 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.relay.fixtures import RelayHarness
 
 
+class BatchPort:
+    """A TCP port's accept loop, reduced to recording how many it would accept per batch."""
+
+    def __init__(self) -> None:
+        self.numberAccepts = 100
+        self.batches: list[int] = []
+
+    def doRead(self) -> None:
+        self.batches.append(self.numberAccepts)
+
+    def stopReading(self) -> None:
+        pass
+
+    def startReading(self) -> None:
+        pass
+
+
 class MaxConnectionsTests(SynchronousTestCase):
     """--max-connections pauses accepting; nobody accepted is dropped for it."""
 
@@ -29,6 +46,23 @@ class MaxConnectionsTests(SynchronousTestCase):
         harness.client()
         first.connectionLost(Failure(ConnectionDone()))
         self.assertTrue(harness.port.reading)
+
+    def test_accept_batch_capped_at_free_slots(self) -> None:
+        """Each accept batch of a TCP port takes at most the free slots, so a burst of
+        clients cannot overshoot --max-connections before accepting pauses."""
+        harness = RelayHarness(max_connections=3)
+        port = BatchPort()
+        harness.factory.attach(port)
+        port.doRead()
+        self.assertEqual(port.batches, [3])
+        harness.client()
+        port.numberAccepts = 120  # Twisted grows it after a full batch
+        port.doRead()
+        self.assertEqual(port.batches, [3, 2])
+        harness.client()
+        harness.client()
+        port.doRead()  # no free slot (accepting is paused): never below one
+        self.assertEqual(port.batches, [3, 2, 1])
 
     def test_over_limit_client_still_served(self) -> None:
         """A client accepted in the same batch beyond the limit is dialled, not dropped."""

@@ -70,10 +70,22 @@ class RelayFactory(ServerFactory):
         self._idle_waiters: list[Deferred[None]] = []
 
     def attach(self, port: Any) -> None:
-        """Remember a listening port, to pause it at C{--max-connections}."""
+        """Remember a listening port, to pause it at C{--max-connections}, and cap each of its
+        accept batches at the free slots (Twisted's TCP port accepts up to C{numberAccepts}
+        clients per readiness event, 100 and growing, before pausing could take effect)."""
         self._ports.append(port)
         if self.accept_paused:
             self._set_accepting(False)
+        read = getattr(port, "doRead", None)
+        if read is not None and isinstance(getattr(port, "numberAccepts", None), int):
+
+            def capped_read() -> None:
+                free = self.balancer.settings.max_connections - len(self.fronts)
+                if free < port.numberAccepts:
+                    port.numberAccepts = max(1, free)
+                read()
+
+            port.doRead = capped_read
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
         if self.edges is not None:
