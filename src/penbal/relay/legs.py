@@ -168,7 +168,7 @@ class BackendLeg(Leg):
     then C{dial} is set, and a backend that stays silent or closes is one more failed attempt.
     """
 
-    __slots__ = ("abandoned", "backend", "dial", "front")
+    __slots__ = ("abandoned", "backend", "dial", "front", "watched")
 
     def __init__(self, front: FrontLeg, backend: Backend, dial: Dial | None = None) -> None:
         super().__init__()
@@ -178,6 +178,8 @@ class BackendLeg(Leg):
         self.dial = dial
         #: The dial gave up on this leg: its end concerns nobody.
         self.abandoned = False
+        #: Reads need more than relaying (see L{watched_data}).
+        self.watched = dial is not None or front.rewriter is not None
 
     def read_size(self) -> int:
         return int(self.front.factory.read_size)
@@ -194,16 +196,27 @@ class BackendLeg(Leg):
         self.front.backend_connected(self)
 
     def dataReceived(self, data: bytes) -> None:
+        if self.watched:
+            self.watched_data(data)
+            return
+        size = len(data)
+        self.backend.counters.bytes_from_backend += size
+        self.front.bytes_out += size
+        self.forward(data)
+
+    def watched_data(self, data: bytes) -> None:
+        """C{dataReceived} while the first byte is awaited or HTTP mode follows the answers
+        (the common case above stays as short as it can be)."""
+        front = self.front
         dial = self.dial
         if dial is not None:
             # The backend spoke: the attempt succeeded, the client gets this leg.
             self.dial = None
             dial.first_byte(self)
-            self.front.backend_connected(self)
+            front.backend_connected(self)
             if self.closed or self.out is None:
                 return
         size = len(data)
-        front = self.front
         self.backend.counters.bytes_from_backend += size
         front.bytes_out += size
         self.forward(data)
@@ -215,6 +228,7 @@ class BackendLeg(Leg):
             if front.eof_held and not rewriter.holding:
                 front.eof_held = False
                 self.send_eof()  # the client's end of stream, after what was held
+        self.watched = self.dial is not None or (rewriter is not None and not rewriter.tunnel)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.closed = True
