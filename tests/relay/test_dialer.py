@@ -3,10 +3,15 @@
 Tests of dialling: connect timeout, blacklist, failover, emergency server, stubborn.
 """
 
+from __future__ import annotations
+
+import errno
+
 from twisted.internet.error import ConnectionRefusedError, TimeoutError
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal.relay import directconnect
 from tests.relay.fixtures import RelayHarness
 
 
@@ -113,3 +118,60 @@ class DialTests(SynchronousTestCase):
         front.connectionLost(Failure(ConnectionRefusedError()))
         self.assertTrue(harness.reactor.connectors[-1].stoppedConnecting)
         self.assertEqual(harness.factory.fronts, set())
+
+
+class FakeSocket:
+    """A non-blocking socket whose connect fails at once for port 4001, else is pending."""
+
+    opened: list[FakeSocket] = []
+
+    def __init__(self, family: int, kind: int) -> None:
+        self.closed = False
+        FakeSocket.opened.append(self)
+
+    def setblocking(self, flag: bool) -> None:
+        pass
+
+    def connect_ex(self, address: tuple[str, int]) -> int:
+        return errno.ECONNREFUSED if address[1] == 4001 else errno.EINPROGRESS
+
+    def fileno(self) -> int:
+        return -1 if self.closed else 99
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FDReactor:
+    """Records the attempts waiting for writability."""
+
+    def __init__(self) -> None:
+        self.writers: list[object] = []
+
+    def addWriter(self, writer: object) -> None:
+        self.writers.append(writer)
+
+    def removeWriter(self, writer: object) -> None:
+        self.writers.remove(writer)
+
+
+class DirectDialTests(SynchronousTestCase):
+    """Dialling with direct connect (IP-literal backends)."""
+
+    def test_immediate_failure_then_cancel(self) -> None:
+        """A connect that fails inside the attempt's constructor fails over at once, and the
+        attempt it started is the one a leaving client stops."""
+        self.patch(directconnect.socket, "socket", FakeSocket)  # type: ignore[attr-defined]
+        FakeSocket.opened = []
+        harness = RelayHarness(backends=2)
+        harness.factory.direct_connect = True
+        fds = FDReactor()
+        harness.factory.fd_reactor = fds
+        front, _ = harness.client()
+        first, second = FakeSocket.opened
+        self.assertTrue(first.closed)
+        self.assertTrue(harness.pool[1].is_blacklisted(harness.reactor.seconds()))
+        self.assertEqual(len(fds.writers), 1)
+        front.connectionLost(Failure(ConnectionRefusedError()))
+        self.assertTrue(second.closed)
+        self.assertEqual(fds.writers, [])

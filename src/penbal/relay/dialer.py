@@ -47,6 +47,8 @@ class Dial(ClientFactory):
         self._backend: Backend | None = None
         self._connector: IConnector | DirectAttempt | None = None
         self._cancelled = False
+        #: Attempts started so far (to tell which one is current).
+        self._attempts = 0
         #: A connected backend whose first byte is awaited (C{--first-byte-timeout}).
         self._silent: BackendLeg | None = None
         self._silent_timer: IDelayedCall | None = None
@@ -123,10 +125,16 @@ class Dial(ClientFactory):
         if factory is self and relay.direct_connect:
             family = ip_family(spec.host)
             if family is not None:
-                self._connector = DirectAttempt(
+                self._attempts += 1
+                mine = self._attempts
+                attempt = DirectAttempt(
                     relay.fd_reactor, self._clock, family, spec.host, spec.port, self,
                     settings.timeout,
                 )
+                # An attempt that failed at once has already started the next one (from its
+                # constructor): that one, not this, is what cancel() must stop.
+                if self._attempts == mine and attempt.fileno() >= 0:
+                    self._connector = attempt
                 return
         self._connector = self._reactor.connectTCP(
             spec.host, spec.port, factory, timeout=settings.timeout
