@@ -5,6 +5,7 @@ Tests of Pen's LISTEN and server-spec parsing.
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal import address
 from penbal.address import BackendSpec, SpecError, parse_backend, parse_listen
 
 
@@ -113,6 +114,24 @@ class ParseListenTests(SynchronousTestCase):
     def test_ipv6(self) -> None:
         """[v6]:PORT becomes a tcp6 endpoint with escaped colons."""
         self.assertEqual(parse_listen("[::1]:3306").endpoint, r"tcp6:3306:interface=\:\:1")
+
+    def test_tls_directory_port(self) -> None:
+        """tls:DIR takes its port from port= (443 by default, as Twisted): the backends'
+        default port, so a backend without a port works behind it."""
+        self.assertEqual(parse_listen("tls:/etc/penbal/certs:port=8443").port, 8443)
+        self.assertEqual(parse_listen("tls:/etc/penbal/certs").port, 443)
+        self.assertEqual(parse_listen(r"tls:/certs\:2:port=9443").port, 9443)
+
+    def test_plugin_endpoints_pass_through(self) -> None:
+        """Any installed server endpoint plugin is a LISTEN (txtorcon's onion:, say)."""
+        self.patch(address, "_plugin_prefixes", frozenset({"onion"}))
+        self.assertEqual(parse_listen("onion:80:hiddenServiceDir=/x").endpoint,
+                         "onion:80:hiddenServiceDir=/x")
+
+    def test_installed_plugins_found(self) -> None:
+        """Twisted's own plugin endpoints (systemd:, tcp6:, stdio:) are found by the lookup."""
+        self.patch(address, "_plugin_prefixes", None)
+        self.assertLessEqual({"systemd", "tcp6", "stdio"}, address.plugin_prefixes())
 
     def test_endpoint_strings_pass_through(self) -> None:
         """Twisted endpoint strings are kept, and their port is the backends' default."""

@@ -143,6 +143,11 @@ def parse_listen(text: str) -> ListenSpec:
     text = text.strip()
     if text.startswith(ENDPOINT_PREFIXES):
         return ListenSpec(text, _endpoint_port(text))
+    first = text.partition(":")[0]
+    if _PLUGIN_NAME.fullmatch(first) and first != "localhost" and first in plugin_prefixes():
+        # Only here: looking plugins up imports every endpoint plugin (and pyOpenSSL with
+        # them), which penbal otherwise keeps out of a balancer without TLS.
+        return ListenSpec(text, _endpoint_port(text))
     if text.startswith("/"):
         return ListenSpec("unix:" + text.replace(":", r"\:"), None)
     if is_digits(text):
@@ -169,15 +174,35 @@ def parse_listen(text: str) -> ListenSpec:
 
 
 def _endpoint_port(description: str) -> int | None:
-    """The port of a tcp/tcp6/ssl endpoint string, used as the backends' default port."""
+    """The port of a tcp/tcp6/ssl/tls endpoint string, used as the backends' default port."""
     kind, _, rest = description.partition(":")
     if kind == "haproxy":
         return _endpoint_port(rest)
-    if kind not in ("tcp", "tcp6", "ssl"):
+    if kind not in ("tcp", "tcp6", "ssl", "tls"):
         return None
     for field in re.split(r"(?<!\\):", rest):
         if field.startswith("port="):
             field = field[5:]
+        elif kind == "tls":
+            continue  # tls:DIR[:port=N]: the first field is the certificate directory
         if is_digits(field):
             return int(field)
-    return None
+    return 443 if kind == "tls" else None  # Twisted's default for tls:
+
+
+_plugin_prefixes: frozenset[str] | None = None
+_PLUGIN_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+
+
+def plugin_prefixes() -> frozenset[str]:
+    """The prefixes of the server endpoint plugins installed (txtorcon's C{onion:}, say), so
+    that any Twisted endpoint string is a LISTEN, not only the built-in kinds (cached)."""
+    global _plugin_prefixes
+    if _plugin_prefixes is None:
+        from twisted.internet.interfaces import IStreamServerEndpointStringParser
+        from twisted.plugin import getPlugins
+
+        _plugin_prefixes = frozenset(
+            str(getattr(p, "prefix", "")) for p in getPlugins(IStreamServerEndpointStringParser)
+        ) - {""}
+    return _plugin_prefixes

@@ -102,7 +102,9 @@ class TwistdTests(SynchronousTestCase):
             )
         self.assertEqual(done.returncode, 1)
         self.assertIn(b"cannot listen", done.stderr)
-        self.assertIn(f"cannot listen on 'tcp:{port}:interface=127.0.0.1'", logfile.read_text())
+        # The daemon tells twistd first, then finishes its log.
+        wait_for(lambda: f"cannot listen on 'tcp:{port}:interface=127.0.0.1'"
+                 in logfile.read_text(), 20, "the reason in the log file")
         self.assertFalse(pidfile.exists())
 
 
