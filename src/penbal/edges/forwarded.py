@@ -25,22 +25,24 @@ from __future__ import annotations
 
 import enum
 import re
-from collections import deque
 from collections.abc import Callable
 
-MAX_HEAD = 65536
-MAX_LINE = 4096
-#: Requests sent on and not answered yet; a client that pipelines more is closed.
-MAX_OUTSTANDING = 65536
+from penbal.edges.httpframing import (
+    CONNECT,
+    HEAD_METHOD,
+    MAX_HEAD,
+    MAX_LINE,
+    PLAIN,
+    TOKEN,
+    UPGRADE,
+    chunk_size,
+    content_length,
+    take_line,
+)
+from penbal.edges.httpresponses import MAX_OUTSTANDING, ResponseFollower
 
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP/1\.([01])")
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[ \t]*(;.*)?")
 _DROPPED = (b"x-forwarded-for", b"x-forwarded-proto")
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: [^\r\n]*)?")
-
-# What a request awaits in its response (kept as small ints: one pointer per request).
-_PLAIN, _HEAD_METHOD, _UPGRADE, _CONNECT = 0, 1, 2, 3
 
 
 class _State(enum.Enum):
@@ -55,32 +57,8 @@ class _State(enum.Enum):
     FAILED = "failed"
 
 
-class _Reply(enum.Enum):
-    HEAD = "head"
-    BODY = "body"
-    CHUNK_SIZE = "chunk-size"
-    CHUNK_DATA = "chunk-data"
-    CHUNK_END = "chunk-end"
-    TRAILER = "trailer"
-    UNTIL_CLOSE = "until-close"
-    TUNNEL = "tunnel"
-    LOST = "lost"
-
-
 class RequestError(ValueError):
     """The client's stream is not HTTP/1.x that can be framed with certainty."""
-
-
-class ResponseError(ValueError):
-    """The backend's stream cannot be framed, so its answers cannot be matched to requests."""
-
-
-def chunk_size(line: bytes, error: type[ValueError]) -> int:
-    """The size on a chunk-size line (extensions allowed), or C{error} naming the line."""
-    match = _CHUNK_SIZE.fullmatch(line)
-    if match is None:
-        raise error(f"invalid chunk size line {line[:40]!r}")
-    return int(match.group(1), 16)
 
 
 class ForwardedRewriter:
@@ -114,16 +92,17 @@ class ForwardedRewriter:
         self._tunnel_after = False
         self.requests = 0
         # The backend's side: what each request sent on awaits, and the response framing.
-        self._awaiting: deque[int] = deque()
-        self._reply = _Reply.HEAD
-        self._reply_buffer = bytearray()
-        self._reply_remaining = 0
-        self.responses = 0
+        self._responses = ResponseFollower(max_head, self._agreed, self._declined, self._lost)
 
     @property
     def tunnel(self) -> bool:
         """True once an upgrade was agreed: both directions pass untouched from now on."""
-        return self._reply is _Reply.TUNNEL
+        return self._responses.tunnel
+
+    @property
+    def responses(self) -> int:
+        """Final responses matched to requests so far."""
+        return self._responses.responses
 
     @property
     def holding(self) -> bool:
@@ -216,14 +195,11 @@ class ForwardedRewriter:
             self._state = _State.CHUNK_SIZE
             return rest
         # CHUNK_SIZE and TRAILER work line by line.
-        end = buffer.find(b"\r\n", self._scanned)
-        if end < 0:
-            if len(buffer) > (MAX_LINE if state is _State.CHUNK_SIZE else self._max_head):
-                raise RequestError("chunk-size or trailer line too long")
+        limit = MAX_LINE if state is _State.CHUNK_SIZE else self._max_head
+        taken = take_line(buffer, self._scanned, limit, RequestError)
+        if taken is None:
             return None
-        line = bytes(buffer[:end])
-        rest = bytes(buffer[end + 2 :])
-        buffer.clear()
+        line, rest = taken
         if b"\n" in line or b"\r" in line:
             raise RequestError("bare CR or LF in chunked framing")
         out.append(line + b"\r\n")
@@ -256,7 +232,7 @@ class ForwardedRewriter:
         upgrade = False
         for line in lines[1:]:
             name, colon, value = line.partition(b":")
-            if not colon or _TOKEN.fullmatch(name) is None:
+            if not colon or TOKEN.fullmatch(name) is None:
                 raise RequestError(f"malformed header line {line[:60]!r}")
             lower = name.lower()
             if lower in _DROPPED:
@@ -272,20 +248,17 @@ class ForwardedRewriter:
                 upgrade = True
         self.requests += 1
         if method == b"CONNECT":
-            awaits = _CONNECT
+            awaits = CONNECT
         elif upgrade and b"upgrade" in connection:
-            awaits = _UPGRADE
+            awaits = UPGRADE
         else:
-            awaits = _HEAD_METHOD if method == b"HEAD" else _PLAIN
-        self._tunnel_after = awaits >= _UPGRADE
-        reply = self._reply
-        if reply is _Reply.LOST and self._tunnel_after:
+            awaits = HEAD_METHOD if method == b"HEAD" else PLAIN
+        self._tunnel_after = awaits >= UPGRADE
+        if self._responses.lost and self._tunnel_after:
             raise RequestError("Upgrade or CONNECT, but the backend's responses cannot be"
                                " followed to see whether it agreed")
-        if reply is not _Reply.LOST and reply is not _Reply.UNTIL_CLOSE:
-            if len(self._awaiting) >= MAX_OUTSTANDING:
-                raise RequestError(f"over {MAX_OUTSTANDING} requests awaiting responses")
-            self._awaiting.append(awaits)
+        if not self._responses.expect(awaits):
+            raise RequestError(f"over {MAX_OUTSTANDING} requests awaiting responses")
         self._frame(method, lengths, codings)
         return b"\r\n".join(kept) + b"\r\n" + self._added + b"\r\n"
 
@@ -299,157 +272,30 @@ class ForwardedRewriter:
             self._state = _State.CHUNK_SIZE
             return
         if lengths:
-            if any(not v.isdigit() for v in lengths) or len(set(lengths)) != 1:
-                raise RequestError(f"invalid Content-Length {b', '.join(lengths)!r}")
-            size = int(lengths[0])
+            size = content_length(lengths, RequestError)
             if size > 0:
                 self._state = _State.BODY
                 self._remaining = size
                 return
         self._request_done()  # CONNECT included: held until the backend answers it
 
-    # -- the backend's side ---------------------------------------------------------------
+    # -- the backend's side (penbal.edges.httpresponses) -------------------------------
 
     def response(self, data: bytes) -> None:
         """
         Follow bytes the backend sent: match each final response to the request it answers
         and, for an C{Upgrade} or C{CONNECT}, release what was held (see the module).
         """
-        reply = self._reply
-        if reply is _Reply.TUNNEL or reply is _Reply.LOST or reply is _Reply.UNTIL_CLOSE:
-            return
-        try:
-            self._read_responses(data)
-        except ResponseError as e:
-            self._reply = _Reply.LOST
-            self._reply_buffer.clear()
-            self._awaiting.clear()
-            if self._state is _State.HOLD or self._tunnel_after:
-                self._failed(f"cannot follow the backend's responses ({e}) to see whether it"
-                             " agreed to the Upgrade or CONNECT")
+        self._responses.feed(data)
 
-    def _read_responses(self, data: bytes) -> None:
-        pos = 0
-        while pos < len(data):
-            reply = self._reply
-            if reply is _Reply.BODY or reply is _Reply.CHUNK_DATA:
-                take = min(self._reply_remaining, len(data) - pos)
-                pos += take
-                self._reply_remaining -= take
-                if self._reply_remaining == 0:
-                    self._reply = _Reply.HEAD if reply is _Reply.BODY else _Reply.CHUNK_END
-                continue
-            if reply is _Reply.TUNNEL or reply is _Reply.UNTIL_CLOSE or reply is _Reply.LOST:
-                return
-            buffer = self._reply_buffer
-            buffer += data[pos:]
-            pos = len(data)
-            rest = self._consume_reply(buffer)
-            if rest is not None:
-                data, pos = rest, 0
-
-    def _consume_reply(self, buffer: bytearray) -> bytes | None:
-        """Take one unit from the buffered response bytes; the bytes after it, or None."""
-        reply = self._reply
-        if reply is _Reply.HEAD:
-            while buffer.startswith(b"\r\n"):
-                del buffer[:2]
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buffer) > self._max_head:
-                    raise ResponseError(f"response head over {self._max_head} bytes")
-                return None
-            head = bytes(buffer[:end])
-            rest = bytes(buffer[end + 4 :])
-            buffer.clear()
-            self._response_head(head)
-            return rest
-        if reply is _Reply.CHUNK_END:
-            if len(buffer) < 2:
-                return None
-            if buffer[:2] != b"\r\n":
-                raise ResponseError("chunk data not followed by CRLF")
-            rest = bytes(buffer[2:])
-            buffer.clear()
-            self._reply = _Reply.CHUNK_SIZE
-            return rest
-        end = buffer.find(b"\r\n")
-        if end < 0:
-            if len(buffer) > (MAX_LINE if reply is _Reply.CHUNK_SIZE else self._max_head):
-                raise ResponseError("chunk-size or trailer line too long")
-            return None
-        line = bytes(buffer[:end])
-        rest = bytes(buffer[end + 2 :])
-        buffer.clear()
-        if reply is _Reply.CHUNK_SIZE:
-            size = chunk_size(line, ResponseError)
-            if size == 0:
-                self._reply = _Reply.TRAILER
-            else:
-                self._reply = _Reply.CHUNK_DATA
-                self._reply_remaining = size
-        elif line == b"":
-            self._reply = _Reply.HEAD
-        return rest
-
-    def _response_head(self, head: bytes) -> None:
-        """One response head: which request it answers, what follows it, and the upgrade."""
-        lines = head.split(b"\r\n")
-        match = _STATUS_LINE.fullmatch(lines[0])
-        if match is None:
-            raise ResponseError(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
-        status = int(match.group(1))
-        lengths: list[bytes] = []
-        codings: list[bytes] = []
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or _TOKEN.fullmatch(name) is None:
-                raise ResponseError(f"malformed header line {line[:60]!r}")
-            lower = name.lower()
-            if lower == b"content-length":
-                lengths.extend(v.strip() for v in value.split(b","))
-            elif lower == b"transfer-encoding":
-                codings.extend(v.strip().lower() for v in value.split(b",") if v.strip())
-        awaiting = self._awaiting
-        awaits = awaiting[0] if awaiting else _PLAIN
-        if status == 101:
-            if awaits != _UPGRADE:
-                raise ResponseError("101 Switching Protocols to a request without Upgrade")
-            self._agreed()
-            return
-        if status < 200:
-            return  # 100 Continue, 103 Early Hints: the final answer is still to come
-        if awaiting:
-            awaiting.popleft()
-        self.responses += 1
-        if awaits == _CONNECT and status < 300:
-            self._agreed()
-            return
-        self._reply_framing(status, awaits, lengths, codings)
-        if awaits >= _UPGRADE:
-            self._declined()
-
-    def _reply_framing(
-        self, status: int, awaits: int, lengths: list[bytes], codings: list[bytes]
-    ) -> None:
-        """What follows a final response head (RFC 9112, section 6.3)."""
-        if awaits == _HEAD_METHOD or status in (204, 304):
-            self._reply = _Reply.HEAD
-        elif codings:
-            self._reply = _Reply.CHUNK_SIZE if codings[-1] == b"chunked" else _Reply.UNTIL_CLOSE
-        elif lengths:
-            if any(not v.isdigit() for v in lengths) or len(set(lengths)) != 1:
-                raise ResponseError(f"invalid Content-Length {b', '.join(lengths)!r}")
-            self._reply_remaining = int(lengths[0])
-            self._reply = _Reply.BODY if self._reply_remaining else _Reply.HEAD
-        else:
-            self._reply = _Reply.UNTIL_CLOSE  # the body ends when the backend closes
+    def _lost(self, why: str) -> None:
+        """The backend's responses cannot be framed: fatal only while an upgrade waits."""
+        if self._state is _State.HOLD or self._tunnel_after:
+            self._failed(f"cannot follow the backend's responses ({why}) to see whether it"
+                         " agreed to the Upgrade or CONNECT")
 
     def _agreed(self) -> None:
         """The backend agreed to the upgrade: from now on nothing is parsed either way."""
-        self._reply = _Reply.TUNNEL
-        self._reply_buffer.clear()
-        self._awaiting.clear()
         if self._state is _State.FAILED:
             return
         # Whatever the client sent after the request (or the rest of its body) goes as it is.
