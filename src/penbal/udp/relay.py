@@ -5,16 +5,15 @@ own connected socket; replies go back through the front socket, from the address
 sent to.  A backend that answers with an ICMP error is blacklisted and its sessions move on.
 
 On a move, the datagrams a session sent in the last L{RESEND_WINDOW} seconds and that got no
-reply are sent again to the new backend, but only if the old backend has replied to anything
-before (a request/reply service such as DNS, whose unanswered requests are most likely lost).
-A backend that never replied (statsd, syslog) may well have received them: they are not sent
+reply (kept by L{penbal.udp.resend}) are sent again to the new backend, but only if the old
+backend has replied to anything before (a request/reply service such as DNS, whose unanswered
+requests are most likely lost).  A backend that never replied (statsd, syslog) may well have received them: they are not sent
 again, so such services never see a datagram twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from typing import Protocol
 
 from twisted.internet.interfaces import IReactorTime
@@ -25,18 +24,16 @@ from penbal.backend import Backend
 from penbal.balancer import Balancer
 from penbal.connlog import ConnectionLog, ConnectionRecord
 from penbal.interfaces import ClientInfo
+from penbal.udp.resend import RESEND_COUNT, RESEND_WINDOW
 from penbal.udp.resolve import HostResolver
 from penbal.udp.sessions import IDLE, UDPSession, UDPSessionTable
 from penbal.udp.sockets import Address, BackendUnreachableError, UpstreamReceiver
+from penbal.udp.stats import UDPStats
 
 log = Logger()
 
-RESEND_WINDOW = 1.0
-"""On a move, datagrams sent this recently and not answered may be sent again (see L{UDPRelay})."""
-RESEND_COUNT = 4
-"""The most datagrams of a session sent again on a move, by default (C{--udp-resend})."""
-RESEND_BYTES = 65536
-"""... and the most bytes."""
+__all__ = ["RESEND_COUNT", "RESEND_WINDOW", "WAITING_LIMIT", "UDPRelay", "UDPStats", "client_of"]
+
 WAITING_LIMIT = 64
 """Datagrams a session holds while its backend's host name is being resolved."""
 
@@ -56,28 +53,6 @@ class UpstreamLink(Protocol):
 
 
 Opener = Callable[[str, int, UpstreamReceiver], UpstreamLink]
-
-
-@dataclass
-class UDPStats:
-    """Figures of the UDP front side (the backends' own figures are in their counters)."""
-
-    datagrams_in: int = 0
-    """Datagrams received from clients."""
-    datagrams_out: int = 0
-    """Datagrams sent to clients (the backends' replies)."""
-    sessions: int = 0
-    """Sessions started."""
-    moved: int = 0
-    """Sessions moved to another backend (theirs failed, became unfit or was set down)."""
-    resent: int = 0
-    """Unanswered datagrams sent again to the new backend of a moved session."""
-    no_backend: int = 0
-    """Datagrams dropped because no backend (nor emergency server) could take them."""
-    dropped: int = 0
-    """Datagrams dropped otherwise: a full socket buffer, too many waiting for a host name."""
-    denied: int = 0
-    """Datagrams of new clients refused by the client ACL."""
 
 
 def client_of(addr: Address) -> ClientInfo:
@@ -294,11 +269,7 @@ class UDPRelay:
         counters.datagrams_to_backend += 1
         counters.bytes_to_backend += len(data)
         if self.resend:
-            recent = session.recent
-            recent.append((self._clock.seconds(), data))
-            session.recent_bytes += len(data)
-            while len(recent) > self.resend or session.recent_bytes > RESEND_BYTES:
-                session.recent_bytes -= len(recent.popleft()[1])
+            session.recent.record(self._clock.seconds(), data, self.resend)
 
     def _reply(self, session: UDPSession, data: bytes) -> None:
         backend = session.backend
@@ -313,7 +284,6 @@ class UDPRelay:
             self.stats.dropped += 1
         if session.recent:
             session.recent.clear()
-            session.recent_bytes = 0
         session.tried.clear()
         self.table.touch(session.key)
 
@@ -339,7 +309,6 @@ class UDPRelay:
         resent = len(again)
         again += session.waiting or []  # never sent (a name being resolved, a refused send)
         session.recent.clear()
-        session.recent_bytes = 0
         self._detach(session)
         settings = self.balancer.settings
         if settings.stubborn:
@@ -371,8 +340,7 @@ class UDPRelay:
         """
         if not session.recent or old.counters.datagrams_from_backend == 0:
             return []
-        now = self._clock.seconds()
-        return [data for sent, data in session.recent if now - sent <= RESEND_WINDOW]
+        return session.recent.within_window(self._clock.seconds())
 
     def _detach(self, session: UDPSession) -> None:
         """Close the session's socket and take it off its backend."""

@@ -9,7 +9,7 @@ table.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -17,6 +17,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
+from penbal.udp.resend import RecentDatagrams
 from penbal.udp.sockets import Address
 
 if TYPE_CHECKING:
@@ -161,7 +162,6 @@ class UDPSession:
         "link",
         "local",
         "recent",
-        "recent_bytes",
         "relay",
         "started",
         "tried",
@@ -189,8 +189,8 @@ class UDPSession:
         self.link: UpstreamLink | None = None
         self.upstream: UpstreamHandler | None = None
         self.waiting: list[bytes] | None = None
-        self.recent: deque[tuple[float, bytes]] = deque()
-        self.recent_bytes = 0
+        #: Unanswered datagrams, to send again if the session moves (L{penbal.udp.resend}).
+        self.recent = RecentDatagrams()
         self.tried: set[Backend] = set()
         self.bytes_in = 0
         self.bytes_out = 0
