@@ -7,8 +7,8 @@ sent to.  A backend that answers with an ICMP error is blacklisted and its sessi
 On a move, the datagrams a session sent in the last L{RESEND_WINDOW} seconds and that got no
 reply (kept by L{penbal.udp.resend}) are sent again to the new backend, but only if the old
 backend has replied to anything before (a request/reply service such as DNS, whose unanswered
-requests are most likely lost).  A backend that never replied (statsd, syslog) may well have received them: they are not sent
-again, so such services never see a datagram twice.
+requests are most likely lost).  A backend that never replied (statsd, syslog) may well have
+received them: they are not sent again, so such services never see a datagram twice.
 """
 
 from __future__ import annotations
