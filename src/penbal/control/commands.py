@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from penbal.address import BACKEND_FORM, SpecError, check_host, parse_backend
 from penbal.backend import AdminState
+from penbal.control.help import HELP
 from penbal.control.language import (
     AddAclEntry,
     AddServer,
@@ -48,8 +49,16 @@ from penbal.control.language import (
     Unsupported,
     Write,
 )
-from penbal.edges.acl import AclEntry, AclError, parse_acl_number, parse_network
-from penbal.optiontypes import is_digits, parse_float, parse_int
+from penbal.control.words import (
+    WordError,
+    acl_number,
+    arity,
+    bounded_number,
+    server_number,
+    show,
+)
+from penbal.edges.acl import AclEntry, AclError, parse_network
+from penbal.optiontypes import is_digits
 
 __all__ = [
     "HELP",
@@ -90,10 +99,6 @@ __all__ = [
 ]
 
 
-class _BadError(Exception):
-    """Raised inside the parser only; becomes a L{BadCommand}."""
-
-
 # name: (coerce, lowest value, what the number means)
 VALUES: dict[str, tuple[type, float, str]] = {
     "blacklist": (float, 0, "seconds"),
@@ -114,205 +119,138 @@ PEN_NO_OPS = frozenset(
      "no log", "tcp_fastclose off", "epoll", "poll", "select", "kqueue", "debug 0"]
 )
 
-HELP = (
-    "servers                      list the backends (numbered from 0)",
-    "server N                     show backend N",
-    "server N up|down|drain       take N in, out now, or out once its connections end",
-    "server N [address A] [port P] [max M] [hard H] [weight W] [prio P] [acl A] [blacklist T]",
-    f"add {BACKEND_FORM}",
-    "remove N [now]               remove backend N (drains first unless now)",
-    "no servers                   empty the backend table",
-    "status [html|json|text]      status report",
-    "mode                         selection flags and policy",
-    "policy [NAME [BASE]]         show or set the selection policy",
-    "roundrobin|hash|weight|prio  Pen's selection flags (and 'no X')",
-    "stubborn / no stubborn       no failover when the first choice fails",
-    "http / no http               add X-Forwarded-For to HTTP requests (as -H)",
-    "blacklist|timeout|tracking [SECONDS]",
-    "clients_max|conn_max [N]",
-    "emergency [HOST:PORT] / no emergency",
-    "acl N permit|deny ADDR[/PREFIX] [NETMASK] / no acl N",
-    "client_acl|control_acl [N]   which access list clients / the control port use",
-    "recent [SECONDS]             clients seen lately",
-    "write [FILE|-]               write the running configuration as commands",
-    "reload                       re-read the config file (as SIGHUP)",
-    "listen|control|pid|log       where penbal listens, its pid, where it logs",
-    "prompt / quit                keep this connection open / close it",
-    "exit                         stop penbal gracefully (as SIGTERM)",
-)
-
-
-def _show(word: str) -> str:
-    """A user's word for an error message: quoted, printable, bounded."""
-    return repr(word if len(word) <= 40 else word[:40] + "...")
-
-
-def _index(word: str) -> int:
-    if not is_digits(word) or len(word) > 9:
-        raise _BadError(f"invalid server number {_show(word)}: expected a number from 0")
-    return int(word)
-
-
-def _number(word: str, name: str, kind: type, low: float) -> float:
-    """A finite number >= C{low}; whole when C{kind} is int."""
-    bad = _BadError(
-        f"invalid {name} {_show(word)}: expected a "
-        f"{'whole number' if kind is int else 'number'} >= {low:g}"
-    )
-    if len(word) > 32:
-        raise bad
-    try:
-        value = parse_int(word) if kind is int else parse_float(word)
-    except ValueError:
-        raise bad from None
-    if value < low:
-        raise bad
-    return value
-
-
-def _acl_number(word: str) -> int:
-    try:
-        return parse_acl_number(word)
-    except AclError as e:
-        raise _BadError(str(e)) from None
-
-
-def _arity(words: list[str], low: int, high: int, form: str) -> None:
-    if not low <= len(words) - 1 <= high:
-        raise _BadError(f"wrong number of arguments to {words[0]!r}: expected {form}")
-
 
 def _server(words: list[str]) -> Command:
     form = "server N [up|down|drain | KEY VALUE ...]"
     if len(words) < 2:
-        raise _BadError(f"missing server number: expected {form}")
-    index = _index(words[1])
+        raise WordError(f"missing server number: expected {form}")
+    index = server_number(words[1])
     rest = words[2:]
     if not rest:
         return ShowServer(index)
     if rest[0] in STATES:
         if len(rest) > 1:
-            raise _BadError(f"server {index} {rest[0]}: expected nothing after {rest[0]!r}")
+            raise WordError(f"server {index} {rest[0]}: expected nothing after {rest[0]!r}")
         return SetServerState(index, STATES[rest[0]])
     if len(rest) % 2:
-        raise _BadError(f"server {index}: {_show(rest[-1])} needs a value, expected {form}")
+        raise WordError(f"server {index}: {show(rest[-1])} needs a value, expected {form}")
     fields: dict[str, object] = {}
     for key, value in zip(rest[::2], rest[1::2], strict=True):
         if key in fields or (key in SERVER_NUMBERS and SERVER_NUMBERS[key] in fields):
-            raise _BadError(f"server {index}: {key!r} given twice")
+            raise WordError(f"server {index}: {key!r} given twice")
         if key == "address":
             try:
                 fields["host"] = check_host(value.strip("[]"), f"server {index} address")
             except SpecError as e:
-                raise _BadError(str(e)) from None
+                raise WordError(str(e)) from None
         elif key == "port":
             if not is_digits(value) or len(value) > 5 or not 1 <= int(value) <= 65535:
-                raise _BadError(f"invalid port {_show(value)}: expected a number 1-65535")
+                raise WordError(f"invalid port {show(value)}: expected a number 1-65535")
             fields["port"] = int(value)
         elif key in SERVER_NUMBERS:
-            fields[SERVER_NUMBERS[key]] = int(_number(value, key, int, 0))
+            fields[SERVER_NUMBERS[key]] = int(bounded_number(value, key, int, 0))
         elif key == "acl":
-            fields["acl"] = _acl_number(value)
+            fields["acl"] = acl_number(value)
         elif key == "blacklist":
-            fields["blacklist"] = _number(value, "blacklist time", float, 0)
+            fields["blacklist"] = bounded_number(value, "blacklist time", float, 0)
         else:
-            raise _BadError(
-                f"server {index}: unknown setting {_show(key)}: expected up, down, drain, "
+            raise WordError(
+                f"server {index}: unknown setting {show(key)}: expected up, down, drain, "
                 "address, port, max, hard, weight, prio, acl or blacklist"
             )
     return SetServer(index, **fields)  # type: ignore[arg-type]
 
 
 def _add(words: list[str]) -> Command:
-    _arity(words, 1, 1, f"add {BACKEND_FORM}")
+    arity(words, 1, 1, f"add {BACKEND_FORM}")
     try:
         return AddServer(parse_backend(words[1], None))
     except SpecError as e:
-        raise _BadError(str(e)) from None
+        raise WordError(str(e)) from None
 
 
 def _remove(words: list[str]) -> Command:
-    _arity(words, 1, 2, "remove N [now]")
+    arity(words, 1, 2, "remove N [now]")
     if len(words) == 3 and words[2] != "now":
-        raise _BadError(f"remove: expected 'now' after the server number, got {_show(words[2])}")
-    return RemoveServer(_index(words[1]), now=len(words) == 3)
+        raise WordError(f"remove: expected 'now' after the server number, got {show(words[2])}")
+    return RemoveServer(server_number(words[1]), now=len(words) == 3)
 
 
 def _status(words: list[str]) -> Command:
-    _arity(words, 0, 1, "status [html|json|text]")
+    arity(words, 0, 1, "status [html|json|text]")
     form = words[1] if len(words) == 2 else "html"
     if form not in ("html", "json", "text"):
-        raise _BadError(f"status: unknown form {_show(form)}: expected html, json or text")
+        raise WordError(f"status: unknown form {show(form)}: expected html, json or text")
     return ShowStatus(form)
 
 
 def _policy(words: list[str]) -> Command:
-    _arity(words, 0, 2, "policy [NAME [BASE]]")
+    arity(words, 0, 2, "policy [NAME [BASE]]")
     if len(words) == 1:
         return ShowValue("policy")
     for word in words[1:]:
         if not word.isidentifier():
-            raise _BadError(f"invalid policy name {_show(word)}: expected a plugin name")
+            raise WordError(f"invalid policy name {show(word)}: expected a plugin name")
     if len(words) == 3 and words[1] != "sticky":
-        raise _BadError(f"policy {words[1]}: only sticky takes a policy for new clients")
+        raise WordError(f"policy {words[1]}: only sticky takes a policy for new clients")
     return SetPolicy(words[1], words[2] if len(words) == 3 else None)
 
 
 def _value(words: list[str]) -> Command:
     name = words[0]
-    _arity(words, 0, 1, f"{name} [VALUE]")
+    arity(words, 0, 1, f"{name} [VALUE]")
     if len(words) == 1:
         return ShowValue(name)
     if name in ACL_VALUES:
-        return SetValue(name, _acl_number(words[1]))
+        return SetValue(name, acl_number(words[1]))
     kind, low, unit = VALUES[name]
-    return SetValue(name, _number(words[1], f"{name} ({unit})", kind, low))
+    return SetValue(name, bounded_number(words[1], f"{name} ({unit})", kind, low))
 
 
 def _acl(words: list[str]) -> Command:
     form = "acl N permit|deny ADDR[/PREFIX] [NETMASK]"
-    _arity(words, 3, 4, form)
-    number = _acl_number(words[1])
+    arity(words, 3, 4, form)
+    number = acl_number(words[1])
     if words[2] not in ("permit", "deny"):
-        raise _BadError(f"acl {number}: expected permit or deny, got {_show(words[2])}")
+        raise WordError(f"acl {number}: expected permit or deny, got {show(words[2])}")
     if words[3] == "country":
-        raise _BadError("acl: country entries need GeoIP, which penbal does not have")
+        raise WordError("acl: country entries need GeoIP, which penbal does not have")
     try:
         network = parse_network(words[3], words[4] if len(words) == 5 else None)
     except AclError as e:
-        raise _BadError(str(e)) from None
+        raise WordError(str(e)) from None
     return AddAclEntry(number, AclEntry(words[2] == "permit", network))
 
 
 def _emergency(words: list[str]) -> Command:
-    _arity(words, 0, 1, "emergency [HOST:PORT]")
+    arity(words, 0, 1, "emergency [HOST:PORT]")
     if len(words) == 1:
         return ShowValue("emergency")
     try:
         return SetEmergency(parse_backend(words[1], None))
     except SpecError as e:
-        raise _BadError(str(e)) from None
+        raise WordError(str(e)) from None
 
 
 def _write(words: list[str]) -> Command:
     if len(words) > 2:
-        raise _BadError("write: expected one FILE (no spaces), or - to print the configuration")
+        raise WordError("write: expected one FILE (no spaces), or - to print the configuration")
     return Write(words[1] if len(words) == 2 else None)
 
 
 def _recent(words: list[str]) -> Command:
-    _arity(words, 0, 1, "recent [SECONDS]")
+    arity(words, 0, 1, "recent [SECONDS]")
     if len(words) == 1:
         return ShowRecent()
-    return ShowRecent(_number(words[1], "recent (seconds)", float, 0))
+    return ShowRecent(bounded_number(words[1], "recent (seconds)", float, 0))
 
 
 def _no(words: list[str]) -> Command:
     if len(words) < 2:
-        raise _BadError("'no' needs a setting: expected no roundrobin, hash, stubborn, ...")
+        raise WordError("'no' needs a setting: expected no roundrobin, hash, stubborn, ...")
     what = words[1]
     if what in FLAGS or what == "stubborn" or what == "servers" or what == "emergency":
-        _arity(words, 1, 1, f"no {what}")
+        arity(words, 1, 1, f"no {what}")
         if what == "stubborn":
             return SetStubborn(False)
         if what == "servers":
@@ -321,24 +259,24 @@ def _no(words: list[str]) -> Command:
             return SetEmergency(None)
         return SetSelectionFlag(what, False)
     if what == "http":
-        _arity(words, 1, 1, "no http")
+        arity(words, 1, 1, "no http")
         return SetHttp(False)
     if what == "acl":
-        _arity(words, 2, 2, "no acl N")
-        return ClearAcl(_acl_number(words[2]))
-    raise _BadError(f"unknown setting {_show(what)} after 'no' (try 'help')")
+        arity(words, 2, 2, "no acl N")
+        return ClearAcl(acl_number(words[2]))
+    raise WordError(f"unknown setting {show(what)} after 'no' (try 'help')")
 
 
 def _simple(command: Command, form: str) -> Callable[[list[str]], Command]:
     def parse(words: list[str]) -> Command:
-        _arity(words, 0, 0, form)
+        arity(words, 0, 0, form)
         return command
 
     return parse
 
 
 def _flag(words: list[str]) -> Command:
-    _arity(words, 0, 0, words[0])
+    arity(words, 0, 0, words[0])
     if words[0] == "stubborn":
         return SetStubborn(True)
     return SetSelectionFlag(words[0], True)
@@ -346,17 +284,17 @@ def _flag(words: list[str]) -> Command:
 
 def _show_only(words: list[str]) -> Command:
     if words[0] == "log" and len(words) > 1:
-        _arity(words, 0, 1, "log [FILE]")
+        arity(words, 0, 1, "log [FILE]")
         return Unsupported(
             " ".join(words),
             "log FILE is not supported: connections are logged by twist --log-file",
         )
-    _arity(words, 0, 0, words[0])
+    arity(words, 0, 0, words[0])
     return ShowValue(words[0])
 
 
 def _http(words: list[str]) -> Command:
-    _arity(words, 0, 0, "http")
+    arity(words, 0, 0, "http")
     return SetHttp(True)
 
 
@@ -364,21 +302,21 @@ def _pen_only(words: list[str]) -> Command:
     """Pen settings that penbal does not have; Pen's C{write} puts them in its files."""
     name = words[0]
     if name == "ascii":
-        _arity(words, 0, 0, "ascii")
+        arity(words, 0, 0, "ascii")
         reason = "ascii (Pen's debugging dumps) is not supported"
     elif name == "debug":
-        _arity(words, 1, 1, "debug N")
+        arity(words, 1, 1, "debug N")
         if not is_digits(words[1]):
-            raise _BadError(f"invalid debug level {_show(words[1])}: expected a number from 0")
+            raise WordError(f"invalid debug level {show(words[1])}: expected a number from 0")
         reason = "debug N is not supported: use twist --log-level debug"
     elif name == "web_stats":
-        _arity(words, 1, 1, "web_stats FILE")
+        arity(words, 1, 1, "web_stats FILE")
         reason = "web_stats FILE is not supported: penbal serves its status with --http"
     else:  # tcp_fastclose; 'tcp_fastclose off', what penbal does, is a no-op
-        _arity(words, 1, 1, "tcp_fastclose off|in|out|both")
+        arity(words, 1, 1, "tcp_fastclose off|in|out|both")
         if words[1] not in ("in", "out", "both"):
-            raise _BadError(
-                f"tcp_fastclose: expected off, in, out or both, got {_show(words[1])}"
+            raise WordError(
+                f"tcp_fastclose: expected off, in, out or both, got {show(words[1])}"
             )
         reason = f"tcp_fastclose {words[1]} is not supported: penbal relays half-closes"
     return Unsupported(" ".join(words), reason)
@@ -423,9 +361,9 @@ def parse_command(line: str | bytes) -> Parsed:
             return Ignored(" ".join(words))
         parser = PARSERS.get(words[0])
         if parser is None:
-            return BadCommand(f"unknown command {_show(words[0])} (try 'help')")
+            return BadCommand(f"unknown command {show(words[0])} (try 'help')")
         return parser(words)
-    except _BadError as e:
+    except WordError as e:
         return BadCommand(str(e))
     except Exception as e:  # a bug here must not take the control port down
         return BadCommand(
