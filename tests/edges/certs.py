@@ -118,3 +118,14 @@ class Authority:
             .sign(self.key, hashes.SHA256())
         )
         return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def certificate_directory(base: Path) -> tuple[Path, Authority, Issued]:
+    """A C{tls:} certificate directory under C{base} holding one PEM (certificate and key)
+    for front.test, its CA, and that certificate."""
+    certs = base / "certs"
+    certs.mkdir(parents=True)
+    ca = Authority()
+    issued = ca.issue(["front.test"])
+    (certs / "front.pem").write_bytes(issued.cert_pem + issued.key_pem)
+    return certs, ca, issued

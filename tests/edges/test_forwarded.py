@@ -221,6 +221,9 @@ class FailClosedTests(SynchronousTestCase):
 
 
 UPGRADE = get("/ws", b"Connection: Upgrade\r\nUpgrade: websocket\r\n")
+#: An upgrade request with a 4-byte body.
+UPGRADE_WITH_BODY = (b"POST /ws HTTP/1.1\r\nContent-Length: 4\r\nConnection: upgrade\r\n"
+                     b"Upgrade: x\r\n\r\n")
 CONNECT = b"CONNECT db:3306 HTTP/1.1\r\nHost: db\r\n\r\n"
 FORGED = b"GET /forged HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 127.6.6.6\r\n\r\n"
 FORGED_OUT = b"GET /forged HTTP/1.1\r\nHost: h\r\n" + ADDED + b"\r\n"
@@ -349,18 +352,14 @@ class UpgradeTests(SynchronousTestCase):
     def test_early_answer_during_body(self) -> None:
         """A 101 before the upgrade request's body is complete: the rest passes untouched."""
         recorder = Recorder()
-        head = (b"POST /ws HTTP/1.1\r\nContent-Length: 4\r\nConnection: upgrade\r\n"
-                b"Upgrade: x\r\n\r\n")
-        recorder.feed(head + b"ab")
+        recorder.feed(UPGRADE_WITH_BODY + b"ab")
         self.assertEqual(recorder.answer(SWITCHING), b"")
         self.assertEqual(recorder.feed(b"cd" + FORGED), b"cd" + FORGED)
 
     def test_declined_during_body(self) -> None:
         """A refusal before the body is complete: the next head is rewritten."""
         recorder = Recorder()
-        head = (b"POST /ws HTTP/1.1\r\nContent-Length: 4\r\nConnection: upgrade\r\n"
-                b"Upgrade: x\r\n\r\n")
-        recorder.feed(head + b"ab")
+        recorder.feed(UPGRADE_WITH_BODY + b"ab")
         self.assertEqual(recorder.answer(OK), b"")
         self.assertEqual(recorder.feed(b"cd" + FORGED), b"cd" + FORGED_OUT)
 

@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.testing.backends import Backend
 from penbal.testing.process import PenbalProcess, free_port
-from tests.edges.certs import Authority
+from tests.edges.certs import Authority, certificate_directory
 
 
 class HeadRecorder(Backend):
@@ -199,11 +199,7 @@ class ForwardedProtoTests(SynchronousTestCase):
 
     def test_https_tls_directory(self) -> None:
         """Behind a tls: directory endpoint (penbal's own SNI lookup) the proto is https."""
-        certs = Path(self.mktemp()) / "certs"
-        certs.mkdir(parents=True)
-        ca = Authority()
-        issued = ca.issue(["front.test"])
-        (certs / "front.pem").write_bytes(issued.cert_pem + issued.key_pem)
+        certs, ca, _ = certificate_directory(Path(self.mktemp()))
         backend = ProtoRecorder("http")
         self.addCleanup(backend.stop)
         port = free_port()

@@ -21,7 +21,7 @@ from penbal.edges.tls import TLSConfigError
 from penbal.edges.tlsserver import ListenTLSSettings, listen_endpoint
 from penbal.testing.backends import Backend
 from penbal.testing.process import PenbalProcess, free_port, run_penbal, wait_for
-from tests.edges.certs import Authority, Issued
+from tests.edges.certs import Authority, Issued, certificate_directory
 
 
 class TLSBackend(Backend):
@@ -246,11 +246,7 @@ class TLSTerminationTests(SynchronousTestCase):
         """A penbal on a tls: directory holding a certificate for front.test, in front of an
         echo backend: the directory, its CA and certificate, the port, and a client context
         that trusts the CA."""
-        certs = Path(self.mktemp()) / "certs"
-        certs.mkdir(parents=True)
-        ca = Authority()
-        issued = ca.issue(["front.test"])
-        (certs / "front.pem").write_bytes(issued.cert_pem + issued.key_pem)
+        certs, ca, issued = certificate_directory(Path(self.mktemp()))
         backend = Backend("echo")
         self.addCleanup(backend.stop)
         port = free_port()
