@@ -37,6 +37,7 @@ class StartupError(SystemExit):
 
     def __init__(self, message: str) -> None:
         super().__init__(f"penbal: error: {message}")
+        self.message = message
 
 
 class DaemonStartupError(Exception):
@@ -52,7 +53,7 @@ class DaemonServices(MultiService):
         try:
             super().privilegedStartService()
         except StartupError as e:
-            raise DaemonStartupError(str(e.code).removeprefix("penbal: error: ")) from None
+            raise DaemonStartupError(e.message) from None
 
 
 class TCPBalancerService(Service):

@@ -47,8 +47,6 @@ class Dial(ClientFactory):
         self._backend: Backend | None = None
         self._connector: IConnector | DirectAttempt | None = None
         self._cancelled = False
-        #: Attempts started so far (to tell which one is current).
-        self._attempts = 0
         #: A connected backend whose first byte is awaited (C{--first-byte-timeout}).
         self._silent: BackendLeg | None = None
         self._silent_timer: IDelayedCall | None = None
@@ -86,8 +84,7 @@ class Dial(ClientFactory):
         self.attempt_failed(f"closed before sending anything ({why})")
 
     def _no_first_byte(self, leg: BackendLeg, seconds: float) -> None:
-        self._silent_timer = None
-        self._silent = None
+        self._stop_waiting()
         self._abandon(leg)
         self.attempt_failed(f"connected but sent nothing within {seconds:g}s")
 
@@ -125,15 +122,13 @@ class Dial(ClientFactory):
         if factory is self and relay.direct_connect:
             family = ip_family(spec.host)
             if family is not None:
-                self._attempts += 1
-                mine = self._attempts
                 attempt = DirectAttempt(
                     relay.fd_reactor, self._clock, family, spec.host, spec.port, self,
                     settings.timeout,
                 )
-                # An attempt that failed at once has already started the next one (from its
-                # constructor): that one, not this, is what cancel() must stop.
-                if self._attempts == mine and attempt.fileno() >= 0:
+                # An attempt that failed at once (its socket is gone) has already started the
+                # next one from its constructor: that one is what cancel() must stop.
+                if attempt.fileno() >= 0:
                     self._connector = attempt
                 return
         self._connector = self._reactor.connectTCP(
