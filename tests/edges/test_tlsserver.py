@@ -61,8 +61,8 @@ class TightenTests(SynchronousTestCase):
     def test_inactive(self) -> None:
         """No settings, nothing to do, on any endpoint."""
         self.assertFalse(ListenTLSSettings().active)
-        self.assertTrue(ListenTLSSettings(directory=True).active)
-        self.assertFalse(ListenTLSSettings(directory=True).tightens)
+        self.assertTrue(ListenTLSSettings(terminates=True).active)
+        self.assertFalse(ListenTLSSettings(terminates=True).tightens)
         listen_endpoint(MemoryReactorClock(), "tcp:0", ListenTLSSettings())
 
 
@@ -270,7 +270,7 @@ class TLSDirectoryEndpointTests(SynchronousTestCase):
         """tls: endpoints get penbal's SNI creator, with the port and interface asked for."""
         endpoint: Any = listen_endpoint(MemoryReactorClock(),
                                         f"tls:{self.dir}:port=8443:interface=127.0.0.1",
-                                        ListenTLSSettings(directory=True))
+                                        ListenTLSSettings(terminates=True))
         self.assertIsInstance(endpoint.connectionCreator, SNIDirectoryCreator)
         self.assertEqual(endpoint.endpoint._port, 8443)
         self.assertEqual(endpoint.endpoint._interface, "127.0.0.1")
@@ -279,7 +279,7 @@ class TLSDirectoryEndpointTests(SynchronousTestCase):
     def test_defaults(self) -> None:
         """Twisted's defaults: port 443 on every address."""
         endpoint: Any = listen_endpoint(MemoryReactorClock(), f"tls:{self.dir}",
-                                        ListenTLSSettings(directory=True))
+                                        ListenTLSSettings(terminates=True))
         self.assertEqual((endpoint.endpoint._port, endpoint.endpoint._interface), (443, "::"))
 
     def test_bad_descriptions(self) -> None:
@@ -287,7 +287,7 @@ class TLSDirectoryEndpointTests(SynchronousTestCase):
         for description in (f"tls:{self.dir}:port=x", f"tls:{self.dir}:colour=red", "tls:",
                             f"tls:{self.dir}/nope:port=1"):
             self.assertRaises(TLSConfigError, listen_endpoint, MemoryReactorClock(),
-                              description, ListenTLSSettings(directory=True))
+                              description, ListenTLSSettings(terminates=True))
 
     def test_bad_ciphers(self) -> None:
         """A cipher list naming nothing is refused at start-up on a tls: endpoint too."""

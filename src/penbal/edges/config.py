@@ -171,7 +171,6 @@ class EdgeOptions:
             backend_tls=backend_tls,
             listen_tls=ListenTLSSettings(min_version if tls_listen else None,
                                          ciphers if tls_listen else None,
-                                         directory=listen.endpoint.startswith("tls:"),
                                          terminates=tls_listen),
             send_proxy=send_proxy.lower() if send_proxy is not None else None,
             proxy_networks=self._proxy_networks() if accept_proxy else None,

@@ -50,15 +50,15 @@ class BackendTLSSettings:
 class ListenTLSSettings:
     """
     What C{--tls-min-version} and C{--tls-ciphers} ask of the listening side, and whether the
-    LISTEN endpoint is a C{tls:DIR} directory (served by penbal's own SNI lookup, which reads
-    certificates added or renewed after start-up; Twisted's own C{tls:} does not).
+    LISTEN endpoint terminates TLS (C{ssl:}, or C{tls:DIR}, served by penbal's own SNI lookup,
+    which reads certificates added or renewed after start-up; Twisted's own C{tls:} does not).
     """
 
     min_version: str | None = None
     ciphers: str | None = None
-    directory: bool = False
-    #: The LISTEN endpoint terminates TLS (C{ssl:} or C{tls:}): penbal builds it, to end
-    #: half-closed connections cleanly (L{penbal.edges.tlsclose}).
+    #: The LISTEN endpoint terminates TLS: penbal builds it (L{penbal.edges.tlsserver}), to
+    #: read C{tls:} directories itself and end half-closed connections cleanly
+    #: (L{penbal.edges.tlsclose}).
     terminates: bool = False
 
     @property
@@ -69,4 +69,4 @@ class ListenTLSSettings:
     @property
     def active(self) -> bool:
         """True if penbal builds the LISTEN endpoint itself (L{penbal.edges.tlsserver})."""
-        return self.tightens or self.directory or self.terminates
+        return self.tightens or self.terminates
