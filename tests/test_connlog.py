@@ -30,6 +30,14 @@ class ConnectionLogTests(SynchronousTestCase):
         self.assertEqual(formatEvent(event), "127.0.0.2:5000 -> 127.0.0.1:3306: 5 bytes in,"
                          " 7 bytes out, 0.500s, ended by client")
 
+    def test_braces_are_text(self) -> None:
+        """The line is the event's format: braces in a field are shown as they are."""
+        with capturedLogs() as events:
+            ConnectionLog().ended(record("{odd}:1"))
+        [event] = [e for e in events if e.get("penbal_event") == "connection"]
+        self.assertTrue(formatEvent(event).startswith("{odd}:1 -> 127.0.0.1:3306"))
+        self.assertEqual(event["log_time"], 10.5)  # the injected clock's end time
+
     def test_quiet_still_keeps_recent(self) -> None:
         """With events off nothing is logged, and the status page still sees the record."""
         connlog = ConnectionLog(keep=2, emit=False)

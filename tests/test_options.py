@@ -35,9 +35,9 @@ class CoreOptionsTests(SynchronousTestCase):
 
 class RelayPathOptionsTests(SynchronousTestCase):
     def test_defaults(self) -> None:
-        """Write-through with 1 MiB reads unless asked otherwise."""
+        """The lean path with 1 MiB reads unless asked otherwise."""
         options = parse("3306", "127.0.0.2")
-        self.assertEqual((options["relay-path"], options["read-size"]), ("write-through", 1 << 20))
+        self.assertEqual((options["relay-path"], options["read-size"]), ("lean", 1 << 20))
 
     def test_plain(self) -> None:
         """--relay-path plain is accepted, with any read size from 1 KiB."""
@@ -49,7 +49,8 @@ class RelayPathOptionsTests(SynchronousTestCase):
         with self.assertRaises(SystemExit) as caught:
             parse("--relay-path", "fast", "3306", "127.0.0.2")
         message = str(caught.exception)
-        self.assertIn("expected one of write-through|plain for --relay-path, got 'fast'", message)
+        self.assertIn("expected one of lean|write-through|plain for --relay-path, got 'fast'",
+                      message)
         self.assertNotIn("\n", message)
 
     def test_tiny_read_size_refused(self) -> None:

@@ -40,7 +40,7 @@ SYNOPSIS = (
 
 #: How relayed bytes move (see penbal.relay): sent at once when nothing is queued, or always
 #: through Twisted's write buffer.
-RELAY_PATHS = ("write-through", "plain")
+RELAY_PATHS = ("lean", "write-through", "plain")
 
 
 class Options(EdgeOptions, usage.Options):
@@ -91,11 +91,12 @@ class Options(EdgeOptions, usage.Options):
          number(int, 1, "--clients")],
         ["tracking", "T", 0.0, "Seconds a client stays in the client table; 0 = forever.",
          number(float, 0, "--tracking")],
-        ["relay-path", None, "write-through",
-         "How bytes are relayed: write-through (sent at once when nothing waits) or plain.",
+        ["relay-path", None, "lean",
+         "How bytes are relayed: lean (penbal's own TCP transport where both ends are plain"
+         " TCP), write-through (Twisted's, sent at once when nothing waits) or plain.",
          choice("--relay-path", RELAY_PATHS)],
         ["read-size", None, 1048576,
-         "Largest read from a socket, in bytes, on the write-through path (bulk transfers).",
+         "Largest read from a socket, in bytes, on the lean and write-through paths (bulk).",
          number(int, 1024, "--read-size")],
     ]
 

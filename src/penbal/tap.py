@@ -69,7 +69,8 @@ def makeService(options: Options) -> IService:
     factory = RelayFactory(reactor, reactor, balancer,
                            ConnectionLog(emit=options.connection_events))
     factory.direct_connect = True
-    factory.write_through = options["relay-path"] == "write-through"
+    factory.lean = options["relay-path"] == "lean"
+    factory.write_through = options["relay-path"] != "plain"
     factory.read_size = options["read-size"]
     factory.first_byte_timeout = first_byte_timeout(options)
     factory.edges = build_edges(options.edges, reactor, reactor)

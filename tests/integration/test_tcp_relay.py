@@ -261,6 +261,13 @@ class StockReactorRelayTests(RelayIntegrationTests):
     reactor = "epoll"
 
 
+class WriteThroughPathRelayTests(RelayIntegrationTests):
+    """The same guarantees on Twisted's TCP transports with write-through (the lean
+    transport's fallback: TLS, PROXY, HTTP mode, unix sockets, host-name backends)."""
+
+    path = ("--relay-path", "write-through")
+
+
 class PlainPathRelayTests(RelayIntegrationTests):
     """The same guarantees on the plain path: every byte through Twisted's write buffer."""
 

@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from penbal.relay.directconnect import DirectAttempt, ip_family
+from penbal.relay.leantransport import LeanTCPTransport
 
 
 class Recorder(ClientFactory):
@@ -68,6 +69,22 @@ class DirectAttemptTests(TestCase):
         transport: Any = protocol.transport
         assert transport is not None
         self.assertEqual(transport.getPeer().port, port.getHost().port)
+        transport.loseConnection()
+
+    async def test_lean_adoption(self) -> None:
+        """With a lean read size the connected socket becomes a lean transport."""
+        server: Any = Factory.forProtocol(Protocol)
+        port: Any = reactor.listenTCP(0, server, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        factory = Recorder()
+        DirectAttempt(reactor, reactor, socket.AF_INET, "127.0.0.1", port.getHost().port,
+                      factory, 5, lean_read=1 << 20)
+        protocol = await factory.done
+        assert isinstance(protocol, Protocol)
+        transport = protocol.transport
+        assert isinstance(transport, LeanTCPTransport)
+        self.assertEqual((transport.getPeer().port, transport.max_read),
+                         (port.getHost().port, 1 << 20))
         transport.loseConnection()
 
     async def test_refused(self) -> None:

@@ -88,7 +88,9 @@ class RelayTests(SynchronousTestCase):
         leg.dataReceived(b"the whole reply")
         self.assertEqual(client.value(), b"the whole reply")
         leg.readConnectionLost()
-        self.assertTrue(client.write_closed)
+        # Both streams have ended: the client is closed after its buffer, not half-closed.
+        self.assertTrue(client.disconnecting)
+        self.assertEqual(client.value(), b"the whole reply")
 
     def test_backend_half_close(self) -> None:
         """A backend's EOF half-closes the client; the client may still send."""

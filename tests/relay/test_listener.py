@@ -3,11 +3,17 @@
 Tests of the listening side: max-connections pause and resume, live-connection table.
 """
 
+import socket
+from typing import Any
+
+from twisted.internet import tcp
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal.relay.leantransport import LeanTCPTransport
 from tests.relay.fixtures import RelayHarness
+from tests.relay.test_leantransport import FDSet
 
 
 class BatchPort:
@@ -80,3 +86,42 @@ class MaxConnectionsTests(SynchronousTestCase):
         self.assertNoResult(idle)
         front.connectionLost(Failure(ConnectionDone()))
         self.successResultOf(idle)
+
+
+class LeanPathTests(SynchronousTestCase):
+    """--relay-path lean: a plain TCP port's clients get the lean accept loop."""
+
+    def port(self, harness: RelayHarness) -> Any:
+        port: Any = tcp.Port(0, harness.factory, interface="127.0.0.1", reactor=FDSet())
+        port.startListening()
+        self.addCleanup(port.socket.close)
+        return port
+
+    def test_lean_port(self) -> None:
+        """With the lean path on, the port's accept loop is the lean one, capped at the free
+        slots; the clients reach the relay on lean transports."""
+        harness = RelayHarness(max_connections=1)
+        harness.factory.lean = True
+        port = self.port(harness)
+        harness.factory.attach(port)
+        clients = [socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10)
+                   for _ in range(2)]
+        for client in clients:
+            self.addCleanup(client.close)
+        port.doRead()
+        (front,) = harness.factory.fronts
+        self.assertIsInstance(front.transport, LeanTCPTransport)
+        self.assertTrue(harness.factory.accept_paused)
+
+    def test_edges_or_path_off_keep_twisted(self) -> None:
+        """Edge features (TLS, PROXY, HTTP...) or another path leave the port as it is."""
+        for lean, edges in ((False, None), (True, object())):
+            harness = RelayHarness()
+            harness.factory.lean = lean
+            harness.factory.edges = edges  # type: ignore[assignment]
+            port = self.port(harness)
+            read = port.doRead
+            harness.factory.attach(port)
+            self.assertIs(port.transport, tcp.Server)
+            self.assertEqual(port.doRead.__name__, "capped_read")
+            self.assertIsNot(port.doRead, read)

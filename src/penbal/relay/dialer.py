@@ -124,7 +124,7 @@ class Dial(ClientFactory):
             if family is not None:
                 attempt = DirectAttempt(
                     relay.fd_reactor, self._clock, family, spec.host, spec.port, self,
-                    settings.timeout,
+                    settings.timeout, lean_read=relay.read_size if relay.lean else 0,
                 )
                 # An attempt that failed at once (its socket is gone) has already started the
                 # next one from its constructor: that one is what cancel() must stop.

@@ -22,6 +22,8 @@ from twisted.internet.interfaces import IDelayedCall, IReactorFDSet, IReactorTim
 from twisted.internet.protocol import ClientFactory
 from twisted.python.failure import Failure
 
+from penbal.relay.leantransport import LeanTCPTransport
+
 _PENDING = (0, errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK)
 _families: dict[str, int | None] = {}
 
@@ -56,8 +58,11 @@ class DirectAttempt:
         port: int,
         factory: ClientFactory,
         timeout: float,
+        lean_read: int = 0,
     ) -> None:
         self._reactor = reactor
+        #: Wrap the connected socket in a L{LeanTCPTransport} reading up to this; 0: Twisted's.
+        self._lean_read = lean_read
         self._factory = factory
         self._address = (host, port)
         self._family = family
@@ -134,6 +139,10 @@ class DirectAttempt:
         address_type: Any = IPv6Address if self._family == socket.AF_INET6 else IPv4Address
         protocol = self._factory.buildProtocol(address_type("TCP", *peer))
         assert protocol is not None
+        if self._lean_read:
+            lean: Any = protocol
+            lean.makeConnection(LeanTCPTransport(sock, lean, self._reactor, peer, self._lean_read))
+            return
         transport: Any = tcp.Server(sock, protocol, peer, None, 0, self._reactor)  # type: ignore[arg-type]
         transport.repstr = f"<{protocol.__class__.__name__} to {peer[0]}:{peer[1]}>"
         protocol.makeConnection(transport)

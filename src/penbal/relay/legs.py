@@ -125,8 +125,12 @@ class Leg(Protocol):
         raise NotImplementedError
 
     def send_eof(self) -> None:
-        """The peer will send nothing more: half-close our sending side once flushed."""
+        """The peer will send nothing more: half-close our sending side once flushed (or,
+        if this side has ended its stream too, close: one system call instead of two)."""
         if self.closed or self.write_closed:
+            return
+        if self.read_closed:
+            self.close()
             return
         transport: Any = self.transport
         _unregister(transport)

@@ -18,6 +18,7 @@ from penbal.backend import Backend
 from penbal.balancer import Balancer
 from penbal.connlog import ConnectionLog, ConnectionRecord
 from penbal.interfaces import ClientInfo
+from penbal.relay import leanport
 from penbal.relay.dialer import Dial
 from penbal.relay.legs import FrontLeg
 
@@ -50,6 +51,9 @@ class RelayFactory(ServerFactory):
     #: Connect to IP-literal backends with one socket, not connectTCP (see directconnect.py);
     #: the assembly turns it on for a real reactor.
     direct_connect = False
+    #: Relay plain TCP legs on penbal's own transport (see leantransport.py): clients of a
+    #: plain TCP port when no edge feature is on, and backends reached by direct connect.
+    lean = False
     #: Seconds a connected backend has to send its first byte before the client is failed
     #: over (server-speaks-first protocols: a frozen MySQL node accepts and never greets);
     #: 0 = off, the client gets the backend as soon as it is connected.
@@ -72,20 +76,28 @@ class RelayFactory(ServerFactory):
     def attach(self, port: Any) -> None:
         """Remember a listening port, to pause it at C{--max-connections}, and cap each of its
         accept batches at the free slots (Twisted's TCP port accepts up to C{numberAccepts}
-        clients per readiness event, 100 and growing, before pausing could take effect)."""
+        clients per readiness event, 100 and growing, before pausing could take effect).
+        On the lean path a plain TCP port gets penbal's own capped accept loop instead."""
         self._ports.append(port)
         if self.accept_paused:
             self._set_accepting(False)
+        if self.lean and self.edges is None and leanport.supported(port, self):
+            leanport.make_lean(port, self.buildProtocol, self.fd_reactor, self.read_size,
+                               self._free_slots)
+            return
         read = getattr(port, "doRead", None)
         if read is not None and isinstance(getattr(port, "numberAccepts", None), int):
 
             def capped_read() -> None:
-                free = self.balancer.settings.max_connections - len(self.fronts)
+                free = self._free_slots()
                 if free < port.numberAccepts:
                     port.numberAccepts = max(1, free)
                 read()
 
             port.doRead = capped_read
+
+    def _free_slots(self) -> int:
+        return self.balancer.settings.max_connections - len(self.fronts)
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
         if self.edges is not None:

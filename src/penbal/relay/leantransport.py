@@ -1,0 +1,339 @@
+# -*- test-case-name: tests.relay.test_leantransport -*-
+"""
+The lean TCP transport: penbal's own transport for a plain TCP relay leg (C{--relay-path lean}).
+
+Twisted's C{tcp.Server} spends about 450 Python calls per relayed connection on set-up and
+teardown (log contexts, Failures, deferred writes and closes, a second C{shutdown}).  This
+transport does what a relay leg needs with the reactor's public C{IReactorFDSet}: it sends at
+once when nothing is queued (write-through), closes with one C{close(2)}, half-closes with
+C{shutdown(SHUT_WR)} once its buffer is flushed, grows its reads with the traffic, and is a
+streaming producer and consumer (backpressure both ways).  It touches no Twisted internals.
+
+Errors found while writing surface on the next write event, never inside C{write()}; a close
+tells the protocol at once (C{connectionLost} runs inside C{loseConnection} when nothing is
+left to send), which the relay legs allow for.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from twisted.internet import error
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import (
+    IConsumer,
+    IHalfCloseableProtocol,
+    IPushProducer,
+    IReactorFDSet,
+    IReadWriteDescriptor,
+    ITCPTransport,
+)
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+#: The first read size, and the size reads go back to after large ones (Twisted's own): every
+#: recv allocates its full size, so large reads pay only while a read fills the buffer.
+SMALL_READ = 65536
+#: Queued bytes above which the registered producer is paused (Twisted's C{bufferSize}).
+WRITE_LIMIT = 65536
+
+_aborted = Failure(error.ConnectionAborted())
+
+
+def _lost(err: OSError) -> Failure:
+    return Failure(error.ConnectionLost(str(err)))
+
+
+@implementer(ITCPTransport, IPushProducer, IConsumer, IReadWriteDescriptor)
+class LeanTCPTransport:
+    """One connected TCP socket, relayed on the reactor (see the module docstring)."""
+
+    __slots__ = (
+        "_buffer",
+        "_buffered",
+        "_closed",
+        "_eof_pending",
+        "_fd",
+        "_half_close",
+        "_paused",
+        "_read_eof",
+        "_reading",
+        "_streaming",
+        "_write_closed",
+        "_writing",
+        "connected",
+        "disconnecting",
+        "max_read",
+        "peer",
+        "producer",
+        "protocol",
+        "reactor",
+        "read_size",
+        "socket",
+    )
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        protocol: Protocol,
+        reactor: IReactorFDSet,
+        peer: tuple[Any, ...],
+        max_read: int = SMALL_READ,
+    ) -> None:
+        if sock.gettimeout() != 0.0:
+            sock.setblocking(False)  # an accepted socket; a connected one already is
+        self.socket = sock
+        self._fd = sock.fileno()
+        self.protocol = protocol
+        #: Whether the protocol hears of each half of the close (else an end of stream closes).
+        self._half_close = IHalfCloseableProtocol.providedBy(protocol)
+        self.reactor = reactor
+        #: The peer's (host, port[, flowinfo, scope]) as accept() or connect() had it.
+        self.peer = peer
+        self.max_read = max(SMALL_READ, max_read)
+        self.read_size = SMALL_READ
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self._reading = self._writing = False
+        self._read_eof = self._write_closed = self._eof_pending = False
+        self._closed = False
+        #: Whether this transport paused its producer because too much was queued.
+        self._paused = False
+        self.producer: Any = None
+        self._streaming = True
+        self.connected = True
+        self.disconnecting = False
+        self.startReading()
+
+    # The reactor's side (IReadWriteDescriptor).
+
+    def fileno(self) -> int:
+        """The descriptor, kept after close so the reactor's check after an event holds."""
+        return self._fd
+
+    def logPrefix(self) -> str:
+        return self.protocol.__class__.__name__
+
+    def doRead(self) -> None:
+        """Readable: hand one read to the protocol, or the end of the peer's stream."""
+        size = self.read_size
+        try:
+            data = self.socket.recv(size)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self._close(_lost(e))
+            return
+        if data:
+            got = len(data)
+            if got == size:
+                self.read_size = self.max_read
+            elif got < SMALL_READ < size:
+                self.read_size = SMALL_READ
+            self.protocol.dataReceived(data)
+            return
+        self._read_eof = True
+        self.stopReading()
+        if self._half_close:
+            self.protocol.readConnectionLost()  # type: ignore[attr-defined]
+        else:
+            self.loseConnection()
+
+    def doWrite(self) -> None:
+        """Writable: send what is queued; once empty, resume the producer and finish any
+        half-close or close that waited for it."""
+        if self._closed:
+            return
+        if self._buffer:
+            data = b"".join(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+            try:
+                sent = self.socket.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as e:
+                self._close(_lost(e))
+                return
+            if sent < len(data):
+                self._buffer = [data[sent:]]
+                self._buffered = len(data) - sent
+                return
+            self._buffer = []
+            self._buffered = 0
+        self.stopWriting()
+        self._drained()
+
+    def connectionLost(self, reason: Failure) -> None:
+        """The reactor saw a hang-up or error (or is shutting down)."""
+        self._reading = self._writing = False
+        self._close(reason)
+
+    # The protocol's side (ITransport, ITCPTransport).
+
+    def write(self, data: bytes) -> None:
+        """Send C{data} now if nothing waits before it, else queue it (pausing the producer
+        above L{WRITE_LIMIT})."""
+        if not data or self._closed or self._write_closed or self._eof_pending:
+            return
+        if not self._buffer:
+            try:
+                sent = self.socket.send(data)
+            except OSError:
+                sent = 0  # would block, or an error the next write event reports
+            if sent == len(data):
+                return
+            data = data[sent:]
+            self.startWriting()
+        self._buffer.append(data)
+        self._buffered += len(data)
+        producer = self.producer
+        full = self._buffered > WRITE_LIMIT
+        if full and producer is not None and self._streaming and not self._paused:
+            self._paused = True
+            producer.pauseProducing()
+
+    def writeSequence(self, data: Any) -> None:
+        self.write(b"".join(data))
+
+    def loseConnection(self) -> None:
+        """Close once what is queued is sent."""
+        if self._closed:
+            return
+        self.disconnecting = True
+        self.stopReading()
+        if not self._buffer:
+            self._close(connectionDone)
+
+    def loseWriteConnection(self) -> None:
+        """Half-close (C{shutdown(SHUT_WR)}) once what is queued is sent."""
+        if self._closed or self._write_closed:
+            return
+        self._eof_pending = True
+        if not self._buffer:
+            self._shut_write()
+
+    def abortConnection(self) -> None:
+        """Close now, dropping what is queued."""
+        self._close(_aborted)
+
+    def getPeer(self) -> IPv4Address | IPv6Address:
+        if self.socket.family == socket.AF_INET6:
+            return IPv6Address("TCP", *self.peer[:2])
+        return IPv4Address("TCP", *self.peer[:2])
+
+    def getHost(self) -> IPv4Address | IPv6Address:
+        host = self.socket.getsockname()
+        if self.socket.family == socket.AF_INET6:
+            return IPv6Address("TCP", *host[:2])
+        return IPv4Address("TCP", *host[:2])
+
+    def getTcpNoDelay(self) -> bool:
+        return bool(self.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
+
+    def getTcpKeepAlive(self) -> bool:
+        return bool(self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+
+    def setTcpKeepAlive(self, enabled: bool) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, enabled)
+
+    # Producer and consumer (backpressure).
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        if self.producer is not None:
+            raise RuntimeError(f"{self!r} already has a producer")
+        self.producer = producer
+        self._streaming = streaming
+        self._paused = False
+        if not streaming:
+            producer.resumeProducing()
+
+    def unregisterProducer(self) -> None:
+        self.producer = None
+        self._paused = False
+
+    def pauseProducing(self) -> None:
+        self.stopReading()
+
+    def resumeProducing(self) -> None:
+        if not (self._read_eof or self.disconnecting):
+            self.startReading()
+
+    def stopProducing(self) -> None:
+        """Close once flushed, on a later write event: Twisted's transports call this while
+        they are themselves closing (or registering a producer after their loss), where a
+        close that tells the protocol at once would re-enter them."""
+        if self._closed:
+            return
+        self.disconnecting = True
+        self.stopReading()
+        self.startWriting()
+
+    # Registration with the reactor (one epoll_ctl each, only when it changes).
+
+    def startReading(self) -> None:
+        if not self._reading and not self._closed:
+            self._reading = True
+            self.reactor.addReader(self)
+
+    def stopReading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self.reactor.removeReader(self)
+
+    def startWriting(self) -> None:
+        if not self._writing and not self._closed:
+            self._writing = True
+            self.reactor.addWriter(self)
+
+    def stopWriting(self) -> None:
+        if self._writing:
+            self._writing = False
+            self.reactor.removeWriter(self)
+
+    def _drained(self) -> None:
+        """The queue is empty: what waited for it may go on."""
+        producer = self.producer
+        if self._paused and producer is not None:
+            self._paused = False
+            producer.resumeProducing()
+        elif not self._streaming and producer is not None:
+            producer.resumeProducing()
+        if self.disconnecting:
+            self._close(connectionDone)
+        elif self._eof_pending and not self._buffer:
+            self._shut_write()
+
+    def _shut_write(self) -> None:
+        self._eof_pending = False
+        self._write_closed = True
+        try:
+            self.socket.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            self._close(_lost(e))
+            return
+        if self._half_close:
+            self.protocol.writeConnectionLost()  # type: ignore[attr-defined]
+
+    def _close(self, reason: Failure) -> None:
+        """Unregister, close the socket, and tell the protocol (once)."""
+        if self._closed:
+            return
+        self.stopReading()
+        self.stopWriting()
+        self._closed = True
+        self.connected = False
+        self.disconnecting = True
+        self._buffer = []
+        self._buffered = 0
+        self.socket.close()
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            producer.stopProducing()
+        self.protocol.connectionLost(reason)
+
+    def __repr__(self) -> str:
+        return f"<{self.protocol.__class__.__name__} lean TCP {self.peer[0]}:{self.peer[1]}>"

@@ -1,0 +1,332 @@
+# -*- test-case-name: tests.relay.test_leantransport -*-
+"""
+Tests of the lean TCP transport, on real connected sockets and a reactor that records what is
+registered (the tests call C{doRead}/C{doWrite} as the poll loop would).
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, ITCPTransport
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from penbal.relay.leantransport import SMALL_READ, WRITE_LIMIT, LeanTCPTransport
+
+
+class FDSet:
+    """The part of IReactorFDSet the transport uses: who is registered for what."""
+
+    def __init__(self) -> None:
+        self.readers: set[Any] = set()
+        self.writers: set[Any] = set()
+
+    def addReader(self, reader: Any) -> None:
+        self.readers.add(reader)
+
+    def removeReader(self, reader: Any) -> None:
+        self.readers.discard(reader)
+
+    def addWriter(self, writer: Any) -> None:
+        self.writers.add(writer)
+
+    def removeWriter(self, writer: Any) -> None:
+        self.writers.discard(writer)
+
+
+@implementer(IHalfCloseableProtocol)
+class Recording(Protocol):
+    """Records what the transport tells it."""
+
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.read_lost = self.write_lost = 0
+        self.lost: list[Failure] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def readConnectionLost(self) -> None:
+        self.read_lost += 1
+
+    def writeConnectionLost(self) -> None:
+        self.write_lost += 1
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.lost.append(reason)
+
+
+class Producer:
+    """A streaming producer that counts pauses and resumes."""
+
+    def __init__(self) -> None:
+        self.paused = self.resumed = self.stopped = 0
+
+    def pauseProducing(self) -> None:
+        self.paused += 1
+
+    def resumeProducing(self) -> None:
+        self.resumed += 1
+
+    def stopProducing(self) -> None:
+        self.stopped += 1
+
+
+def poll_once(transport: LeanTCPTransport, peer: socket.socket) -> bytes:
+    """One turn of a poll loop: a write event if the transport's socket can take bytes, then
+    whatever the peer can read (a delayed ACK can leave both waiting for a moment)."""
+    readable, writable, _ = select.select([peer], [transport.socket], [], 5)
+    if writable:
+        transport.doWrite()
+    return peer.recv(1 << 16) if readable else b""
+
+
+def turns(limit: int = 100_000, seconds: float = 30.0) -> Iterator[int]:
+    """Bound a test's poll loop in count and time; running out is a failure."""
+    deadline = time.monotonic() + seconds
+    for turn in range(limit):
+        if time.monotonic() > deadline:
+            break
+        yield turn
+    raise AssertionError(f"no end after {limit} turns or {seconds:g}s")
+
+
+def tcp_pair() -> tuple[socket.socket, socket.socket]:
+    """A connected TCP pair on loopback: (ours, the peer's)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        peer = socket.create_connection(server.getsockname())
+        ours, _ = server.accept()
+    peer.settimeout(10)
+    return ours, peer
+
+
+class LeanTransportTests(SynchronousTestCase):
+    def make(
+        self, protocol: Protocol | None = None, max_read: int = SMALL_READ
+    ) -> tuple[LeanTCPTransport, Any, socket.socket, FDSet]:
+        ours, peer = tcp_pair()
+        self.addCleanup(peer.close)
+        self.addCleanup(ours.close)
+        fds = FDSet()
+        proto: Any = protocol if protocol is not None else Recording()
+        transport = LeanTCPTransport(ours, proto, fds, peer.getsockname(), max_read)  # type: ignore[arg-type]
+        proto.makeConnection(transport)
+        return transport, proto, peer, fds
+
+    def test_interfaces(self) -> None:
+        """It is a TCP transport and a push producer, reading from the start."""
+        transport, _, peer, fds = self.make()
+        self.assertTrue(verifyObject(ITCPTransport, transport))
+        self.assertTrue(verifyObject(IPushProducer, transport))
+        self.assertIn(transport, fds.readers)
+        self.assertEqual(transport.getPeer().port, peer.getsockname()[1])
+        self.assertEqual(transport.getHost().port, peer.getpeername()[1])
+
+    def test_write_sends_at_once(self) -> None:
+        """With nothing queued a write goes straight to the socket; nothing is registered."""
+        transport, _, peer, fds = self.make()
+        transport.write(b"hello")
+        self.assertEqual(peer.recv(100), b"hello")
+        self.assertEqual(fds.writers, set())
+
+    def test_read_and_end_of_stream(self) -> None:
+        """Reads reach the protocol; the peer's EOF is a half-close, reading stops."""
+        transport, proto, peer, fds = self.make()
+        peer.sendall(b"abc")
+        peer.shutdown(socket.SHUT_WR)
+        transport.doRead()
+        transport.doRead()
+        self.assertEqual((proto.data, proto.read_lost), ([b"abc"], 1))
+        self.assertNotIn(transport, fds.readers)
+        self.assertEqual(proto.lost, [])
+        transport.write(b"still open")  # the other direction is untouched
+        self.assertEqual(peer.recv(100), b"still open")
+
+    def test_eof_closes_a_protocol_without_half_close(self) -> None:
+        """A protocol that cannot hear of half-closes is closed at the peer's EOF."""
+        lost: list[Failure] = []
+
+        class Plain(Protocol):
+            def connectionLost(self, reason: Failure = connectionDone) -> None:
+                lost.append(reason)
+
+        transport, _, peer, _ = self.make(Plain())
+        peer.shutdown(socket.SHUT_WR)
+        transport.doRead()
+        self.assertEqual(len(lost), 1)
+        self.assertIsInstance(lost[0].value, ConnectionDone)
+        self.assertEqual(peer.recv(10), b"")
+
+    def test_backpressure(self) -> None:
+        """Past the write limit the producer is paused; once drained, resumed."""
+        transport, _, peer, fds = self.make()
+        producer = Producer()
+        transport.registerProducer(producer, True)
+        chunk = b"x" * 65536
+        sent = 0
+        while not producer.paused and sent < 256 * len(chunk):
+            transport.write(chunk)
+            sent += len(chunk)
+        self.assertEqual(producer.paused, 1)
+        self.assertIn(transport, fds.writers)
+        self.assertGreater(transport._buffered, WRITE_LIMIT)
+        received = 0
+        for _ in turns():
+            if received >= sent:
+                break
+            received += len(poll_once(transport, peer))
+        self.assertEqual(received, sent)
+        self.assertEqual((producer.resumed, fds.writers), (1, set()))
+
+    def test_bytes_in_order(self) -> None:
+        """Queued and direct writes reach the peer in order."""
+        transport, _, peer, _ = self.make()
+        transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        expected = b"".join(bytes([i]) * 5000 for i in range(200))
+        for i in range(200):
+            transport.write(bytes([i]) * 5000)
+        got = bytearray()
+        for _ in turns():
+            if len(got) >= len(expected):
+                break
+            got += poll_once(transport, peer)
+        self.assertEqual(bytes(got), expected)
+
+    def test_lose_write_connection_after_flush(self) -> None:
+        """The half-close waits for the queue, then the protocol hears of it."""
+        transport, proto, peer, _ = self.make()
+        transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        payload = b"y" * 500_000
+        transport.write(payload)
+        transport.loseWriteConnection()
+        self.assertEqual(proto.write_lost, 0)
+        transport.write(b"ignored after the half-close")
+        got = bytearray()
+        for _ in turns():
+            if proto.write_lost:
+                break
+            got += poll_once(transport, peer)
+        while data := peer.recv(1 << 16):
+            got += data
+        self.assertEqual((bytes(got), proto.write_lost, proto.lost), (payload, 1, []))
+
+    def test_lose_connection_after_flush(self) -> None:
+        """loseConnection sends what is queued, then closes; connectionLost is clean."""
+        transport, proto, peer, fds = self.make()
+        transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        payload = b"z" * 300_000
+        transport.write(payload)
+        transport.loseConnection()
+        self.assertEqual(proto.lost, [])
+        got = bytearray()
+        for _ in turns():
+            if proto.lost:
+                break
+            got += poll_once(transport, peer)
+        while data := peer.recv(1 << 16):
+            got += data
+        self.assertEqual(bytes(got), payload)
+        self.assertIsInstance(proto.lost[0].value, ConnectionDone)
+        self.assertEqual((fds.readers, fds.writers), (set(), set()))
+        self.assertEqual(transport.fileno() >= 0, True)  # kept for the poll loop's check
+
+    def test_lose_connection_with_empty_queue_is_immediate(self) -> None:
+        """Nothing queued: the protocol hears of the close within loseConnection."""
+        transport, proto, peer, _ = self.make()
+        transport.loseConnection()
+        transport.loseConnection()
+        self.assertEqual(len(proto.lost), 1)
+        self.assertEqual(peer.recv(10), b"")
+
+    def test_abort_drops_the_queue(self) -> None:
+        """abortConnection closes at once and says so."""
+        transport, proto, _, fds = self.make()
+        transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        transport.write(b"q" * 500_000)
+        transport.abortConnection()
+        self.assertIsInstance(proto.lost[0].value, ConnectionAborted)
+        self.assertEqual(fds.writers, set())
+
+    def test_write_error_surfaces_on_the_write_event(self) -> None:
+        """A reset peer: write() does not raise; the next write event closes with the error."""
+        transport, proto, peer, _ = self.make()
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        peer.close()  # RST
+        transport.write(b"a")
+        transport.write(b"b")
+        for _ in range(3):
+            transport.doWrite()
+        self.assertEqual(len(proto.lost), 1)
+        self.assertIsInstance(proto.lost[0].value, ConnectionLost)
+
+    def test_reads_grow_and_shrink(self) -> None:
+        """A read that fills the buffer raises the read size to the maximum; a small one
+        brings it back."""
+        transport, proto, peer, _ = self.make(max_read=1 << 20)
+        peer.sendall(b"b" * (3 * SMALL_READ))
+        transport.doRead()
+        self.assertEqual(transport.read_size, 1 << 20)
+        for _ in turns():
+            if sum(map(len, proto.data)) >= 3 * SMALL_READ:
+                break
+            transport.doRead()
+        peer.sendall(b"small")
+        transport.doRead()
+        self.assertEqual(transport.read_size, SMALL_READ)
+
+    def test_spurious_events_are_harmless(self) -> None:
+        """A read event with nothing to read, or a write event with nothing queued, is ignored."""
+        transport, proto, _, _ = self.make()
+        transport.doRead()
+        transport.doWrite()
+        self.assertEqual((proto.data, proto.lost), ([], []))
+
+    def test_pause_resume(self) -> None:
+        """As a producer it stops and starts reading; not after the peer's EOF."""
+        transport, _, peer, fds = self.make()
+        transport.pauseProducing()
+        self.assertNotIn(transport, fds.readers)
+        transport.resumeProducing()
+        self.assertIn(transport, fds.readers)
+        peer.shutdown(socket.SHUT_WR)
+        transport.doRead()
+        transport.resumeProducing()
+        self.assertNotIn(transport, fds.readers)
+
+    def test_reactor_hang_up(self) -> None:
+        """The poll loop's connectionLost (a hang-up) reaches the protocol once, and stops the
+        registered producer, as Twisted's transports do."""
+        transport, proto, _, _ = self.make()
+        producer = Producer()
+        transport.registerProducer(producer, True)
+        transport.connectionLost(Failure(ConnectionLost()))
+        transport.connectionLost(Failure(ConnectionLost()))
+        self.assertEqual((len(proto.lost), producer.stopped), (1, 1))
+
+    def test_socket_options(self) -> None:
+        """TCP_NODELAY and SO_KEEPALIVE are set on the socket."""
+        transport, _, _, _ = self.make()
+        transport.setTcpNoDelay(True)
+        transport.setTcpKeepAlive(True)
+        self.assertTrue(transport.getTcpNoDelay() and transport.getTcpKeepAlive())
+
+    def test_stop_producing_closes_on_the_next_write_event(self) -> None:
+        """stopProducing (a Twisted transport closing) closes on a later write event, not
+        inside the caller."""
+        transport, proto, peer, fds = self.make()
+        transport.stopProducing()
+        self.assertEqual(proto.lost, [])
+        self.assertIn(transport, fds.writers)
+        self.assertNotIn(transport, fds.readers)
+        transport.doWrite()
+        self.assertIsInstance(proto.lost[0].value, ConnectionDone)
+        self.assertEqual(peer.recv(10), b"")
