@@ -8,6 +8,8 @@ from __future__ import annotations
 import socket
 
 from twisted.application.reactors import getReactorTypes
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.reactor import LeanEPollReactor
@@ -69,3 +71,68 @@ class LeanReactorTests(SynchronousTestCase):
         names = {r.shortName for r in getReactorTypes()}
         self.assertIn("penbal-epoll", names)
 
+
+
+class Writer(Reader):
+    """A write descriptor recording its write events; C{lose} makes doWrite report a loss."""
+
+    lose = False
+    lost: object = None
+    writes = 0
+
+    def doWrite(self) -> object:
+        self.writes += 1
+        return ConnectionDone() if self.lose else None
+
+    def connectionLost(self, reason: object) -> None:
+        self.lost = reason
+
+
+class LeanDispatchTests(SynchronousTestCase):
+    """The lone-read and lone-write events go straight to the handler, with Twisted's rules."""
+
+    def setUp(self) -> None:
+        self.reactor = LeanEPollReactor()  # type: ignore[no-untyped-call]
+        self.left, self.right = socket.socketpair()
+        self.addCleanup(self.left.close)
+        self.addCleanup(self.right.close)
+
+    def test_write_event(self) -> None:
+        """A writable descriptor gets doWrite; a loss it returns disconnects it."""
+        writer = Writer(self.left)
+        self.reactor.addWriter(writer)  # type: ignore[no-untyped-call]
+        self.reactor.doPoll(1)
+        self.assertEqual((writer.writes, writer.lost), (1, None))
+        writer.lose = True
+        self.reactor.doPoll(1)
+        self.assertIsInstance(writer.lost, Failure)
+        self.assertNotIn(writer, self.reactor.getWriters())  # type: ignore[no-untyped-call]
+
+    def test_read_error_disconnects(self) -> None:
+        """A read handler that raises loses its connection (as in Twisted's dispatch)."""
+        reader = Writer(self.left, fail=True)
+        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.right.send(b"x")
+        self.reactor.doPoll(1)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertIsInstance(reader.lost, Failure)
+        self.assertNotIn(reader, self.reactor.getReaders())  # type: ignore[no-untyped-call]
+
+    def test_closed_descriptor(self) -> None:
+        """A descriptor whose fileno is -1 is disconnected instead of read."""
+        reader = Writer(self.left)
+        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.right.send(b"x")
+        reader.fileno = lambda: -1  # type: ignore[method-assign]
+        self.reactor.doPoll(1)
+        self.assertEqual(reader.reads, 0)
+        self.assertIsInstance(reader.lost, Failure)
+
+    def test_hang_up_uses_twisted_dispatch(self) -> None:
+        """Other events (here a hang-up with data) take Twisted's own path."""
+        reader = Writer(self.left)
+        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.right.send(b"x")
+        self.right.close()
+        self.reactor.doPoll(1)
+        self.assertEqual(reader.reads, 1)

@@ -6,6 +6,7 @@ A real penbal relaying real sockets on loopback: bytes, half-close, backpressure
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import socket
 import threading
@@ -87,6 +88,31 @@ class RelayIntegrationTests(SynchronousTestCase):
         self.assertEqual(errors, [])
         for i, data in enumerate(payloads):
             self.assertEqual(hashlib.sha256(results[i]).digest(), hashlib.sha256(data).digest())
+
+    def test_ipv6_listen_and_backend(self) -> None:
+        """An IPv6 LISTEN and an IPv6 backend: bytes both ways, the client's address logged."""
+        backend = Backend("v6", host="::1")
+        self.addCleanup(backend.stop)
+        port = free_port("::1")
+        proc = PenbalProcess([*self.path, f"[::1]:{port}", backend.address], listen_port=port,
+                             host="::1", reactor=self.reactor)
+        self.addCleanup(proc.stop)
+        payload = random.Random(6).randbytes(200_000)
+        with socket.create_connection(("::1", port), timeout=10) as s:
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(recv_all(s), payload)
+        self.assertEqual(set(backend.peers), {"::1"})  # the start-up probe is one more
+
+        def events() -> list[dict[str, object]]:
+            lines = [json.loads(line) for line in proc.log().splitlines() if line.strip()]
+            return [e for e in lines
+                    if e.get("penbal_event") == "connection" and e["bytes_in"] == len(payload)]
+
+        wait_for(lambda: bool(events()), 10, "the connection's log line")
+        (event,) = events()
+        self.assertTrue(str(event["client"]).startswith("::1:"), event["client"])
+        self.assertEqual(event["bytes_out"], len(payload))
 
     def test_half_close_gets_whole_reply(self) -> None:
         """A client that sends then shuts down its sending side gets every byte of the reply."""
@@ -234,8 +260,6 @@ class RelayIntegrationTests(SynchronousTestCase):
 
     def test_connection_log_json(self) -> None:
         """Each ended connection is one JSON log event with client, backend and bytes."""
-        import json
-
         port = self.start([Backend("echo")])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"12345")

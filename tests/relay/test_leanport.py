@@ -63,6 +63,8 @@ class LeanPortTests(SynchronousTestCase):
             self.assertIn(protocol.transport, fds.readers)
             self.assertEqual(protocol.addr.port, client.getsockname()[1])
             self.assertEqual(protocol.transport.max_read, 1 << 20)  # type: ignore[union-attr]
+            # TCP_NODELAY came from the listening socket (set once there, inherited).
+            self.assertTrue(protocol.transport.getTcpNoDelay())  # type: ignore[union-attr]
 
     def test_batch_capped_at_free_slots(self) -> None:
         """No more clients are accepted in one batch than there are free slots."""
@@ -110,6 +112,9 @@ class LeanPortTests(SynchronousTestCase):
 
             def accept(self) -> tuple[socket.socket, Any]:
                 raise OSError(errno.EMFILE, "Too many open files")
+
+            def setsockopt(self, *args: object) -> None:
+                raise OSError(errno.ENOPROTOOPT, "not TCP")  # TCP_NODELAY: set per client
 
         port = SimpleNamespace(socket=Exhausted(), doRead=lambda: calls.append("twisted"),
                                transport=None, numberAccepts=100)

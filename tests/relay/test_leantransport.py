@@ -313,11 +313,15 @@ class LeanTransportTests(SynchronousTestCase):
         self.assertEqual((len(proto.lost), producer.stopped), (1, 1))
 
     def test_socket_options(self) -> None:
-        """TCP_NODELAY and SO_KEEPALIVE are set on the socket."""
+        """TCP_NODELAY and SO_KEEPALIVE are set on the socket, and can be turned off."""
         transport, _, _, _ = self.make()
         transport.setTcpNoDelay(True)
         transport.setTcpKeepAlive(True)
         self.assertTrue(transport.getTcpNoDelay() and transport.getTcpKeepAlive())
+        transport.setTcpNoDelay(False)
+        self.assertFalse(transport.getTcpNoDelay())
+        transport.setTcpNoDelay(True)
+        self.assertTrue(transport.getTcpNoDelay())
 
     def test_stop_producing_closes_on_the_next_write_event(self) -> None:
         """stopProducing (a Twisted transport closing) closes on a later write event, not

@@ -66,8 +66,10 @@ class DirectAttempt:
         self._factory = factory
         self._address = (host, port)
         self._family = family
-        self._sock: socket.socket | None = socket.socket(family, socket.SOCK_STREAM)
-        self._sock.setblocking(False)
+        # Non-blocking from its creation: no ioctl of its own.
+        self._sock: socket.socket | None = socket.socket(
+            family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK
+        )
         self._timer: IDelayedCall | None = None
         err = self._sock.connect_ex(self._address)
         if err not in _PENDING:

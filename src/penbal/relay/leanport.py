@@ -54,17 +54,23 @@ def make_lean(
     max_read: int,
     free_slots: Callable[[], int],
 ) -> None:
-    """Accept the clients of C{port} with a lean loop onto lean transports."""
+    """Accept the clients of C{port} with a lean loop onto lean transports.  TCP_NODELAY is
+    set once on the listening socket: Linux gives it to every accepted socket."""
+    listening: socket.socket = port.socket
+    try:
+        listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        nodelay = bool(listening.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+    except OSError:
+        nodelay = False
 
     def accepted(
         sock: socket.socket, protocol: Protocol, addr: tuple[Any, ...], _port: object,
         _session: int, _reactor: object,
     ) -> LeanTCPTransport:
-        return LeanTCPTransport(sock, protocol, reactor, addr, max_read)
+        return LeanTCPTransport(sock, protocol, reactor, addr, max_read, nodelay)
 
     port.transport = accepted  # what Twisted's own doRead builds, when it runs
     twisted_read = port.doRead
-    listening: socket.socket = port.socket
     address = IPv6Address if listening.family == socket.AF_INET6 else IPv4Address
 
     def lean_read() -> None:
@@ -84,7 +90,7 @@ def make_lean(
                 if len(addr) == 4:  # IPv6: the scope id, as Twisted gives it
                     addr = (socket.getnameinfo(addr, _NUMERIC)[0], *addr[1:])
                 protocol = build(address("TCP", addr[0], addr[1]))
-                transport = LeanTCPTransport(sock, protocol, reactor, addr, max_read)
+                transport = LeanTCPTransport(sock, protocol, reactor, addr, max_read, nodelay)
                 protocol.makeConnection(transport)
             except Exception:
                 log.failure("accepting a client from {addr}", addr=addr)

@@ -57,6 +57,7 @@ class LeanTCPTransport:
         "_eof_pending",
         "_fd",
         "_half_close",
+        "_nodelay",
         "_paused",
         "_read_eof",
         "_reading",
@@ -81,6 +82,7 @@ class LeanTCPTransport:
         reactor: IReactorFDSet,
         peer: tuple[Any, ...],
         max_read: int = SMALL_READ,
+        nodelay: bool = False,
     ) -> None:
         if sock.gettimeout() != 0.0:
             sock.setblocking(False)  # an accepted socket; a connected one already is
@@ -99,6 +101,8 @@ class LeanTCPTransport:
         self._reading = self._writing = False
         self._read_eof = self._write_closed = self._eof_pending = False
         self._closed = False
+        #: TCP_NODELAY is known to be on (inherited from the listening socket).
+        self._nodelay = nodelay
         #: Whether this transport paused its producer because too much was queued.
         self._paused = False
         self.producer: Any = None
@@ -232,7 +236,10 @@ class LeanTCPTransport:
         return bool(self.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
     def setTcpNoDelay(self, enabled: bool) -> None:
+        if enabled and self._nodelay:
+            return  # already on: no system call
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
+        self._nodelay = enabled
 
     def getTcpKeepAlive(self) -> bool:
         return bool(self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))

@@ -18,6 +18,10 @@ class _Server(socketserver.ThreadingTCPServer):
     request_queue_size = 1024
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class Backend:
     """A loopback server running C{handle(sock, backend)} per connection in a thread."""
 
@@ -39,14 +43,15 @@ class Backend:
                 except OSError:
                     pass
 
-        self.server = _Server((host, port), Handler)
+        self.host = host
+        self.server = (_Server6 if ":" in host else _Server)((host, port), Handler)
         self.port = int(self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def handle(self, sock: socket.socket) -> None:
         """Echo until EOF, then close."""
