@@ -39,14 +39,18 @@ class Reader:
         pass
 
 
-class LeanReactorTests(SynchronousTestCase):
-    """Dispatching without a log context, still safe."""
+class SocketPairCase(SynchronousTestCase):
+    """A lean reactor and a connected socket pair for each test."""
 
     def setUp(self) -> None:
         self.reactor = LeanEPollReactor()  # type: ignore[no-untyped-call]
         self.left, self.right = socket.socketpair()
         self.addCleanup(self.left.close)
         self.addCleanup(self.right.close)
+
+
+class LeanReactorTests(SocketPairCase):
+    """Dispatching without a log context, still safe."""
 
     def test_dispatches_reads(self) -> None:
         """A readable descriptor gets its doRead from one poll."""
@@ -88,14 +92,8 @@ class Writer(Reader):
         self.lost = reason
 
 
-class LeanDispatchTests(SynchronousTestCase):
+class LeanDispatchTests(SocketPairCase):
     """The lone-read and lone-write events go straight to the handler, with Twisted's rules."""
-
-    def setUp(self) -> None:
-        self.reactor = LeanEPollReactor()  # type: ignore[no-untyped-call]
-        self.left, self.right = socket.socketpair()
-        self.addCleanup(self.left.close)
-        self.addCleanup(self.right.close)
 
     def test_write_event(self) -> None:
         """A writable descriptor gets doWrite; a loss it returns disconnects it."""

@@ -38,8 +38,8 @@ SYNOPSIS = (
 )
 
 
-#: How relayed bytes move (see penbal.relay): sent at once when nothing is queued, or always
-#: through Twisted's write buffer.
+#: How relayed bytes move (see penbal.relay): on penbal's own TCP transport, on Twisted's
+#: sent at once when nothing is queued, or always through Twisted's write buffer.
 RELAY_PATHS = ("lean", "write-through", "plain")
 
 

@@ -56,36 +56,31 @@ class IPFamilyTests(TestCase):
 class DirectAttemptTests(TestCase):
     """Real loopback sockets on the real reactor."""
 
-    async def test_connects_and_adopts(self) -> None:
-        """A listening backend: the factory builds a protocol on a working TCP transport."""
+    async def connected(self, **options: Any) -> tuple[Any, int]:
+        """A direct attempt to a listening backend: the transport it built, and the port."""
         server: Any = Factory.forProtocol(Protocol)
         port: Any = reactor.listenTCP(0, server, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         factory = Recorder()
         DirectAttempt(reactor, reactor, socket.AF_INET, "127.0.0.1", port.getHost().port,
-                      factory, 5)
+                      factory, 5, **options)
         protocol = await factory.done
         assert isinstance(protocol, Protocol)
         transport: Any = protocol.transport
         assert transport is not None
-        self.assertEqual(transport.getPeer().port, port.getHost().port)
-        transport.loseConnection()
+        self.addCleanup(transport.loseConnection)
+        return transport, int(port.getHost().port)
+
+    async def test_connects_and_adopts(self) -> None:
+        """A listening backend: the factory builds a protocol on a working TCP transport."""
+        transport, port = await self.connected()
+        self.assertEqual(transport.getPeer().port, port)
 
     async def test_lean_adoption(self) -> None:
         """With a lean read size the connected socket becomes a lean transport."""
-        server: Any = Factory.forProtocol(Protocol)
-        port: Any = reactor.listenTCP(0, server, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        factory = Recorder()
-        DirectAttempt(reactor, reactor, socket.AF_INET, "127.0.0.1", port.getHost().port,
-                      factory, 5, lean_read=1 << 20)
-        protocol = await factory.done
-        assert isinstance(protocol, Protocol)
-        transport = protocol.transport
+        transport, port = await self.connected(lean_read=1 << 20)
         assert isinstance(transport, LeanTCPTransport)
-        self.assertEqual((transport.getPeer().port, transport.max_read),
-                         (port.getHost().port, 1 << 20))
-        transport.loseConnection()
+        self.assertEqual((transport.getPeer().port, transport.max_read), (port, 1 << 20))
 
     async def test_refused(self) -> None:
         """A port nobody listens on fails the attempt with Twisted's refusal error."""

@@ -14,11 +14,11 @@ from typing import Any
 from twisted.internet import tcp
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.relay import leanport
 from penbal.relay.leantransport import LeanTCPTransport
-from tests.relay.test_leantransport import FDSet
 
 
 class Accepted(Protocol):
@@ -29,8 +29,8 @@ class Accepted(Protocol):
 
 
 class LeanPortTests(SynchronousTestCase):
-    def listen(self, free: list[int]) -> tuple[Any, list[Accepted], FDSet]:
-        fds = FDSet()
+    def listen(self, free: list[int]) -> tuple[Any, list[Accepted], MemoryReactor]:
+        fds = MemoryReactor()
         factory = Factory()
         port: Any = tcp.Port(0, factory, interface="127.0.0.1", reactor=fds)
         port.startListening()
@@ -42,7 +42,7 @@ class LeanPortTests(SynchronousTestCase):
             built.append(Accepted(addr))
             return built[-1]
 
-        leanport.make_lean(port, build, fds, 1 << 20, lambda: free[0])  # type: ignore[arg-type]
+        leanport.make_lean(port, build, fds, 1 << 20, lambda: free[0])
         return port, built, fds
 
     def connect(self, port: Any, count: int) -> list[socket.socket]:
@@ -81,7 +81,7 @@ class LeanPortTests(SynchronousTestCase):
 
     def test_failed_set_up_closes_that_client_only(self) -> None:
         """A client whose protocol cannot be built is closed (and logged); the next is served."""
-        fds = FDSet()
+        fds = MemoryReactor()
         factory = Factory()
         port: Any = tcp.Port(0, factory, interface="127.0.0.1", reactor=fds)
         port.startListening()
@@ -95,7 +95,7 @@ class LeanPortTests(SynchronousTestCase):
             built.append(Protocol())
             return built[-1]
 
-        leanport.make_lean(port, build, fds, 65536, lambda: 10)  # type: ignore[arg-type]
+        leanport.make_lean(port, build, fds, 65536, lambda: 10)
         first, second = self.connect(port, 2)
         port.doRead()
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
@@ -118,14 +118,14 @@ class LeanPortTests(SynchronousTestCase):
 
         port = SimpleNamespace(socket=Exhausted(), doRead=lambda: calls.append("twisted"),
                                transport=None, numberAccepts=100)
-        leanport.make_lean(port, Protocol, FDSet(), 65536, lambda: 10)  # type: ignore[arg-type]
+        leanport.make_lean(port, Protocol, MemoryReactor(), 65536, lambda: 10)  # type: ignore[arg-type]
         port.doRead()
         self.assertEqual((calls, port.numberAccepts), (["twisted"], 1))
         self.assertIsNotNone(port.transport)  # Twisted's loop builds lean transports too
 
     def test_unsupported_ports(self) -> None:
         """Another factory's port, or a port of another type, is left alone."""
-        fds = FDSet()
+        fds = MemoryReactor()
         factory = Factory()
         port: Any = tcp.Port(0, factory, interface="127.0.0.1", reactor=fds)
         self.assertFalse(leanport.supported(port, Factory()))

@@ -9,38 +9,19 @@ from __future__ import annotations
 import select
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer, ITCPTransport
 from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.testing import MemoryReactor
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from penbal.relay.leantransport import SMALL_READ, WRITE_LIMIT, LeanTCPTransport
-
-
-class FDSet:
-    """The part of IReactorFDSet the transport uses: who is registered for what."""
-
-    def __init__(self) -> None:
-        self.readers: set[Any] = set()
-        self.writers: set[Any] = set()
-
-    def addReader(self, reader: Any) -> None:
-        self.readers.add(reader)
-
-    def removeReader(self, reader: Any) -> None:
-        self.readers.discard(reader)
-
-    def addWriter(self, writer: Any) -> None:
-        self.writers.add(writer)
-
-    def removeWriter(self, writer: Any) -> None:
-        self.writers.discard(writer)
 
 
 @implementer(IHalfCloseableProtocol)
@@ -100,6 +81,18 @@ def turns(limit: int = 100_000, seconds: float = 30.0) -> Iterator[int]:
     raise AssertionError(f"no end after {limit} turns or {seconds:g}s")
 
 
+def pump_until(
+    transport: LeanTCPTransport, peer: socket.socket, done: Callable[[bytearray], bool]
+) -> bytearray:
+    """Run poll turns (bounded) until C{done(what the peer received so far)}; return that."""
+    got = bytearray()
+    for _ in turns():
+        if done(got):
+            return got
+        got += poll_once(transport, peer)
+    return got  # not reached: turns() fails when it runs out
+
+
 def tcp_pair() -> tuple[socket.socket, socket.socket]:
     """A connected TCP pair on loopback: (ours, the peer's)."""
     with socket.create_server(("127.0.0.1", 0)) as server:
@@ -112,13 +105,13 @@ def tcp_pair() -> tuple[socket.socket, socket.socket]:
 class LeanTransportTests(SynchronousTestCase):
     def make(
         self, protocol: Protocol | None = None, max_read: int = SMALL_READ
-    ) -> tuple[LeanTCPTransport, Any, socket.socket, FDSet]:
+    ) -> tuple[LeanTCPTransport, Any, socket.socket, MemoryReactor]:
         ours, peer = tcp_pair()
         self.addCleanup(peer.close)
         self.addCleanup(ours.close)
-        fds = FDSet()
+        fds = MemoryReactor()
         proto: Any = protocol if protocol is not None else Recording()
-        transport = LeanTCPTransport(ours, proto, fds, peer.getsockname(), max_read)  # type: ignore[arg-type]
+        transport = LeanTCPTransport(ours, proto, fds, peer.getsockname(), max_read)
         proto.makeConnection(transport)
         return transport, proto, peer, fds
 
@@ -179,11 +172,7 @@ class LeanTransportTests(SynchronousTestCase):
         self.assertEqual(producer.paused, 1)
         self.assertIn(transport, fds.writers)
         self.assertGreater(transport._buffered, WRITE_LIMIT)
-        received = 0
-        for _ in turns():
-            if received >= sent:
-                break
-            received += len(poll_once(transport, peer))
+        received = len(pump_until(transport, peer, lambda got: len(got) >= sent))
         self.assertEqual(received, sent)
         self.assertEqual((producer.resumed, fds.writers), (1, set()))
 
@@ -194,11 +183,7 @@ class LeanTransportTests(SynchronousTestCase):
         expected = b"".join(bytes([i]) * 5000 for i in range(200))
         for i in range(200):
             transport.write(bytes([i]) * 5000)
-        got = bytearray()
-        for _ in turns():
-            if len(got) >= len(expected):
-                break
-            got += poll_once(transport, peer)
+        got = pump_until(transport, peer, lambda got: len(got) >= len(expected))
         self.assertEqual(bytes(got), expected)
 
     def test_lose_write_connection_after_flush(self) -> None:
@@ -210,11 +195,7 @@ class LeanTransportTests(SynchronousTestCase):
         transport.loseWriteConnection()
         self.assertEqual(proto.write_lost, 0)
         transport.write(b"ignored after the half-close")
-        got = bytearray()
-        for _ in turns():
-            if proto.write_lost:
-                break
-            got += poll_once(transport, peer)
+        got = pump_until(transport, peer, lambda _: bool(proto.write_lost))
         while data := peer.recv(1 << 16):
             got += data
         self.assertEqual((bytes(got), proto.write_lost, proto.lost), (payload, 1, []))
@@ -227,11 +208,7 @@ class LeanTransportTests(SynchronousTestCase):
         transport.write(payload)
         transport.loseConnection()
         self.assertEqual(proto.lost, [])
-        got = bytearray()
-        for _ in turns():
-            if proto.lost:
-                break
-            got += poll_once(transport, peer)
+        got = pump_until(transport, peer, lambda _: bool(proto.lost))
         while data := peer.recv(1 << 16):
             got += data
         self.assertEqual(bytes(got), payload)

@@ -8,12 +8,12 @@ from typing import Any
 
 from twisted.internet import tcp
 from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactor
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.relay.leantransport import LeanTCPTransport
 from tests.relay.fixtures import RelayHarness
-from tests.relay.test_leantransport import FDSet
 
 
 class BatchPort:
@@ -92,7 +92,7 @@ class LeanPathTests(SynchronousTestCase):
     """--relay-path lean: a plain TCP port's clients get the lean accept loop."""
 
     def port(self, harness: RelayHarness) -> Any:
-        port: Any = tcp.Port(0, harness.factory, interface="127.0.0.1", reactor=FDSet())
+        port: Any = tcp.Port(0, harness.factory, interface="127.0.0.1", reactor=MemoryReactor())
         port.startListening()
         self.addCleanup(port.socket.close)
         return port

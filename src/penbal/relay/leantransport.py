@@ -222,15 +222,14 @@ class LeanTCPTransport:
         self._close(_aborted)
 
     def getPeer(self) -> IPv4Address | IPv6Address:
-        if self.socket.family == socket.AF_INET6:
-            return IPv6Address("TCP", *self.peer[:2])
-        return IPv4Address("TCP", *self.peer[:2])
+        return self._address(self.peer)
 
     def getHost(self) -> IPv4Address | IPv6Address:
-        host = self.socket.getsockname()
-        if self.socket.family == socket.AF_INET6:
-            return IPv6Address("TCP", *host[:2])
-        return IPv4Address("TCP", *host[:2])
+        return self._address(self.socket.getsockname())
+
+    def _address(self, pair: tuple[Any, ...]) -> IPv4Address | IPv6Address:
+        kind = IPv6Address if self.socket.family == socket.AF_INET6 else IPv4Address
+        return kind("TCP", pair[0], pair[1])
 
     def getTcpNoDelay(self) -> bool:
         return bool(self.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
