@@ -17,7 +17,7 @@ from penbal.health.credentials import Credentials
 from penbal.health.discovery import Discovery
 from penbal.health.fitness import DonorPolicy, galera_verdict, reachability_verdict
 from penbal.health.galera import GaleraCheck
-from penbal.health.partition import majority_view, partition_verdict
+from penbal.health.partition import ClusterViews
 from penbal.health.result import CheckResult, Verdict
 from penbal.health.scheduler import Assess, HealthScheduler, RoundObserver
 from penbal.health.tcpcheck import TCPCheck
@@ -34,12 +34,11 @@ def tcp_assess(result: CheckResult, everything: Sequence[CheckResult]) -> Verdic
     return reachability_verdict(result)
 
 
-def galera_assess(donor: DonorPolicy) -> Assess:
+def galera_assess(donor: DonorPolicy, views: ClusterViews) -> Assess:
     """The Galera judgement: the node's own state, then the cluster view of the round."""
 
     def assess(result: CheckResult, everything: Sequence[CheckResult]) -> Verdict:
-        verdict = galera_verdict(result, donor)
-        return partition_verdict(verdict, result, majority_view(everything))
+        return views.judge(galera_verdict(result, donor), result, everything)
 
     return assess
 
@@ -89,7 +88,7 @@ def build_health_service(
         threadpool = ThreadPool(minthreads=0, maxthreads=max(8, 2 * len(pool)), name="penbal-check")
         ThreadPoolService(threadpool).setServiceParent(top)
         check = GaleraCheck(reactor, threadpool, reactor, credentials, timeout)
-        assess = galera_assess(DonorPolicy(options["donor"]))
+        assess = galera_assess(DonorPolicy(options["donor"]), ClusterViews(reactor, interval))
     else:
         check = TCPCheck(reactor, reactor, timeout)
         assess = tcp_assess
