@@ -6,7 +6,7 @@ results are judged, the scheduler, discovery, and the Galera check's worker thre
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
@@ -44,10 +44,12 @@ def galera_assess(donor: DonorPolicy, views: ClusterViews) -> Assess:
 
 
 class ThreadPoolService(Service):
-    """Starts a thread pool with the service and stops it (joining its threads) after."""
+    """Starts a thread pool with the service and stops it (joining its threads) after, once
+    its last work (C{last}, say closing kept connections) has run in it."""
 
-    def __init__(self, threadpool: ThreadPool) -> None:
+    def __init__(self, threadpool: ThreadPool, last: Sequence[Callable[[], object]] = ()) -> None:
         self.threadpool = threadpool
+        self.last = list(last)
 
     def startService(self) -> None:
         super().startService()
@@ -55,6 +57,8 @@ class ThreadPoolService(Service):
 
     def stopService(self) -> None:
         super().stopService()
+        for work in self.last:
+            self.threadpool.callInThread(work)
         self.threadpool.stop()
 
 
@@ -86,8 +90,9 @@ def build_health_service(
         if credentials.warning:
             log.warn("--check-credentials: {problem}", problem=credentials.warning)
         threadpool = ThreadPool(minthreads=0, maxthreads=max(8, 2 * len(pool)), name="penbal-check")
-        ThreadPoolService(threadpool).setServiceParent(top)
-        check = GaleraCheck(reactor, threadpool, reactor, credentials, timeout)
+        galera = GaleraCheck(reactor, threadpool, reactor, credentials, timeout)
+        ThreadPoolService(threadpool, [galera.connections.close_all]).setServiceParent(top)
+        check = galera
         assess = galera_assess(DonorPolicy(options["donor"]), ClusterViews(reactor, interval))
     else:
         check = TCPCheck(reactor, reactor, timeout)
