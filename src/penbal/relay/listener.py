@@ -81,11 +81,15 @@ class RelayFactory(ServerFactory):
         """Remember a listening port, to pause it at C{--max-connections}, and cap each of its
         accept batches at the free slots (Twisted's TCP port accepts up to C{numberAccepts}
         clients per readiness event, 100 and growing, before pausing could take effect).
-        On the lean path a plain TCP port gets penbal's own capped accept loop instead."""
+        On the lean path a plain TCP port gets penbal's own capped accept loop instead, with
+        or without edge features (a control port, ACLs, -H, an idle timeout...), unless its
+        clients start with a PROXY header."""
         self._ports.append(port)
         if self.accept_paused:
             self._set_accepting(False)
-        if self.lean and self.edges is None and leanport.supported(port, self):
+        edges = self.edges
+        plain = edges is None or edges.plain_fronts  # no PROXY header to read first
+        if self.lean and plain and leanport.supported(port, self):
             leanport.make_lean(port, self.buildProtocol, self.fd_reactor, self.read_size,
                                self._free_slots)
             return
