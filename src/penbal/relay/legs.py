@@ -19,11 +19,11 @@ from zope.interface import implementer
 
 from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
+from penbal.relay.hooks import RequestRewriter
 from penbal.relay.quickclose import without_shutdown
 from penbal.relay.writethrough import send_now, supports_write_through
 
 if TYPE_CHECKING:
-    from penbal.edges.forwarded import ForwardedRewriter
     from penbal.relay.dialer import Dial
     from penbal.relay.listener import RelayFactory
 
@@ -262,7 +262,7 @@ class BackendLeg(Leg):
 class FrontLeg(Leg):
     """A client's connection to the balancer; it dials a backend and relays."""
 
-    rewriter: ForwardedRewriter | None = None
+    rewriter: RequestRewriter | None = None
     #: HTTP mode: the client ended its stream while the rewriter held bytes; the end goes to
     #: the backend once they are released.
     eof_held = False

@@ -7,7 +7,7 @@ pausing accept (clients wait in the listen backlog), and keeps the table of live
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone
@@ -21,11 +21,9 @@ from penbal.connlog import ConnectionLog, ConnectionRecord
 from penbal.interfaces import ClientInfo
 from penbal.relay import leanport
 from penbal.relay.dialer import Dial
+from penbal.relay.hooks import EdgeHooks
 from penbal.relay.legs import FrontLeg
 from penbal.relay.waitqueue import ClientQueue
-
-if TYPE_CHECKING:
-    from penbal.edges.gate import Edges
 
 
 def client_info(addr: IAddress | None) -> ClientInfo:
@@ -41,7 +39,7 @@ class RelayFactory(ServerFactory):
 
     noisy = False
     #: The edge features (ACL, PROXY, TLS to backends, HTTP mode, hygiene); None when all off.
-    edges: Edges | None = None
+    edges: EdgeHooks | None = None
     #: Send relayed bytes at once when the peer's buffer is empty (see writethrough.py).
     write_through = True
     #: Largest socket read on the write-through path, reached after a read fills the buffer
