@@ -186,6 +186,6 @@ def build_operations(reactor: Any, options: Any, runtime: Runtime) -> Operations
         # Imported only when asked for: twisted.web and prometheus_client cost memory.
         from penbal.status.site import status_site
 
-        site = status_site(lambda: build_snapshot(runtime))
+        site = status_site(lambda: build_snapshot(runtime), lambda: not service.running)
         ListeningService(reactor, http, site, "HTTP status").setServiceParent(service)
     return service

@@ -1,6 +1,7 @@
 # -*- test-case-name: tests.status.test_views -*-
 """
-The read-only HTTP status site (C{--http}): C{/} the page, C{/status.json}, C{/metrics}.
+The read-only HTTP status site (C{--http}): C{/} the page, C{/status.json}, C{/metrics}, and
+C{/health} for keepalived and other probes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from twisted.web.server import Site
 from penbal.status.jsonview import JsonResource
 from penbal.status.metrics import MetricsResource, make_registry
 from penbal.status.page import PageResource
+from penbal.status.readiness import HealthResource, readiness
 from penbal.status.snapshot import Snapshot
 
 
@@ -24,9 +26,13 @@ class StatusSite(Site):
         pass
 
 
-def status_site(source: Callable[[], Snapshot]) -> Site:
-    """A twisted.web site showing the snapshot C{source} returns at each request."""
+def status_site(
+    source: Callable[[], Snapshot], stopping: Callable[[], bool] = lambda: False
+) -> Site:
+    """A twisted.web site showing the snapshot C{source} returns at each request;
+    C{stopping} says when a graceful stop began (C{/health} then answers 503)."""
     root = Resource()
+    root.putChild(b"health", HealthResource(lambda: readiness(source(), stopping())))
     root.putChild(b"", PageResource(source))
     root.putChild(b"status.json", JsonResource(source))
     root.putChild(b"metrics", MetricsResource(make_registry(source)))
