@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -27,6 +28,7 @@ from penbal.testing.process import BIN, wait_for
 from tests.galera.cluster import NODES, credentials_file, restore, shared_cluster
 from tests.ha import keepalived
 from tests.ha.namespaces import VIP, Topology
+from tests.ha.outage import Outage, measure
 
 PROBE = Path(__file__).resolve().parent / "probe.py"
 SQL_PORT = 3306
@@ -34,6 +36,11 @@ HTTP_PORT = 8080
 ORDERS = {"lb1": (1, 2, 3), "lb2": (3, 2, 1)}
 CHECK_OPTIONS = ("--check", "galera", "--check-interval", "0.5", "--check-timeout", "0.5",
                  "--rise", "2", "--fall", "2")
+
+
+def reads_zero(track: Path) -> bool:
+    """True once the health watcher wrote 0 (healthy) to C{track}."""
+    return track.exists() and track.read_text().strip() == "0"
 
 
 class Pair:
@@ -45,6 +52,7 @@ class Pair:
         restore(self.cluster)
         self.dir = Path(tempfile.mkdtemp(prefix="penbal-ha-"))
         test.addCleanup(shutil.rmtree, self.dir, True)
+        test.addCleanup(self.keep_logs, Path.cwd() / "ha-logs" / test.id().rsplit(".", 1)[-1])
         self.script = self.dir / "penbal-health"
         shutil.copy(keepalived.HEALTH_SCRIPT, self.script)
         self.script.chmod(0o755)
@@ -64,6 +72,13 @@ class Pair:
         """Every log of the set-up (for failure messages)."""
         return "\n".join(f"== {p.name}\n{p.read_text(errors='replace')[-3000:]}"
                          for p in sorted(self.dir.glob("*.log")))
+
+    def keep_logs(self, where: Path) -> None:
+        """Copy every log of the set-up to C{where} (the trial run's directory)."""
+        shutil.rmtree(where, ignore_errors=True)
+        where.mkdir(parents=True)
+        for log in self.dir.glob("*.log"):
+            shutil.copy(log, where / log.name)
 
     def _relays(self, host: str) -> None:
         for i in NODES:
@@ -109,7 +124,7 @@ class Pair:
             track = self.dir / f"{peer.name}.track"
             self.topology.start(peer.name, [str(self.script), "127.0.0.1", str(HTTP_PORT),
                                             "--watch", str(track)], self.log(f"{peer.name}-watch"))
-            wait_for(lambda t=track: t.exists() and t.read_text().strip() == "0", 10,  # type: ignore[misc]
+            wait_for(partial(reads_zero, track), 10,
                      f"{peer.name}: the watcher to find penbal healthy")
             config = self.dir / f"{peer.name}.conf"
             config.write_text(keepalived.render(peer, self.script, track, VIP, HTTP_PORT))
@@ -126,9 +141,9 @@ class Pair:
         """The balancer hosts that have the VIP on their interface."""
         return [host for host in ORDERS if f"{VIP}/" in self.topology.addresses(host)]
 
-    def failover(self, sig: signal.Signals, seconds: float = 4.0) -> dict[str, float]:
-        """Send C{sig} to penbal on lb1 while a client opens new connections through the VIP;
-        the figures of the outage, times from the signal."""
+    def failover(self, sig: signal.Signals, seconds: float = 4.0) -> Outage:
+        """Send C{sig} to penbal on lb1 while a client opens new connections through the VIP
+        every 20 ms; what the client saw."""
         probe = subprocess.Popen(self.topology.command("client", [
             sys.executable, str(PROBE), "connect", VIP, str(SQL_PORT), str(seconds), "0.02"]),
             stdout=subprocess.PIPE, text=True)
@@ -140,18 +155,4 @@ class Pair:
         self.penbal["lb1"].send_signal(sig)
         out, _ = probe.communicate(timeout=seconds + 20)
         attempts = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-        before = [a for a in attempts if a["end"] < t_signal]
-        after = [a for a in attempts if a["start"] >= t_signal]
-        failed = [a for a in after if a["error"]]
-        self.test.assertTrue(before and not any(a["error"] for a in before), before)
-        self.test.assertTrue(failed, "no new connection failed after the signal")
-        last_failure = max(a["end"] for a in failed)
-        recovered = [a for a in after if a["start"] >= last_failure]
-        self.test.assertTrue(recovered, "new connections never succeeded again")
-        self.test.assertEqual([a["error"] for a in recovered if a["error"]], [])
-        return {
-            "first_failure": min(a["start"] for a in failed) - t_signal,
-            "recovered": recovered[0]["end"] - t_signal,
-            "failed_attempts": len(failed),
-            "attempts_after": len(after),
-        }
+        return measure([a for a in attempts if "start" in a], t_signal)
