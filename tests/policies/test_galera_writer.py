@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from penbal.backend import AdminState, Fitness, Health
 from penbal.health.assembly import galera_assess
 from penbal.health.fitness import DonorPolicy
+from penbal.health.partition import ClusterViews
 from penbal.health.scheduler import HealthScheduler
 from penbal.policies.galera_writer import (
     NO_INDEX,
@@ -224,7 +225,8 @@ class CheckedInstance:
         for backend in self.driver.pool:
             check.set(backend, self._answers(backend.spec.port))
         self.scheduler = HealthScheduler(clock, self.driver.pool, check,
-                                         galera_assess(DonorPolicy.AVOID),
+                                         galera_assess(DonorPolicy.AVOID,
+                                                       ClusterViews(clock, 0.5)),
                                          interval=0.5, timeout=0.5, rise=2, fall=2)
         self.scheduler.startService()
 
