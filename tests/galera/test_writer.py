@@ -41,15 +41,17 @@ class WriterTests(SynchronousTestCase):
             before = [x for x in after(traffic.samples(), started) if x.end < t_fault]
             self.assertTrue(before, name)
             self.assertEqual({x.port for x in before}, {s.ports[first]}, name)
-        time.sleep(BOUND + 1.0)
+        settled = t_fault + BOUND
+        for name, traffic in clients.items():
+            traffic.wait_for(lambda ss: len(after(ss, settled)) >= 2, BOUND + 10,
+                             f"{name}: connections that started after the bound")
         moved = {}
         for name, traffic in clients.items():
             samples = traffic.samples()
             moved[name] = max((x.start for x in to_port(after(samples, t_fault), s.ports[first])),
                               default=t_fault) - t_fault
             self.assertLessEqual(moved[name], BOUND, name)
-            self.assertEqual({x.port for x in after(samples, t_fault + BOUND)}, {s.ports[second]},
-                             name)
+            self.assertEqual({x.port for x in after(samples, settled)}, {s.ports[second]}, name)
         t_fix, _ = set_global(s.cluster, first, "wsrep_desync=OFF")
         for name in ("first", "second"):
             clients[name].wait_for(
@@ -86,8 +88,10 @@ class WriterTests(SynchronousTestCase):
         for name, traffic in orders.items():
             traffic.wait_for(lambda ss: any(x.port == s.ports[second] for x in after(ss, t_fault)),
                              BOUND + 5, f"order {name}: connections to node {second}")
-        time.sleep(BOUND + 0.5)
         settled = t_fault + BOUND
+        for name, traffic in orders.items():
+            traffic.wait_for(lambda ss: len(after(ss, settled)) >= 2, BOUND + 10,
+                             f"order {name}: connections that started after the bound")
         for name, traffic in orders.items():
             self.assertEqual({x.port for x in after(traffic.samples(), settled)},
                              {s.ports[second]}, name)
