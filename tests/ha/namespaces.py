@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 SUBNET = "10.99.0"
 HOSTS = {"lb1": f"{SUBNET}.11", "lb2": f"{SUBNET}.12", "client": f"{SUBNET}.100"}
@@ -39,7 +40,7 @@ class Topology:
     def __init__(self, prefix: str = "penbal-ha") -> None:
         self.prefix = f"{prefix}-{os.getpid()}"
         self.bridge = f"{self.prefix}-net"
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.processes: list[subprocess.Popen[Any]] = []
         self.created: list[str] = []
 
     def ns(self, host: str) -> str:

@@ -147,7 +147,7 @@ class Pair:
         probe = subprocess.Popen(self.topology.command("client", [
             sys.executable, str(PROBE), "connect", VIP, str(SQL_PORT), str(seconds), "0.02"]),
             stdout=subprocess.PIPE, text=True)
-        self.topology.processes.append(probe)  # type: ignore[arg-type]
+        self.topology.processes.append(probe)
         assert probe.stdout is not None
         json.loads(probe.stdout.readline())  # ready
         time.sleep(0.5)  # a baseline of good attempts before the fault

@@ -12,7 +12,7 @@ from twisted.web.test.requesthelper import DummyRequest
 from penbal.backend import AdminState, Fitness, Health
 from penbal.control.runtime import Runtime
 from penbal.status.site import status_site
-from penbal.status.snapshot import build_snapshot
+from penbal.status.snapshot import Snapshot, backend_statuses, build_snapshot
 from tests.control.fixtures import make_runtime
 
 
@@ -99,3 +99,16 @@ class HealthTests(SynchronousTestCase):
         headers = request.responseHeaders
         self.assertEqual(headers.getRawHeaders(b"content-type"), [b"text/plain; charset=utf-8"])
         self.assertEqual(headers.getRawHeaders(b"cache-control"), [b"no-store"])
+
+    def test_table_source(self) -> None:
+        """Given a source of the table, /health reads it and builds no snapshot (a snapshot
+        lists every live connection; probes ask several times a second)."""
+
+        def no_snapshot() -> Snapshot:
+            raise AssertionError("a snapshot was built")
+
+        site = status_site(no_snapshot, lambda: False,
+                           lambda: backend_statuses(self.runtime, self.runtime.now()))
+        request = DummyRequest([b"health"])
+        self.assertEqual(site.getResourceFor(request).render(request),
+                         b"serving: 2 of 2 backends usable\n")

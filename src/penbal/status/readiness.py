@@ -11,13 +11,13 @@ instance left with it alone should give the virtual IP to a peer that has real b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from penbal.status.snapshot import BackendStatus, Snapshot
+from penbal.status.snapshot import BackendStatus
 
 # Backend states in which new connections may go there ("full" is load, not a fault: a peer
 # would be as full).
@@ -39,11 +39,11 @@ def _why_not(backend: BackendStatus) -> str:
     return f"{backend.address} {backend.state}" + (f" ({reason})" if reason else "")
 
 
-def readiness(snapshot: Snapshot, stopping: bool) -> Readiness:
-    """The verdict of C{/health} for C{snapshot}; C{stopping} once a graceful stop began."""
+def readiness(backends: Sequence[BackendStatus], stopping: bool) -> Readiness:
+    """The verdict of C{/health} for the table's C{backends}; C{stopping} once a graceful stop
+    began."""
     if stopping:
         return Readiness(False, "stopping")
-    backends = snapshot.backends
     if not backends:
         return Readiness(False, "no backend in the table")
     usable = [b for b in backends if b.state in USABLE_STATES]

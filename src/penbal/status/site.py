@@ -6,7 +6,7 @@ C{/health} for keepalived and other probes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from twisted.web import http
 from twisted.web.resource import Resource
@@ -16,7 +16,7 @@ from penbal.status.jsonview import JsonResource
 from penbal.status.metrics import MetricsResource, make_registry
 from penbal.status.page import PageResource
 from penbal.status.readiness import HealthResource, readiness
-from penbal.status.snapshot import Snapshot
+from penbal.status.snapshot import BackendStatus, Snapshot
 
 
 class StatusSite(Site):
@@ -27,12 +27,19 @@ class StatusSite(Site):
 
 
 def status_site(
-    source: Callable[[], Snapshot], stopping: Callable[[], bool] = lambda: False
+    source: Callable[[], Snapshot],
+    stopping: Callable[[], bool] = lambda: False,
+    backends: Callable[[], Sequence[BackendStatus]] | None = None,
 ) -> Site:
-    """A twisted.web site showing the snapshot C{source} returns at each request;
-    C{stopping} says when a graceful stop began (C{/health} then answers 503)."""
+    """A twisted.web site showing the snapshot C{source} returns at each request.
+
+    C{/health} asks C{stopping} whether a graceful stop began, and C{backends} for the table
+    (by default the snapshot's: pass a cheaper source, since probes ask several times a
+    second and a snapshot lists every live connection).
+    """
+    table = backends if backends is not None else (lambda: source().backends)
     root = Resource()
-    root.putChild(b"health", HealthResource(lambda: readiness(source(), stopping())))
+    root.putChild(b"health", HealthResource(lambda: readiness(table(), stopping())))
     root.putChild(b"", PageResource(source))
     root.putChild(b"status.json", JsonResource(source))
     root.putChild(b"metrics", MetricsResource(make_registry(source)))
