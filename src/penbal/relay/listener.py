@@ -40,19 +40,17 @@ class RelayFactory(ServerFactory):
     noisy = False
     #: The edge features (ACL, PROXY, TLS to backends, HTTP mode, hygiene); None when all off.
     edges: EdgeHooks | None = None
-    #: Send relayed bytes at once when the peer's buffer is empty (see writethrough.py).
-    write_through = True
-    #: Largest socket read on the write-through path, reached after a read fills the buffer
-    #: (see Leg.resize_reads).  Large reads pay only there: a read is sent on at once instead
-    #: of being joined into a write buffer.  It is also the transport's buffer limit before
-    #: backpressure pauses its producer: a non-reading client holds about two reads per
-    #: direction.
+    #: Largest socket read of a lean transport, reached after a read fills its buffer (see
+    #: leantransport.py).  Large reads pay only there: a read is sent on at once instead of
+    #: being joined into a write buffer.
     read_size = 65536
     #: Connect to IP-literal backends with one socket, not connectTCP (see directconnect.py);
     #: the assembly turns it on for a real reactor.
     direct_connect = False
     #: Relay plain TCP legs on penbal's own transport (see leantransport.py): clients of a
-    #: plain TCP port when no edge feature is on, and backends reached by direct connect.
+    #: plain TCP port (unless they start with a PROXY header), and backends reached by direct
+    #: connect.  Off (C{--relay-path twisted}), every leg runs on Twisted's own transports and
+    #: penbal touches none of Twisted's internals.
     lean = False
     #: Seconds a connected backend has to send its first byte before the client is failed
     #: over (server-speaks-first protocols: a frozen MySQL node accepts and never greets);
@@ -91,16 +89,7 @@ class RelayFactory(ServerFactory):
             leanport.make_lean(port, self.buildProtocol, self.fd_reactor, self.read_size,
                                self._free_slots)
             return
-        read = getattr(port, "doRead", None)
-        if read is not None and isinstance(getattr(port, "numberAccepts", None), int):
-
-            def capped_read() -> None:
-                free = self._free_slots()
-                if free < port.numberAccepts:
-                    port.numberAccepts = max(1, free)
-                read()
-
-            port.doRead = capped_read
+        leanport.cap_batches(port, self._free_slots)
 
     def _free_slots(self) -> int:
         return self.balancer.settings.max_connections - len(self.fronts)
