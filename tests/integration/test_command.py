@@ -133,7 +133,9 @@ class BackgroundTests(CommandCase):
                                     self.backend.address)
         self.assertEqual(done.returncode, 1)
         self.assertIn(f"cannot listen on 'tcp:{self.port}:interface=127.0.0.1'", done.stderr)
-        self.assertIn("Address already in use", (self.work / "events.log").read_text())
+        # The daemon tells the command first, then finishes its log.
+        wait_for(lambda: "Address already in use" in (self.work / "events.log").read_text(), 10,
+                 "the reason in the event log")
         self.assertFalse((self.work / "pen.pid").exists())
 
     def test_mistakes_are_one_line(self) -> None:
