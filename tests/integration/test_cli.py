@@ -35,6 +35,16 @@ class BadInputTests(SynchronousTestCase):
         self.assertOneLineError(["127.0.0.1:3306", "node1:99999"], "'99999'", "1-65535")
         self.assertOneLineError(["127.0.0.1:3306", "node1:3306:x"], "MAXC", "'x'")
 
+    def test_systemd_without_inherited_socket(self) -> None:
+        """A systemd: LISTEN (or control port) with no socket passed: one line naming
+        LISTEN_FDS and LISTEN_FDNAMES, not a traceback from Twisted's parser."""
+        for args in (["systemd:domain=INET:index=0", "127.0.0.1:1"],
+                     ["systemd:domain=INET:name=penbal", "127.0.0.1:1"],
+                     ["-C", "systemd:domain=INET:index=0", f"127.0.0.1:{free_port()}",
+                      "127.0.0.1:1"]):
+            self.assertOneLineError(args, "systemd:domain=INET:", "LISTEN_FDS",
+                                    "LISTEN_FDNAMES")
+
     def test_bad_listen(self) -> None:
         """A malformed LISTEN is named with the expected form."""
         self.assertOneLineError(["notaport", "127.0.0.1:1"], "'notaport'", "[HOST:]PORT")
