@@ -50,7 +50,8 @@ def endpoint_error(what: str, description: str, error: Exception) -> StartupErro
         return StartupError(
             f"{what} {description!r}: no such socket was inherited from systemd (LISTEN_FDS,"
             " LISTEN_FDNAMES); start penbal from a systemd socket unit (penbal@.socket), or"
-            " pass the listening socket as fd 3 with LISTEN_FDS=1 and LISTEN_PID=its pid")
+            " pass the listening socket as fd 3 with LISTEN_FDS=1, LISTEN_FDNAMES=a name and"
+            " LISTEN_PID=its pid (Twisted needs all three, as systemd sets them)")
     return StartupError(f"invalid {what} endpoint {description!r}: {error}")
 
 
