@@ -79,7 +79,8 @@ class DebianPackageTests(SynchronousTestCase):
         log = Path(self.mktemp())
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                ["runuser", "-u", "penbal", "--", "/usr/bin/penbal", "-f", "-l", "-",
+                ["setpriv", "--reuid=penbal", "--regid=penbal", "--init-groups", "--",
+                 "/usr/bin/penbal", "-f", "-l", "-",
                  f"127.0.0.1:{port}", backend.address],
                 stdout=out, stderr=subprocess.STDOUT, cwd="/")
             try:
