@@ -10,6 +10,10 @@ In the background it is C{twistd penbal} (Twisted's daemonizing: two forks, a ne
 start-up errors reported to the command before it exits, the pid file removed at exit); with
 C{-f} it is C{twist penbal}, run by Twisted's application runner with a pid file.  The command
 line is checked first, so a mistake is one line on the terminal and nothing starts.
+
+The foreground path uses Twisted's runner (C{twisted.application.runner}, which C{twist} runs
+on and which keeps a pid file) and C{twist}'s own steps; those modules are private to Twisted
+(checked with Twisted 26.10) and imported here only, when C{-f} is given.
 """
 
 from __future__ import annotations
