@@ -21,7 +21,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from penbal.testing.backends import NameBackend
 from penbal.testing.process import BIN, wait_for
 
-#: The client's bounds: at most this many connections, for at most this many seconds.
+#: Clients looping at once (so that some wait in the backlog while no penbal runs).
+CLIENTS = 4
+#: Each client's bounds: at most this many connections, for at most this many seconds.
 MOST_CONNECTIONS = 3000
 MOST_SECONDS = 60.0
 
@@ -100,7 +102,7 @@ def client_loop(port: int, outcomes: Outcomes, stop: threading.Event) -> None:
 
 class RestartTests(SynchronousTestCase):
     def test_restart_refuses_no_one(self) -> None:
-        """Stop penbal and start a new one on the held socket while a client connects in a
+        """Stop penbal and start a new one on the held socket while clients connect in a
         loop: every connection is served, by the old penbal or the new one."""
         work = Path(self.mktemp())
         work.mkdir()
@@ -119,28 +121,41 @@ class RestartTests(SynchronousTestCase):
         self.addCleanup(end_all)
         first = holder.start(["-l", "access-1.log"], [backend.address])
         processes.append(first)
-        outcomes, stop = Outcomes(), threading.Event()
-        client = threading.Thread(target=client_loop, args=(holder.port, outcomes, stop))
-        client.start()
-        self.addCleanup(client.join, MOST_SECONDS + 30)
+        stop = threading.Event()
+        each = [Outcomes() for _ in range(CLIENTS)]
+        clients = [threading.Thread(target=client_loop, args=(holder.port, outcomes, stop))
+                   for outcomes in each]
+        for client in clients:
+            client.start()
+            self.addCleanup(client.join, MOST_SECONDS + 30)
         self.addCleanup(stop.set)
-        wait_for(lambda: outcomes.served >= 50 or outcomes.done.is_set(), 30,
-                 "50 connections through the first penbal")
+
+        def served() -> int:
+            return sum(outcomes.served for outcomes in each)
+
+        def ended() -> bool:
+            return any(outcomes.done.is_set() for outcomes in each)
+
+        wait_for(lambda: served() >= 50 or ended(), 30, "50 connections through the first penbal")
         first.send_signal(signal.SIGTERM)  # as systemctl restart does
         self.assertEqual(first.wait(30), 0)
-        at_restart = outcomes.served
+        at_restart = served()
         second = holder.start(["-l", "access-2.log"], [backend.address])
         processes.append(second)
-        wait_for(lambda: outcomes.served >= at_restart + 50 or outcomes.done.is_set(), 30,
+        wait_for(lambda: served() >= at_restart + 50 or ended(), 30,
                  "50 connections through the second penbal")
         stop.set()
-        client.join(MOST_SECONDS + 30)
-        self.assertEqual((outcomes.refused, outcomes.reset, outcomes.wrong), (0, 0, []))
-        self.assertGreaterEqual(outcomes.served, 100)
+        for client in clients:
+            client.join(MOST_SECONDS + 30)
+        refused = sum(outcomes.refused for outcomes in each)
+        reset = sum(outcomes.reset for outcomes in each)
+        wrong = [reply for outcomes in each for reply in outcomes.wrong]
+        self.assertEqual((refused, reset, wrong), (0, 0, []))
+        self.assertGreaterEqual(served(), 100)
         second.send_signal(signal.SIGTERM)
         self.assertEqual(second.wait(30), 0)
         served_by = [len((work / f"access-{n}.log").read_text().splitlines()) for n in (1, 2)]
-        self.assertEqual(sum(served_by), outcomes.served)
+        self.assertEqual(sum(served_by), served())
         self.assertGreaterEqual(min(served_by), 50)
-        print(f"restart: {outcomes.served} served ({served_by[0]} + {served_by[1]}),"
-              " 0 refused, 0 reset")
+        print(f"restart: {served()} served by {CLIENTS} looping clients ({served_by[0]} +"
+              f" {served_by[1]}), 0 refused, 0 reset")
