@@ -50,7 +50,8 @@ class SocketHolder:
                    *options, "systemd:domain=INET:index=0", *backends]
         shell = (f'export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=penbal; '
                  f'exec "$@" 3<&{fd} {fd}<&-')
-        return subprocess.Popen(["/bin/sh", "-c", shell, "sh", *command], cwd=self.work,
+        # bash, not sh: dash's redirections take one-digit descriptors only.
+        return subprocess.Popen(["/bin/bash", "-c", shell, "bash", *command], cwd=self.work,
                                 pass_fds=(fd,), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
 
