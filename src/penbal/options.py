@@ -11,6 +11,7 @@ from typing import Any
 from twisted.python import usage
 
 from penbal import __version__
+from penbal.accesslog import FORMATS as ACCESS_LOG_FORMATS
 from penbal.address import (
     BACKEND_FORM,
     BackendSpec,
@@ -19,7 +20,6 @@ from penbal.address import (
     parse_backend,
     parse_listen,
 )
-from penbal.connlog import events_shown
 from penbal.control.options import OPERATIONS_PARAMETERS, check_operations_options
 from penbal.edges.config import EdgeOptions
 from penbal.health.options import HEALTH_FLAGS, HEALTH_PARAMETERS, check_health_options
@@ -106,8 +106,14 @@ class Options(EdgeOptions, usage.Options):
          " twisted (Twisted's transports only, touching none of its internals: the stock"
          " baseline).",
          choice("--relay-path", RELAY_PATHS, RELAY_PATH_ALIASES)],
+        ["access-log", "l", None,
+         "Access log (Pen's -l): one line per connection (client, backend, bytes each way,"
+         " duration, how it ended) in this file, - for standard output; reopened on SIGHUP"
+         " and SIGUSR1. [default: none]"],
+        ["access-log-format", None, "text", "Access log lines: text or json.",
+         choice("--access-log-format", ACCESS_LOG_FORMATS)],
         ["read-size", None, 1048576,
-         "Largest read from a socket, in bytes, on the lean and write-through paths (bulk).",
+         "Largest read from a socket, in bytes, on the lean path (bulk).",
          number(int, 1024, "--read-size")],
     ]
 
@@ -122,7 +128,6 @@ class Options(EdgeOptions, usage.Options):
         self.backend_specs: list[BackendSpec] = []
         self.emergency_spec: BackendSpec | None = None
         self.policy_choice = PolicyChoice("sticky")
-        self.connection_events = True
         #: C{"twist"}, C{"twistd"} or None: what runs penbal (start-up errors differ).
         self.launcher: str | None = None
 
@@ -185,15 +190,14 @@ class Options(EdgeOptions, usage.Options):
         self._settle_with_launcher()
 
     def _settle_with_launcher(self) -> None:
-        """Before the reactor exists: pyOpenSSL out if no TLS, the lean reactor as default,
-        per-connection events only if the log level shows them (see L{penbal.launcher})."""
+        """Before the reactor exists: pyOpenSSL out if no TLS, the lean reactor as default
+        (see L{penbal.launcher})."""
         launcher = getattr(self, "parent", None)  # twist's or twistd's options, if run by one
         assert self.listen_spec is not None
         endpoints = [self.listen_spec.endpoint, *filter(None, (
             getattr(self, "control_endpoint", None), getattr(self, "http_endpoint", None)))]
         keep_tls_out(launcher, endpoints, self.edges.backend_tls is not None)
         prefer_lean_reactor(launcher)
-        self.connection_events = events_shown(launcher)
         self.launcher = launcher_kind(launcher)
 
 

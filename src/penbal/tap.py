@@ -66,8 +66,19 @@ def makeService(options: Options) -> IService:
         emergency=Backend(options.emergency_spec, -1) if options.emergency_spec else None,
     )
     balancer = Balancer(pool, policy, settings)
-    factory = RelayFactory(reactor, reactor, balancer,
-                           ConnectionLog(emit=options.connection_events))
+    access = None
+    if options["access-log"] is not None:
+        import sys
+
+        from penbal.accesslog import open_access_log
+
+        try:
+            access = open_access_log(reactor, options["access-log"],
+                                     options["access-log-format"], sys.stdout)
+        except OSError as e:
+            raise SystemExit(f"penbal: error: cannot open the access log "
+                             f"{options['access-log']!r}: {e.strerror}") from None
+    factory = RelayFactory(reactor, reactor, balancer, ConnectionLog(access=access))
     factory.direct_connect = True
     factory.lean = options["relay-path"] == "lean"
     factory.read_size = options["read-size"]
@@ -77,6 +88,10 @@ def makeService(options: Options) -> IService:
         factory.enable_queue(queue_timeout(options), options["queue-max"])
     # Under twistd a start-up error must be an Exception for twistd to report it.
     top = DaemonServices() if options.launcher == "twistd" else MultiService()
+    if access is not None:
+        from penbal.accesslog import AccessLogService
+
+        AccessLogService(access).setServiceParent(top)
     runtime = make_runtime(reactor, options, balancer, context, options.policy_choice, factory,
                            factory.connlog)  # before UDP: it shares the relay's client ACL
     runtime.queue = factory.queue

@@ -138,7 +138,7 @@ GOOD: list[tuple[str, Command]] = [
     ("no http", SetHttp(False)),
     ("log /var/log/pen.log", Unsupported(
         "log /var/log/pen.log",
-        "log FILE is not supported: connections are logged by twist --log-file")),
+        "log FILE is not supported: the access log is set at start-up (--access-log)")),
     ("web_stats /tmp/s.html", Unsupported(
         "web_stats /tmp/s.html",
         "web_stats FILE is not supported: penbal serves its status with --http")),

@@ -392,5 +392,5 @@ class ReportTests(ExecutorCase):
         before = capture(self.runtime)
         self.assertEqual(self.ok("no ascii"), [])
         self.assertEqual(self.run_line("log /tmp/pen.log").lines, [
-            "error: log FILE is not supported: connections are logged by twist --log-file"])
+            "error: log FILE is not supported: the access log is set at start-up (--access-log)"])
         self.assertEqual(capture(self.runtime), before)

@@ -287,7 +287,7 @@ def _show_only(words: list[str]) -> Command:
         arity(words, 0, 1, "log [FILE]")
         return Unsupported(
             " ".join(words),
-            "log FILE is not supported: connections are logged by twist --log-file",
+            "log FILE is not supported: the access log is set at start-up (--access-log)",
         )
     arity(words, 0, 0, words[0])
     return ShowValue(words[0])
