@@ -29,6 +29,8 @@ from penbal.policies.choice import PolicyChoice, PolicyChoiceError, choose_polic
 from penbal.policies.registry import find_policies, scan_policies
 from penbal.udp.listen import parse_udp_listen
 from penbal.udp.options import check_udp_options
+from penbal.workers.options import WORKERS_PARAMETERS, check_workers_options
+from penbal.workers.sockets import TCPListenAddress
 
 SYNOPSIS = (
     "[options] LISTEN BACKEND [BACKEND ...]\n"
@@ -103,6 +105,7 @@ class Options(EdgeOptions, usage.Options):
     optFlags += HEALTH_FLAGS
     optParameters += HEALTH_PARAMETERS
     optParameters += OPERATIONS_PARAMETERS
+    optParameters += WORKERS_PARAMETERS
 
     def __init__(self) -> None:
         super().__init__()
@@ -114,6 +117,12 @@ class Options(EdgeOptions, usage.Options):
         self.connection_events = True
         #: C{"twist"}, C{"twistd"} or None: what runs penbal (start-up errors differ).
         self.launcher: str | None = None
+        #: The arguments as given (a worker process is started with the same ones).
+        self.arguments: list[str] = []
+        #: --workers above 1: the TCP address the main process binds for its workers.
+        self.worker_address: TCPListenAddress | None = None
+        #: A worker's listening socket and AMP channel (--worker-fds).
+        self.worker_fds: tuple[int, int] | None = None
 
     def opt_backend(self, value: str) -> None:
         """A backend HOST[:PORT[:MAXC[:HARD[:WEIGHT[:PRIO]]]]]; repeat for more."""
@@ -126,6 +135,7 @@ class Options(EdgeOptions, usage.Options):
 
     def parseOptions(self, options: Any = None) -> None:
         """Parse, and turn any mistake into one line on stderr and exit status 64."""
+        self.arguments = list(sys.argv[1:] if options is None else options)
         try:
             super().parseOptions(options)
         except usage.UsageError as e:
@@ -153,6 +163,7 @@ class Options(EdgeOptions, usage.Options):
         check_udp_options(self)
         check_health_options(self)
         check_operations_options(self)
+        check_workers_options(self)
         if not self["backends"] and self["config"] is None:  # -F may add them
             raise usage.UsageError(f"missing BACKEND: expected at least one {BACKEND_FORM}")
         port = self.listen_spec.port

@@ -184,6 +184,12 @@ def _live(runtime: Runtime, now: float) -> list[LiveConnection]:
     return shown
 
 
+def _active(relay: Any) -> int:
+    """A relay's live connections: counted where they are (C{--workers}: in the workers)."""
+    count = getattr(relay, "active", None)
+    return len(relay.fronts) if count is None else int(count)
+
+
 def _udp(runtime: Runtime) -> UDPStatus | None:
     """The UDP relays' figures, summed (there is one, in UDP mode), or None."""
     totals: dict[str, int] | None = None
@@ -225,7 +231,7 @@ def build_snapshot(runtime: Runtime) -> Snapshot:
             "control_acl": runtime.control_acl,
             "config_file": runtime.config_path,
         },
-        connections_active=sum(len(relay.fronts) for relay in runtime.relays),
+        connections_active=sum(_active(relay) for relay in runtime.relays),
         connections_accepted=sum(int(relay.accepted) for relay in runtime.relays),
         backends=[backend_status(runtime, b, now) for b in runtime.balancer.pool],
         connections=_live(runtime, now),

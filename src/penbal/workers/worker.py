@@ -1,0 +1,129 @@
+# -*- test-case-name: tests.workers.test_worker -*-
+"""
+A worker process (started by the main process with C{--worker-fds LISTEN,CHANNEL}): it adopts
+its listening socket and relays, as a single penbal does, with the state the main process
+pushes over the AMP channel; it reports its figures back every L{REPORT_INTERVAL} seconds.
+
+It starts listening once the first push is applied (so it never relays on a table older than
+the main process's), and stops gracefully when the main process goes away.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.protocols import amp
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from penbal.backend import Backend
+from penbal.config.file import ConfigError
+from penbal.config.reconcile import ReconcileError
+from penbal.control.runtime import Runtime
+from penbal.relay.listener import RelayFactory
+from penbal.workers.channel import PushState, Report
+from penbal.workers.state import apply_state, worker_figures
+
+log = Logger(namespace="penbal.workers")
+
+#: Seconds between two reports of a worker's figures (sent only when they changed).
+REPORT_INTERVAL = 0.1
+
+
+@implementer(IStreamServerEndpoint)
+class AdoptedPortEndpoint:
+    """The listening socket a worker was started with, as an endpoint (C{adoptStreamPort})."""
+
+    def __init__(self, reactor: Any, fd: int) -> None:
+        self._reactor = reactor
+        self._fd = fd
+
+    def listen(self, factory: Any) -> Deferred[IListeningPort]:
+        with socket.socket(fileno=os.dup(self._fd)) as probe:
+            family = probe.family
+        port: IListeningPort = self._reactor.adoptStreamPort(self._fd, family, factory)
+        os.close(self._fd)  # adopted as a duplicate; the main process keeps the socket open
+        return succeed(port)
+
+
+class WorkerLink(amp.AMP):
+    """The worker's end of the AMP channel."""
+
+    def __init__(self, runtime: Runtime, relay: RelayFactory, ready: Callable[[], object],
+                 lost: Callable[[], object]) -> None:
+        super().__init__()
+        self._runtime = runtime
+        self._relay = relay
+        self._ready: Callable[[], object] | None = ready
+        self._lost = lost
+        self._pushed: dict[Backend, float] = {}
+        self._last: dict[str, Any] | None = None
+        self._reporter = LoopingCall(self.report)
+        self._reporter.clock = runtime.clock
+
+    @PushState.responder
+    def push(self, config: str, state: list[dict[str, Any]]) -> dict[str, Any]:
+        """Apply the main process's state; the first one lets the worker listen."""
+        try:
+            changes = apply_state(self._runtime, config, state, self._pushed)
+        except (ConfigError, ReconcileError) as e:
+            log.error("worker: the main process's state was refused: {error}", error=str(e))
+        else:
+            if changes:
+                log.debug("worker: {changes}", changes="; ".join(changes))
+        if self._ready is not None:
+            ready, self._ready = self._ready, None
+            ready()
+        return {}
+
+    def report(self) -> None:
+        """Send the worker's figures, if they changed since the last report."""
+        relay = self._relay
+        figures = worker_figures(self._runtime.balancer.pool, len(relay.fronts),
+                                 relay.accepted, self._pushed)
+        if figures != self._last:
+            self._last = figures
+            self.callRemote(Report, figures=figures)
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._reporter.start(REPORT_INTERVAL, now=False)
+
+    def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
+        super().connectionLost(reason)
+        if self._reporter.running:
+            self._reporter.stop()
+        self._lost()
+
+
+class WorkerChannelService(Service):
+    """Adopts the AMP channel to the main process when the worker starts."""
+
+    def __init__(self, reactor: Any, fd: int, link: WorkerLink) -> None:
+        self._reactor = reactor
+        self._fd = fd
+        self.link = link
+
+    def startService(self) -> None:
+        super().startService()
+        self._reactor.adoptStreamConnection(self._fd, socket.AF_UNIX, _Once(self.link))
+        os.close(self._fd)
+
+
+class _Once(Factory):
+    """A factory for the one protocol instance it was given."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        self._protocol = protocol
+
+    def buildProtocol(self, addr: Any) -> Protocol:
+        return self._protocol
