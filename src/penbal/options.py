@@ -121,8 +121,8 @@ class Options(EdgeOptions, usage.Options):
         self.arguments: list[str] = []
         #: --workers above 1: the TCP address the main process binds for its workers.
         self.worker_address: TCPListenAddress | None = None
-        #: A worker's listening socket and AMP channel (--worker-fds).
-        self.worker_fds: tuple[int, int] | None = None
+        #: A worker's listening socket (None for a spare) and AMP channel (--worker-fds).
+        self.worker_fds: tuple[int | None, int] | None = None
 
     def opt_backend(self, value: str) -> None:
         """A backend HOST[:PORT[:MAXC[:HARD[:WEIGHT[:PRIO]]]]]; repeat for more."""

@@ -24,7 +24,9 @@ from penbal.workers.worker import AdoptedPortEndpoint, WorkerChannelService, Wor
 def build_worker_group(reactor: Any, options: Any, runtime: Runtime, executable: str,
                        environment: Mapping[str, str], launcher: Any) -> WorkerGroup:
     """The main process's group of C{options["workers"]} workers; its figures in the views."""
-    command = worker_command(executable, launcher, options.arguments)
+    def command(listening: bool) -> list[str]:
+        return worker_command(executable, launcher, options.arguments, listening)
+
     group = WorkerGroup(reactor, runtime, options.worker_address, options["workers"], command,
                         environment, stop_timeout=options["shutdown-timeout"])
     runtime.relays.append(group.totals)
@@ -33,12 +35,14 @@ def build_worker_group(reactor: Any, options: Any, runtime: Runtime, executable:
 
 def build_worker(reactor: Any, options: Any, runtime: Runtime,
                  relay: RelayFactory) -> MultiService:
-    """A worker: the AMP channel now, the relay once the first state push is applied."""
+    """A worker: the AMP channel now, the relay once the first state push is applied and
+    the worker has its listening socket (a spare is handed one later)."""
     listen_fd, channel_fd = options.worker_fds
     top = MultiService()
+    endpoint = AdoptedPortEndpoint(reactor, listen_fd)
 
     def endpoint_for(reactor: Any, description: str) -> IStreamServerEndpoint:
-        return AdoptedPortEndpoint(reactor, listen_fd)
+        return endpoint
 
     balancer = TCPBalancerService(reactor, options.listen_spec, relay,
                                   stop_timeout=options["shutdown-timeout"],
@@ -53,6 +57,6 @@ def build_worker(reactor: Any, options: Any, runtime: Runtime,
         except ReactorNotRunning:
             pass
 
-    link = WorkerLink(runtime, relay, ready, main_gone)
+    link = WorkerLink(runtime, relay, endpoint, ready, main_gone)
     WorkerChannelService(reactor, channel_fd, link).setServiceParent(top)
     return top

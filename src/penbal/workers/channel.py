@@ -1,9 +1,10 @@
 # -*- test-case-name: tests.workers.test_channel -*-
 """
 What the main process and its workers say to each other, in AMP (C{twisted.protocols.amp})
-over a socket pair: the main pushes the balancer's state, a worker reports its figures.
+over a socket pair: the main pushes the balancer's state, a worker reports its figures, and
+a spare worker is handed the listening socket of a worker that ended.
 
-Both are one-way (no answer): a push supersedes the previous one, a report too.
+All are one-way (no answer): a push supersedes the previous one, a report too.
 """
 
 from __future__ import annotations
@@ -49,4 +50,12 @@ class Report(amp.Command):
     it made itself (see L{penbal.workers.state})."""
 
     arguments = [(b"figures", JSONDocument())]
+    requiresAnswer = False
+
+
+class Serve(amp.Command):
+    """Main to a spare worker: relay on this listening socket (it replaces a worker that
+    ended).  The socket travels as a descriptor over the channel's unix socket."""
+
+    arguments = [(b"listen", amp.Descriptor())]
     requiresAnswer = False

@@ -36,7 +36,9 @@ def launcher_arguments(launcher: Any) -> list[str]:
     return arguments
 
 
-def worker_command(executable: str, launcher: Any, arguments: Sequence[str]) -> list[str]:
-    """The whole command line of a worker."""
+def worker_command(executable: str, launcher: Any, arguments: Sequence[str],
+                   listening: bool = True) -> list[str]:
+    """The whole command line of a worker (of a spare worker if not C{listening})."""
+    fds = f"{LISTEN_FD if listening else '-'},{CHANNEL_FD}"
     return [executable, "-m", "twisted", *launcher_arguments(launcher), "penbal",
-            "--worker-fds", f"{LISTEN_FD},{CHANNEL_FD}", *arguments]
+            "--worker-fds", fds, *arguments]

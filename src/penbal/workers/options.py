@@ -28,7 +28,8 @@ WORKERS_PARAMETERS: list[list[Any]] = [
      "Worker processes relaying on the listen address (auto: one per CPU); the main process"
      " keeps the health checks, the control port and the status."],
     ["worker-fds", None, None,
-     "Internal: LISTEN,CHANNEL descriptors a worker is started with by its main process."],
+     "Internal: LISTEN,CHANNEL descriptors a worker is started with by its main process"
+     " (LISTEN is - for a spare worker)."],
 ]
 
 _UNESCAPED_COLON = re.compile(r"(?<!\\):")
@@ -83,11 +84,12 @@ def check_workers_options(options: Any) -> None:
     options["workers"] = count
     fds = options.get("worker-fds")
     if fds is not None:
+        listen, _, channel = str(fds).partition(",")
         try:
-            listen, channel = (parse_int(each) for each in str(fds).split(","))
+            options.worker_fds = (None if listen == "-" else parse_int(listen),
+                              parse_int(channel))
         except ValueError:
             raise SpecError(f"invalid --worker-fds {fds!r}: expected LISTEN,CHANNEL") from None
-        options.worker_fds = (listen, channel)
         return
     if count == 1:
         return

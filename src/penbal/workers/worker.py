@@ -4,8 +4,13 @@ A worker process (started by the main process with C{--worker-fds LISTEN,CHANNEL
 its listening socket and relays, as a single penbal does, with the state the main process
 pushes over the AMP channel; it reports its figures back every L{REPORT_INTERVAL} seconds.
 
-It starts listening once the first push is applied (so it never relays on a table older than
-the main process's), and stops gracefully when the main process goes away.
+A spare worker (C{--worker-fds -,CHANNEL}) is started without a socket: it keeps up with the
+pushes and waits to be handed the socket of a worker that ended (L{Serve}), so replacing a
+worker costs no process start.
+
+A worker starts listening once the first push is applied and it has its socket (so it never
+relays on a table older than the main process's), and stops gracefully when the main process
+goes away.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from penbal.config.file import ConfigError
 from penbal.config.reconcile import ReconcileError
 from penbal.control.runtime import Runtime
 from penbal.relay.listener import RelayFactory
-from penbal.workers.channel import PushState, Report
+from penbal.workers.channel import PushState, Report, Serve
 from penbal.workers.state import apply_state, worker_figures
 
 log = Logger(namespace="penbal.workers")
@@ -43,28 +48,33 @@ REPORT_INTERVAL = 0.1
 class AdoptedPortEndpoint:
     """The listening socket a worker was started with, as an endpoint (C{adoptStreamPort})."""
 
-    def __init__(self, reactor: Any, fd: int) -> None:
+    def __init__(self, reactor: Any, fd: int | None = None) -> None:
         self._reactor = reactor
-        self._fd = fd
+        #: The descriptor: given at start, or handed over later (a spare worker).
+        self.fd = fd
 
     def listen(self, factory: Any) -> Deferred[IListeningPort]:
-        with socket.socket(fileno=os.dup(self._fd)) as probe:
+        fd = self.fd
+        assert fd is not None, "no listening socket yet"
+        with socket.socket(fileno=os.dup(fd)) as probe:
             family = probe.family
-        port: IListeningPort = self._reactor.adoptStreamPort(self._fd, family, factory)
-        os.close(self._fd)  # adopted as a duplicate; the main process keeps the socket open
+        port: IListeningPort = self._reactor.adoptStreamPort(fd, family, factory)
+        os.close(fd)  # adopted as a duplicate; the main process keeps the socket open
         return succeed(port)
 
 
 class WorkerLink(amp.AMP):
     """The worker's end of the AMP channel."""
 
-    def __init__(self, runtime: Runtime, relay: RelayFactory, ready: Callable[[], object],
-                 lost: Callable[[], object]) -> None:
+    def __init__(self, runtime: Runtime, relay: RelayFactory, endpoint: AdoptedPortEndpoint,
+                 ready: Callable[[], object], lost: Callable[[], object]) -> None:
         super().__init__()
         self._runtime = runtime
         self._relay = relay
+        self._endpoint = endpoint
         self._ready: Callable[[], object] | None = ready
         self._lost = lost
+        self._pushed_once = False
         self._pushed: dict[Backend, float] = {}
         self._last: dict[str, Any] | None = None
         self._reporter = LoopingCall(self.report)
@@ -80,10 +90,25 @@ class WorkerLink(amp.AMP):
         else:
             if changes:
                 log.debug("worker: {changes}", changes="; ".join(changes))
-        if self._ready is not None:
+        self._pushed_once = True
+        self._start_when_ready()
+        return {}
+
+    @Serve.responder
+    def serve(self, listen: int) -> dict[str, Any]:
+        """A spare worker is handed its listening socket."""
+        if self._endpoint.fd is None:
+            self._endpoint.fd = listen
+            log.info("spare worker: serving a listening socket from now on")
+            self._start_when_ready()
+        else:
+            os.close(listen)
+        return {}
+
+    def _start_when_ready(self) -> None:
+        if self._ready is not None and self._pushed_once and self._endpoint.fd is not None:
             ready, self._ready = self._ready, None
             ready()
-        return {}
 
     def report(self) -> None:
         """Send the worker's figures, if they changed since the last report."""
