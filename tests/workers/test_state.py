@@ -52,6 +52,22 @@ class PushTests(SynchronousTestCase):
         self.assertEqual(self.worker.balancer.pool[1].health.reason, "wsrep_ready OFF")
         self.assertEqual(self.worker.balancer.pool[2].blacklist_reason, "connect refused")
 
+    def test_unfit_closes_with_on_unfit_close(self) -> None:
+        """With --on-unfit close, the worker closes its connections to a backend the main
+        process's health check found unfit; without it, they stay."""
+        front = connect(self.harness)
+        main_backend = self.main.balancer.pool[front.backend.index]
+        main_backend.health.fitness = Fitness.UNFIT
+        main_backend.health.reason = "no answer"
+        config, state = state_message(self.main)
+        apply_state(self.worker, config, state, {})
+        self.assertIn(front, self.worker.balancer.pool[front.backend.index].live)
+        self.assertFalse(front.transport.disconnecting)
+        other = self.worker.balancer.pool[front.backend.index]
+        other.health.fitness = Fitness.FIT  # fit again in the worker, then unfit, closing
+        apply_state(self.worker, config, state, {}, close_unfit=True)
+        self.assertEqual(front.ended_by, "backend unfit: no answer")
+
     def test_up_again(self) -> None:
         """A backend set up again after a drain is up in the worker too (a config file that
         does not mention it would keep it drained)."""

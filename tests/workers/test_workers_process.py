@@ -158,6 +158,41 @@ class WorkersRelayTests(WorkersCase):
         self.assertEqual({named(port, source) for source in SOURCES * 2}, {"a", "b"})
 
 
+class WorkersOperationsTests(WorkersCase):
+    def test_sighup_reload_reaches_all(self) -> None:
+        """SIGHUP re-reads the config file once, in the main process, and every worker
+        relays by the new file."""
+        a, b = self.backends("a", "b")
+        config = Path(self.mktemp())
+        config.write_text("roundrobin\n")
+        port = self.start_workers([a, b], "-F", str(config))
+        self.assertEqual({named(port, source) for source in SOURCES}, {"a", "b"})
+        config.write_text("roundrobin\nserver 0 down\n")
+        self.proc.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.status()["backends"][0]["admin"] == "down", 10, "the reload")
+        time.sleep(0.1)  # the bound under test: the workers know within 100 ms
+        self.assertEqual({named(port, source) for source in SOURCES * 2}, {"b"})
+        reloads = [event for event in self.log_events()
+                   if event.get("penbal_event") == "reloaded"]
+        self.assertEqual(len(reloads), 1)
+
+    def test_health_checked_once(self) -> None:
+        """Health checks run in the main process only: one check per interval per backend,
+        not one per worker; a backend found unfit shows so."""
+        a, b = self.backends("a", "b")
+        self.start_workers([a, b], "--check", "tcp", "--check-interval", "0.2")
+        first = a.connections
+        started = time.monotonic()
+        wait_for(lambda: time.monotonic() - started > 2, 5, "two seconds")
+        checks = a.connections - first
+        rounds = (time.monotonic() - started) / 0.2
+        self.assertLessEqual(checks, rounds + 2)
+        self.assertGreaterEqual(checks, rounds / 2)
+        b.stop()
+        wait_for(lambda: self.status()["backends"][1]["state"] == "unfit", 10,
+                 "backend b to be unfit")
+
+
 class WorkersLifeTests(WorkersCase):
     def worker_pid(self, number: int) -> int:
         """The pid of worker C{number}, as the main process logged it (the newest)."""

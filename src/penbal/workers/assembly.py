@@ -57,6 +57,7 @@ def build_worker(reactor: Any, options: Any, runtime: Runtime,
         except ReactorNotRunning:
             pass
 
-    link = WorkerLink(runtime, relay, endpoint, ready, main_gone)
+    link = WorkerLink(runtime, relay, endpoint, ready, main_gone,
+                      close_unfit=options["check"] is not None and options["on-unfit"] == "close")
     WorkerChannelService(reactor, channel_fd, link).setServiceParent(top)
     return top

@@ -25,6 +25,7 @@ from penbal.config.file import build, render
 from penbal.config.model import Configuration
 from penbal.config.reconcile import capture, match, reconcile
 from penbal.control.runtime import Runtime
+from penbal.health.scheduler import close_connections
 from penbal.pool import BackendPool
 
 COUNTER_NAMES = tuple(each.name for each in fields(Counters))
@@ -129,10 +130,12 @@ class WorkerTotals:
 # The worker's side.
 
 def apply_state(runtime: Runtime, config: str, state: list[dict[str, Any]],
-                pushed: dict[Backend, float]) -> list[str]:
+                pushed: dict[Backend, float], close_unfit: bool = False) -> list[str]:
     """Make the worker's balancer match the main process's; return the changes.
 
-    C{pushed} remembers each backend's blacklisting as last pushed, so that the worker's
+    With C{close_unfit} (C{--on-unfit close}), the worker's connections to a backend that
+    just became unfit are closed, as the health check does in a single penbal.  C{pushed}
+    remembers each backend's blacklisting as last pushed, so that the worker's
     own later blacklistings can be told apart (see L{worker_figures}).  Raises the config
     errors of L{penbal.config.file} and L{penbal.config.reconcile} (nothing changed).
     """
@@ -146,8 +149,11 @@ def apply_state(runtime: Runtime, config: str, state: list[dict[str, Any]],
     for backend, each in zip(_serving(runtime.balancer.pool), state, strict=False):
         if backend.address != each["address"]:
             continue
-        backend.health = replace(backend.health, fitness=Fitness(each["fitness"]),
-                                 reason=str(each["reason"]))
+        fitness = Fitness(each["fitness"])
+        became_unfit = fitness is Fitness.UNFIT and backend.health.fitness is not Fitness.UNFIT
+        backend.health = replace(backend.health, fitness=fitness, reason=str(each["reason"]))
+        if became_unfit and close_unfit:
+            close_connections(backend, f"backend unfit: {backend.health.reason}")
         until = float(each["blacklisted_until"])
         if pushed.get(backend) != until:
             backend.blacklisted_until = until

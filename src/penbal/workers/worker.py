@@ -67,8 +67,10 @@ class WorkerLink(amp.AMP):
     """The worker's end of the AMP channel."""
 
     def __init__(self, runtime: Runtime, relay: RelayFactory, endpoint: AdoptedPortEndpoint,
-                 ready: Callable[[], object], lost: Callable[[], object]) -> None:
+                 ready: Callable[[], object], lost: Callable[[], object],
+                 close_unfit: bool = False) -> None:
         super().__init__()
+        self._close_unfit = close_unfit
         self._runtime = runtime
         self._relay = relay
         self._endpoint = endpoint
@@ -84,7 +86,8 @@ class WorkerLink(amp.AMP):
     def push(self, config: str, state: list[dict[str, Any]]) -> dict[str, Any]:
         """Apply the main process's state; the first one lets the worker listen."""
         try:
-            changes = apply_state(self._runtime, config, state, self._pushed)
+            changes = apply_state(self._runtime, config, state, self._pushed,
+                                  self._close_unfit)
         except (ConfigError, ReconcileError) as e:
             log.error("worker: the main process's state was refused: {error}", error=str(e))
         else:
