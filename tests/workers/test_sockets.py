@@ -15,6 +15,8 @@ from penbal.testing.process import wait_for
 from penbal.workers.sockets import (
     SKF_NET_OFF,
     TCPListenAddress,
+    attach_steering,
+    detach_steering,
     listening_group,
     steering_program,
 )
@@ -56,8 +58,9 @@ def accepted_by(group: list[socket.socket], source: str, port: int, family: int)
 
 
 class GroupTests(SynchronousTestCase):
-    def group(self, address: TCPListenAddress, count: int) -> list[socket.socket]:
-        group = listening_group(address, count)
+    def group(self, address: TCPListenAddress, count: int,
+              steered: bool = True) -> list[socket.socket]:
+        group = listening_group(address, count, steered)
         for sock in group:
             self.addCleanup(sock.close)
         return group
@@ -82,6 +85,25 @@ class GroupTests(SynchronousTestCase):
         port = group[0].getsockname()[1]
         places = {accepted_by(group, "::1", port, socket.AF_INET6) for _ in range(4)}
         self.assertEqual(places, {1})  # the last word of ::1 is 1; 1 % 2
+
+    def test_unsteered(self) -> None:
+        """Without steering (or once it is detached) the kernel spreads the connections of
+        one client address over the group."""
+        for steered in (False, True):
+            group = self.group(TCPListenAddress(socket.AF_INET, "127.0.0.1", 0), 2, steered)
+            if steered:
+                detach_steering(group[0])
+            port = group[0].getsockname()[1]
+            places = {accepted_by(group, "127.0.0.2", port, socket.AF_INET) for _ in range(30)}
+            self.assertEqual(places, {0, 1})
+
+    def test_attached_later(self) -> None:
+        """Steering attached to a running group takes effect for the next clients."""
+        group = self.group(TCPListenAddress(socket.AF_INET, "127.0.0.1", 0), 2, False)
+        attach_steering(group[0], 2)
+        port = group[0].getsockname()[1]
+        places = {accepted_by(group, "127.0.0.3", port, socket.AF_INET) for _ in range(10)}
+        self.assertEqual(places, {1})
 
     def test_taken_address(self) -> None:
         """A port another socket (without SO_REUSEPORT) holds cannot be bound: OSError."""

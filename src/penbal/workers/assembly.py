@@ -28,7 +28,8 @@ def build_worker_group(reactor: Any, options: Any, runtime: Runtime, executable:
         return worker_command(executable, launcher, options.arguments, listening)
 
     group = WorkerGroup(reactor, runtime, options.worker_address, options["workers"], command,
-                        environment, stop_timeout=options["shutdown-timeout"])
+                        environment, stop_timeout=options["shutdown-timeout"],
+                        per_client_limit=bool(options.get("max-per-client")))
     runtime.relays.append(group.totals)
     return group
 

@@ -15,7 +15,9 @@ The steering program (C{SO_ATTACH_REUSEPORT_CBPF}): load a 32-bit word of the cl
 source address from the network header, take it modulo the group's size, return it as the
 place of the socket to queue the client on.  IPv4: the whole address; IPv6: its last word.
 A given client address thus always reaches the same worker, which keeps the sticky client
-table exact across workers.  Checked on Linux 6.1.
+table exact across workers.  Policies that keep nothing per client address do without it: the
+kernel's own hash then spreads even the connections of one client address over the workers.
+Checked on Linux 6.1.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ SKF_NET_OFF = -0x100000
 _LD_W_ABS = 0x00 | 0x00 | 0x20  # BPF_LD | BPF_W | BPF_ABS
 _ALU_MOD_K = 0x04 | 0x90 | 0x00  # BPF_ALU | BPF_MOD | BPF_K
 _RET_A = 0x06 | 0x10  # BPF_RET | BPF_A
+_RET_K = 0x06 | 0x00  # BPF_RET | BPF_K
+#: A place past any group's end: the kernel then uses its own hash.
+_NO_PLACE = 0xFFFFFFFF
 #: Where the hashed word of the source address sits in the network header.
 SOURCE_WORD: dict[int, int] = {socket.AF_INET: 12, socket.AF_INET6: 8 + 12}
 
@@ -60,18 +65,34 @@ def steering_program(family: int, count: int) -> bytes:
     )
 
 
+def spreading_program() -> bytes:
+    """A program that names no socket, so that the kernel spreads clients by its own hash of
+    the addresses and ports of both ends (each connection on its own)."""
+    return struct.pack("HBBI", _RET_K, 0, 0, _NO_PLACE)
+
+
 def attach_steering(sock: socket.socket, count: int) -> None:
     """Attach the steering program to the group C{sock} belongs to (C{count} sockets)."""
-    code = steering_program(sock.family, count)
+    _attach(sock, steering_program(sock.family, count))
+
+
+def detach_steering(sock: socket.socket) -> None:
+    """Let the kernel spread clients over the group again.  (C{SO_DETACH_REUSEPORT_BPF} is
+    refused by some kernels: a program that names no socket is attached instead.)"""
+    _attach(sock, spreading_program())
+
+
+def _attach(sock: socket.socket, code: bytes) -> None:
     instructions = ctypes.create_string_buffer(code, len(code))
     program = struct.pack("HL", len(code) // 8, ctypes.addressof(instructions))
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, program)
 
 
-def listening_group(address: TCPListenAddress, count: int) -> list[socket.socket]:
+def listening_group(address: TCPListenAddress, count: int,
+                    steered: bool = True) -> list[socket.socket]:
     """C{count} listening sockets on C{address}, one C{SO_REUSEPORT} group, steered by the
-    client's address.  Raises C{OSError} (everything opened is closed) if the address cannot
-    be bound."""
+    client's address if C{steered}.  Raises C{OSError} (everything opened is closed) if the
+    address cannot be bound."""
     group: list[socket.socket] = []
     try:
         for _ in range(count):
@@ -83,7 +104,8 @@ def listening_group(address: TCPListenAddress, count: int) -> list[socket.socket
             sock.bind((address.host, port))
             sock.listen(address.backlog)
             sock.setblocking(False)
-        attach_steering(group[0], count)
+        if steered:
+            attach_steering(group[0], count)
     except OSError:
         for sock in group:
             sock.close()

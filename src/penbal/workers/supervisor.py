@@ -34,7 +34,12 @@ from twisted.python.failure import Failure
 from penbal.control.runtime import Runtime
 from penbal.service import CLOSE_BOUND, StartupError, install_stop_signals
 from penbal.workers.channel import PushState, Report, Serve
-from penbal.workers.sockets import TCPListenAddress, listening_group
+from penbal.workers.sockets import (
+    TCPListenAddress,
+    attach_steering,
+    detach_steering,
+    listening_group,
+)
 from penbal.workers.state import WorkerTotals, state_message
 from penbal.workers.worker import _Once
 
@@ -48,6 +53,16 @@ STEADY = 5.0
 RETRY_DELAY = 1.0
 #: The descriptors a worker is given: its listening socket and its end of the AMP channel.
 LISTEN_FD, CHANNEL_FD = 3, 4
+#: Policies that keep nothing per client address: no need to steer a client to one worker
+#: (hash is a function of the address alone; the others ignore it).
+SPREAD_POLICIES = frozenset(
+    {"roundrobin", "leastconn", "weight", "prio", "random", "hash", "galera-writer"})
+
+
+def wants_steering(runtime: Runtime, per_client_limit: bool) -> bool:
+    """Whether clients must be steered to one worker by address: for a client table (sticky,
+    or a policy plugin penbal does not know) or a per-client connection limit."""
+    return per_client_limit or runtime.policy.name not in SPREAD_POLICIES
 
 
 class MainLink(amp.AMP):
@@ -105,7 +120,7 @@ class WorkerGroup(Service):
 
     def __init__(self, reactor: Any, runtime: Runtime, address: TCPListenAddress, count: int,
                  command: Callable[[bool], list[str]], environment: Mapping[str, str],
-                 stop_timeout: float = 30.0) -> None:
+                 stop_timeout: float = 30.0, per_client_limit: bool = False) -> None:
         self._reactor = reactor
         self._runtime = runtime
         self._address = address
@@ -113,6 +128,8 @@ class WorkerGroup(Service):
         self._command = command
         self._environment = dict(environment)
         self._stop_timeout = stop_timeout
+        self._per_client_limit = per_client_limit
+        self.steered = False
         self.totals = WorkerTotals(runtime.balancer.pool)
         self.sockets: list[socket.socket] = []
         #: Every worker process by its ident (the spare included).
@@ -138,12 +155,34 @@ class WorkerGroup(Service):
     def _bind(self) -> None:
         if self.sockets:
             return
+        steered = wants_steering(self._runtime, self._per_client_limit)
         try:
-            self.sockets = listening_group(self._address, self._count)
+            self.sockets = listening_group(self._address, self._count, steered)
         except OSError as e:
             raise StartupError(f"cannot listen on {self._address.describe()}: {e}") from None
-        log.info("penbal listening on {address} with {count} worker processes",
-                 address=self._address.describe(), count=self._count)
+        self.steered = steered
+        log.info("penbal listening on {address} with {count} worker processes ({how})",
+                 address=self._address.describe(), count=self._count, how=self._steering())
+
+    def _steering(self) -> str:
+        return ("each client address steered to one worker" if self.steered
+                else "connections spread by the kernel")
+
+    def _steer(self) -> None:
+        """Steer by client address, or stop, as the policy now running needs."""
+        wanted = wants_steering(self._runtime, self._per_client_limit)
+        if wanted == self.steered or not self.sockets:
+            return
+        try:
+            if wanted:
+                attach_steering(self.sockets[0], len(self.sockets))
+            else:
+                detach_steering(self.sockets[0])
+        except OSError as e:
+            log.error("cannot change how clients reach the workers: {error}", error=str(e))
+            return
+        self.steered = wanted
+        log.info("workers: {how}", how=self._steering())
 
     def _start_all(self) -> None:
         for slot in range(self._count):
@@ -189,6 +228,7 @@ class WorkerGroup(Service):
         if message == self._last:
             return
         self._last = message
+        self._steer()
         for worker in self.workers.values():
             worker.link.push(message)
 
