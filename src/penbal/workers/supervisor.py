@@ -120,7 +120,9 @@ class WorkerGroup(Service):
 
     def __init__(self, reactor: Any, runtime: Runtime, address: TCPListenAddress, count: int,
                  command: Callable[[bool], list[str]], environment: Mapping[str, str],
-                 stop_timeout: float = 30.0, per_client_limit: bool = False) -> None:
+                 stop_timeout: float = 30.0, per_client_limit: bool = False,
+                 install_signals: Callable[[Any, Callable[[], object]], object] = (
+                     install_stop_signals)) -> None:
         self._reactor = reactor
         self._runtime = runtime
         self._address = address
@@ -129,6 +131,7 @@ class WorkerGroup(Service):
         self._environment = dict(environment)
         self._stop_timeout = stop_timeout
         self._per_client_limit = per_client_limit
+        self._install_signals = install_signals
         self.steered = False
         self.totals = WorkerTotals(runtime.balancer.pool)
         self.sockets: list[socket.socket] = []
@@ -147,7 +150,7 @@ class WorkerGroup(Service):
         super().privilegedStartService()
 
     def startService(self) -> None:
-        install_stop_signals(self._reactor, self.hurry)
+        self._install_signals(self._reactor, self.hurry)
         self._bind()
         super().startService()
         self._reactor.callWhenRunning(self._start_all)
@@ -185,6 +188,7 @@ class WorkerGroup(Service):
         log.info("workers: {how}", how=self._steering())
 
     def _start_all(self) -> None:
+        self._last = self.message()  # what each worker is sent as it connects
         for slot in range(self._count):
             self._spawn(slot)
         self._spawn(None)
