@@ -257,6 +257,17 @@ class WorkersLifeTests(WorkersCase):
         self.assertEqual(len(workers), 3)
         self.assertEqual([_state(pid) for pid in workers], ["Z", "Z", "Z"])
 
+    def test_workers_stop_when_the_main_process_dies(self) -> None:
+        """A main process killed with SIGKILL leaves no worker behind: each sees its channel
+        close and stops."""
+        a, b = self.backends("a", "b")
+        self.start_workers([a, b])
+        workers = self.worker_pids()
+        self.proc.process.kill()
+        self.proc.process.wait(10)
+        wait_for(lambda: all(_state(pid) == "Z" for pid in workers), 20,
+                 f"workers {sorted(workers)} to stop")
+
     def test_live_connection_finishes_on_sigterm(self) -> None:
         """A live client connection in a worker ends on its own after SIGTERM: the worker
         stops gracefully, and penbal exits 0."""

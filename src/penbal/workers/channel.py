@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from twisted.internet.protocol import Factory, Protocol
 from twisted.protocols import amp
 
 #: Bytes of one AMP value (AMP's limit is 65,535); longer documents take several keys.
@@ -59,3 +60,14 @@ class Serve(amp.Command):
 
     arguments = [(b"listen", amp.Descriptor())]
     requiresAnswer = False
+
+
+class OneProtocolFactory(Factory):
+    """The factory an adopted channel is built with: it hands out the one protocol it holds
+    (each end of a channel is made before its socket is adopted)."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        self._protocol = protocol
+
+    def buildProtocol(self, addr: Any) -> Protocol:
+        return self._protocol

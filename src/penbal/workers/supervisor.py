@@ -33,7 +33,7 @@ from twisted.python.failure import Failure
 
 from penbal.control.runtime import Runtime
 from penbal.service import CLOSE_BOUND, StartupError, install_stop_signals
-from penbal.workers.channel import PushState, Report, Serve
+from penbal.workers.channel import OneProtocolFactory, PushState, Report, Serve
 from penbal.workers.sockets import (
     TCPListenAddress,
     attach_steering,
@@ -41,7 +41,6 @@ from penbal.workers.sockets import (
     listening_group,
 )
 from penbal.workers.state import WorkerTotals, state_message
-from penbal.workers.worker import _Once
 
 log = Logger(namespace="penbal.workers")
 
@@ -205,11 +204,13 @@ class WorkerGroup(Service):
         descriptors: dict[int, int | str] = {0: "w", 1: 1, 2: 2, CHANNEL_FD: theirs.fileno()}
         if slot is not None:
             descriptors[LISTEN_FD] = self.sockets[slot].fileno()
+        command = self._command(slot is not None)
         try:
-            self._reactor.adoptStreamConnection(mine.fileno(), socket.AF_UNIX, _Once(link))
+            self._reactor.adoptStreamConnection(mine.fileno(), socket.AF_UNIX,
+                                                OneProtocolFactory(link))
             process = self._reactor.spawnProcess(
-                WorkerProcess(self, ident), self._command(slot is not None)[0],
-                self._command(slot is not None), env=self._environment, childFDs=descriptors)
+                WorkerProcess(self, ident), command[0], command, env=self._environment,
+                childFDs=descriptors)
         finally:
             mine.close()
             theirs.close()

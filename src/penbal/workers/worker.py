@@ -23,7 +23,6 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
-from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.protocols import amp
@@ -35,7 +34,7 @@ from penbal.config.file import ConfigError
 from penbal.config.reconcile import ReconcileError
 from penbal.control.runtime import Runtime
 from penbal.relay.listener import RelayFactory
-from penbal.workers.channel import PushState, Report, Serve
+from penbal.workers.channel import OneProtocolFactory, PushState, Report, Serve
 from penbal.workers.state import apply_state, worker_figures
 
 log = Logger(namespace="penbal.workers")
@@ -143,15 +142,5 @@ class WorkerChannelService(Service):
 
     def startService(self) -> None:
         super().startService()
-        self._reactor.adoptStreamConnection(self._fd, socket.AF_UNIX, _Once(self.link))
+        self._reactor.adoptStreamConnection(self._fd, socket.AF_UNIX, OneProtocolFactory(self.link))
         os.close(self._fd)
-
-
-class _Once(Factory):
-    """A factory for the one protocol instance it was given."""
-
-    def __init__(self, protocol: Protocol) -> None:
-        self._protocol = protocol
-
-    def buildProtocol(self, addr: Any) -> Protocol:
-        return self._protocol
