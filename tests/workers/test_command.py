@@ -36,8 +36,20 @@ class CommandTests(SynchronousTestCase):
 
         self.assertEqual(launcher_arguments({"logFile": Named()}),
                          ["--log-file", "/var/log/penbal.log"])
-        self.assertEqual(launcher_arguments({"logfile": "/var/log/p.log"}),
-                         ["--log-file", "/var/log/p.log"])
+
+    def test_twistd(self) -> None:
+        """Under twistd the workers log as text to its log file, made absolute (twistd
+        changes directory later); a daemon's default log file is twistd.log."""
+
+        def absolute(name: str) -> str:
+            return "/run/dir/" + name
+
+        self.assertEqual(launcher_arguments({"logfile": "p.log"}, absolute),
+                         ["--log-format", "text", "--log-file", "/run/dir/p.log"])
+        self.assertEqual(launcher_arguments({"logfile": None}, absolute),
+                         ["--log-format", "text", "--log-file", "/run/dir/twistd.log"])
+        self.assertEqual(launcher_arguments({"logfile": None, "nodaemon": True}, absolute),
+                         ["--log-format", "text"])
 
     def test_not_a_launcher(self) -> None:
         """Options parsed without twist (tests, tools): nothing to pass on."""

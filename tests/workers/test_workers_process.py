@@ -8,13 +8,16 @@ pushed to the workers, counters summed in the main process, graceful stop.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 from penbal.testing.backends import NameBackend
-from penbal.testing.process import PenbalProcess, free_port, run_penbal, wait_for
+from penbal.testing.process import BIN, PenbalProcess, free_port, run_penbal, wait_for
 from tests.integration.operations import OperationsCase
 
 #: Client source addresses: the steering program sends even and odd last bytes to different
@@ -289,6 +292,41 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
     except OSError:
         return "Z"
+
+
+class WorkersDaemonTests(OperationsCase):
+    def test_twistd(self) -> None:
+        """Under twistd the workers relay and log (as text) to the daemon's log file, given
+        relative to the directory twistd was started in; SIGTERM ends them all."""
+        a = NameBackend("a")
+        self.addCleanup(a.stop)
+        work = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, work, True)
+        pidfile, port = work / "pen.pid", free_port()
+        subprocess.run(
+            [str(BIN / "twistd"), "--pidfile", "pen.pid", "--logfile", "pen.log", "penbal",
+             "--workers", "2", f"127.0.0.1:{port}", a.address],
+            check=True, timeout=30, cwd=work,
+        )
+        wait_for(pidfile.exists, 20, "the pid file")
+        pid = int(pidfile.read_text())
+        self.addCleanup(_end, pid)
+        self.assertEqual({named(port, source) for source in SOURCES}, {"a"})
+        log = work / "pen.log"
+        wait_for(lambda: log.read_text().count("penbal listening on IPv4Address") == 2, 10,
+                 "both workers' start in the log file")
+        self.assertNotIn('{"', log.read_text())  # text, not JSON
+        workers = children(pid)
+        self.assertEqual(len(workers), 3)
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: _state(pid) == "Z" and all(_state(w) == "Z" for w in workers), 30,
+                 "the daemon and its workers to exit")
+
+
+def _end(pid: int) -> None:
+    """Clean-up: SIGKILL a daemon this test started, if it is still there."""
+    if _state(pid) != "Z":
+        os.kill(pid, signal.SIGKILL)
 
 
 class WorkersOptionTests(OperationsCase):
