@@ -138,6 +138,9 @@ class GroupTests(SynchronousTestCase):
         self.assertEqual(self.reactor.processes[3][0].args, command(False))
         self.assertEqual(sorted(w.slot for w in self.group.workers.values()
                                 if w.slot is not None), [0, 1])
+        figures = self.group.figures()
+        self.assertEqual((figures["replaced"], figures["pids"], figures["spare"]),
+                         (1, [1002, 1001], 1003))
 
     def test_early_death_delays_the_new_spare(self) -> None:
         """A worker that dies soon after it started still gets the spare; the next spare

@@ -113,6 +113,10 @@ class WorkersRelayTests(WorkersCase):
 
         wait_for(summed, 10, f"{len(names)} connections in the status")
         self.assertEqual(self.status()["connections_active"], 0)
+        workers = self.status()["workers"]
+        self.assertEqual((workers["count"], len(workers["pids"]), workers["replaced"]),
+                         (2, 2, 0))
+        self.assertEqual(self.worker_pids(), {*workers["pids"], workers["spare"]})
 
     def test_sticky_across_workers(self) -> None:
         """With the default sticky policy a client address always reaches the same backend,

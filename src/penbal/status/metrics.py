@@ -103,6 +103,12 @@ class SnapshotCollector(Collector):
                                 value=len(snapshot.backends))
         yield from self._backends(snapshot)
         yield from self._udp(snapshot)
+        if snapshot.workers is not None:
+            yield GaugeMetricFamily("penbal_workers", "Worker processes relaying now.",
+                                    value=len(snapshot.workers.pids))
+            yield CounterMetricFamily("penbal_worker_replacements",
+                                      "Worker processes that ended and were replaced.",
+                                      value=snapshot.workers.replaced)
 
     def _udp(self, snapshot: Snapshot) -> Iterator[Metric]:
         if snapshot.udp is None:

@@ -18,6 +18,7 @@ from twisted.web.server import Request
 from twisted.web.template import Tag, flattenString, tags
 
 from penbal.status.snapshot import BackendStatus, Snapshot
+from penbal.status.text import workers_line
 
 REFRESH_SECONDS = 5
 MAX_ROWS = 200
@@ -161,6 +162,7 @@ def page(snapshot: Snapshot) -> Tag:
                 "No backends.",
             ),
             *_udp_section(snapshot),
+            *_workers_section(snapshot),
             tags.h2(f"Live {live_word} ({snapshot.connections_active})"),
             _table("connections", ("client", "backend", "bytes in", "bytes out", "age (s)"),
                    live, f"No live {live_word}."),
@@ -172,6 +174,15 @@ def page(snapshot: Snapshot) -> Tag:
         ),
         lang="en",
     )
+
+
+def _workers_section(snapshot: Snapshot) -> list[Tag]:
+    """With --workers, the processes (their live connections are not listed below)."""
+    if snapshot.workers is None:
+        return []
+    return [tags.h2("Workers"),
+            tags.p(workers_line(snapshot.workers) + "; their live connections are counted "
+                   "above, not listed below.", id="workers")]
 
 
 def _udp_section(snapshot: Snapshot) -> list[Tag]:

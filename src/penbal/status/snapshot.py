@@ -7,7 +7,8 @@ connections, the connection log), so the views can never disagree.
 
 In UDP mode the UDP relay is one of the runtime's relays: its live sessions count and show as
 live connections, the sessions it started as accepted ones, and its front-side figures
-(datagrams dropped, sessions moved...) are in L{Snapshot.udp}.
+(datagrams dropped, sessions moved...) are in L{Snapshot.udp}.  With C{--workers} the
+workers' summed figures are one of the relays, and the processes are in L{Snapshot.workers}.
 """
 
 from __future__ import annotations
@@ -96,6 +97,22 @@ UDP_FIGURES = tuple(each.name for each in fields(UDPStatus))
 
 
 @dataclass(frozen=True)
+class WorkersStatus:
+    """The worker processes (C{--workers N} above 1)."""
+
+    count: int
+    """Workers asked for."""
+    pids: list[int]
+    """The workers relaying now."""
+    spare: int | None
+    """The spare worker's pid, if one is running."""
+    replaced: int
+    """Workers that ended and were replaced."""
+    steered: bool
+    """Whether each client address is steered to one worker."""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the status views show, at one instant."""
 
@@ -114,6 +131,8 @@ class Snapshot:
     recent: list[ConnectionRecord] = field(default_factory=list)
     #: The UDP front side's figures in UDP mode, else None.
     udp: UDPStatus | None = None
+    #: The worker processes with --workers above 1, else None.
+    workers: WorkersStatus | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -205,6 +224,15 @@ def _udp(runtime: Runtime) -> UDPStatus | None:
     return None if totals is None else UDPStatus(**totals)
 
 
+def _workers(runtime: Runtime) -> WorkersStatus | None:
+    """The worker processes, if a relay runs them (the main process of --workers)."""
+    for relay in runtime.relays:
+        figures = getattr(relay, "workers_figures", None)
+        if figures is not None:
+            return WorkersStatus(**figures())
+    return None
+
+
 def build_snapshot(runtime: Runtime) -> Snapshot:
     """The status of everything, now."""
     now = runtime.now()
@@ -237,6 +265,7 @@ def build_snapshot(runtime: Runtime) -> Snapshot:
         connections=_live(runtime, now),
         recent=list(reversed(runtime.connlog.recent)),
         udp=_udp(runtime),
+        workers=_workers(runtime),
     )
 
 

@@ -17,6 +17,7 @@ that ended, into its backends, so every status view counts each connection once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, fields, replace
 from typing import Any
 
@@ -64,12 +65,19 @@ class WorkerTotals:
 
     fronts: tuple[Any, ...] = ()
 
-    def __init__(self, pool: BackendPool) -> None:
+    def __init__(self, pool: BackendPool,
+                 processes: Callable[[], dict[str, Any]] | None = None) -> None:
         self._pool = pool
+        self._processes = processes
         self._reports: dict[int, dict[str, Any]] = {}
         #: Counters of workers that ended, by backend address (all but "active").
         self._ended: dict[str, dict[str, int]] = {}
         self._ended_accepted = 0
+
+    def workers_figures(self) -> dict[str, Any]:
+        """The worker processes, for the status views (see L{penbal.status.snapshot})."""
+        return self._processes() if self._processes is not None else {
+            "count": 0, "pids": [], "spare": None, "replaced": 0, "steered": False}
 
     @property
     def active(self) -> int:

@@ -132,7 +132,9 @@ class WorkerGroup(Service):
         self._per_client_limit = per_client_limit
         self._install_signals = install_signals
         self.steered = False
-        self.totals = WorkerTotals(runtime.balancer.pool)
+        self.totals = WorkerTotals(runtime.balancer.pool, self.figures)
+        #: Workers that ended and were replaced (by the spare or a new process).
+        self.replaced = 0
         self.sockets: list[socket.socket] = []
         #: Every worker process by its ident (the spare included).
         self.workers: dict[int, Worker] = {}
@@ -223,6 +225,14 @@ class WorkerGroup(Service):
             log.info("worker {number} started (pid {pid})", number=slot, pid=process.pid,
                      penbal_event="worker-serving")
 
+    def figures(self) -> dict[str, Any]:
+        """The processes, for the status views."""
+        serving = sorted((w.slot, w.process.pid) for w in self.workers.values()
+                         if w.slot is not None)
+        return {"count": self._count, "pids": [pid for _, pid in serving],
+                "spare": self.spare.process.pid if self.spare is not None else None,
+                "replaced": self.replaced, "steered": self.steered}
+
     def message(self) -> tuple[str, list[dict[str, Any]]]:
         """The state to push now."""
         return state_message(self._runtime)
@@ -258,6 +268,7 @@ class WorkerGroup(Service):
             self.spare = None
             self._reactor.callLater(delay, self._spawn, None)
             return
+        self.replaced += 1
         spare = self.spare
         if spare is not None:
             self.spare = None
