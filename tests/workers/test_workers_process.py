@@ -78,8 +78,17 @@ class WorkersCase(OperationsCase):
         )
         self.addCleanup(self.proc.stop)
         self.wait_serving(self.workers)
-        wait_for(lambda: len(self.worker_pids()) == self.workers + 1, 20, "the spare worker")
+        wait_for(lambda: self.channels() == self.workers + 1, 30,
+                 f"the spare worker's channel (log: {self.proc.log_path})")
         return self.port
+
+    def channels(self) -> int:
+        """How many workers (the spare included) have opened their channel, so far: each
+        logs it once its imports are done."""
+        return sum(1 for event in self.log_events()
+                   if event.get("log_namespace") == "twisted.protocols.amp"
+                   and event.get("cls") == "WorkerLink"
+                   and "established" in str(event.get("log_format", "")))
 
     def serving(self) -> int:
         """How many times a worker started listening, so far."""
