@@ -72,8 +72,13 @@ class LinkTests(SynchronousTestCase):
             os.fstat(extra)
 
     def test_reports_changes(self) -> None:
-        """Figures are reported every REPORT_INTERVAL when they changed, not otherwise."""
-        self.link(3)
+        """Once relaying, figures are reported every REPORT_INTERVAL when they changed, not
+        otherwise."""
+        link = self.link(3)
+        self.harness.reactor.advance(REPORT_INTERVAL)
+        self.assertEqual(self.transport.value(), b"")  # not relaying yet
+        self.push(link)
+        self.transport.clear()
         self.harness.reactor.advance(REPORT_INTERVAL)
         self.assertIn(b"Report", self.transport.value())
         self.transport.clear()

@@ -18,7 +18,7 @@ that ended, into its backends, so every status view counts each connection once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, fields, replace
+from dataclasses import fields, replace
 from typing import Any
 
 from penbal.backend import AdminState, Backend, Counters, Fitness
@@ -180,7 +180,7 @@ def worker_figures(pool: BackendPool, active: int, accepted: int,
     for backend in pool:
         figure = backends.setdefault(
             backend.address, {"counters": dict.fromkeys(COUNTER_NAMES, 0), "blacklist": None})
-        for name, value in asdict(backend.counters).items():
+        for name, value in vars(backend.counters).items():
             figure["counters"][name] += int(value)
         own = backend.blacklisted_until
         if own != pushed.get(backend, 0.0) and own > 0:

@@ -111,6 +111,8 @@ class WorkerLink(amp.AMP):
         if self._ready is not None and self._pushed_once and self._endpoint.fd is not None:
             ready, self._ready = self._ready, None
             ready()
+            if self.transport is not None and not self._reporter.running:
+                self._reporter.start(REPORT_INTERVAL, now=False)  # a spare has nothing to say
 
     def report(self) -> None:
         """Send the worker's figures, if they changed since the last report."""
@@ -120,10 +122,6 @@ class WorkerLink(amp.AMP):
         if figures != self._last:
             self._last = figures
             self.callRemote(Report, figures=figures)
-
-    def connectionMade(self) -> None:
-        super().connectionMade()
-        self._reporter.start(REPORT_INTERVAL, now=False)
 
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
         super().connectionLost(reason)
