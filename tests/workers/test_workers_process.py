@@ -165,13 +165,22 @@ class WorkersRelayTests(WorkersCase):
         time.sleep(0.1)
         self.assertEqual({named(port, source) for source in SOURCES}, {"a", "b"})
 
-    def test_added_backend_reaches_workers(self) -> None:
-        """A backend added on the control port takes clients in every worker."""
-        a, b = self.backends("a", "b")
+    def test_added_and_removed_backend_reach_workers(self) -> None:
+        """A backend added on the control port takes clients in every worker 100 ms later;
+        one removed, or set down, takes none."""
+        a, b, c = self.backends("a", "b", "c")
         port = self.start_workers([a], "-r")
         self.ctl("add", b.address)
+        self.ctl("add", c.address)
         time.sleep(0.1)
-        self.assertEqual({named(port, source) for source in SOURCES * 2}, {"a", "b"})
+        self.assertEqual({named(port, source) for source in SOURCES * 2}, {"a", "b", "c"})
+        self.ctl("remove", "0")
+        self.ctl("server", "1", "down")  # c, now number 1
+        time.sleep(0.1)
+        self.assertEqual({named(port, source) for source in SOURCES * 2}, {"b"})
+        wait_for(lambda: [s["address"] for s in self.status()["backends"]] == [b.address,
+                                                                               c.address],
+                 10, "a to leave the table")
 
 
 class WorkersOperationsTests(WorkersCase):
