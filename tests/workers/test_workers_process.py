@@ -218,6 +218,23 @@ class WorkersOperationsTests(WorkersCase):
                  "backend b to be unfit")
 
 
+class WorkersBlacklistTests(WorkersCase):
+    def test_blacklisting_shared(self) -> None:
+        """A backend a worker failed to connect to is blacklisted in the main process (and
+        so pushed to every worker); clients fail over and get through."""
+        a, b = self.backends("a", "b")
+        port = self.start_workers([a, b], "-r")
+        b.stop()
+        self.assertEqual({named(port, source) for source in SOURCES}, {"a"})
+
+        def blacklisted() -> bool:
+            backend = self.status()["backends"][1]
+            return bool(backend["state"] == "blacklisted" and backend["blacklisted_for"] > 0)
+
+        wait_for(blacklisted, 10, "backend b blacklisted in the main process")
+        self.assertGreaterEqual(self.status()["backends"][1]["counters"]["failures"], 1)
+
+
 class WorkersLifeTests(WorkersCase):
     def worker_pid(self, number: int) -> int:
         """The pid of worker C{number}, as the main process logged it (the newest)."""
