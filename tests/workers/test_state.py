@@ -121,6 +121,24 @@ def figures(active: int, accepted: int,
                          for address, counters in per_backend.items()}}
 
 
+class ListedTests(SynchronousTestCase):
+    def test_listed_connections(self) -> None:
+        """A worker lists its live connections (client, backend, bytes, start), at most
+        LISTED of them."""
+        from penbal.workers.state import LISTED
+
+        runtime, harness = make_runtime()
+        fronts = [connect(harness, port=5000 + n) for n in range(3)]
+        front = fronts[0]
+        figures = worker_figures(runtime.balancer.pool, 3, 3, {},
+                                 harness.factory.fronts)
+        self.assertIn(["127.0.0.2", 5000, front.backend.address, front.bytes_in,
+                       front.bytes_out, front.started], figures["connections"])
+        many = worker_figures(runtime.balancer.pool, 0, 0, {},
+                              fronts * LISTED)
+        self.assertEqual(len(many["connections"]), LISTED)
+
+
 class TotalsTests(SynchronousTestCase):
     """The main process sums its workers' reports."""
 

@@ -29,10 +29,13 @@ class WorkersViewTests(SynchronousTestCase):
         self.totals = WorkerTotals(self.runtime.balancer.pool, lambda: dict(PROCESSES))
         self.runtime.relays.append(self.totals)
         address = self.runtime.balancer.pool[0].address
+        now = self.runtime.now()
         for worker in (1, 2):
             self.totals.reported(worker, {
                 "active": 2, "accepted": 5,
-                "backends": {address: {"counters": {"active": 2, "total": 5}}}})
+                "backends": {address: {"counters": {"active": 2, "total": 5}}},
+                "connections": [[f"127.0.0.{worker}", 5000, address, 10, 20, now - 3],
+                                [f"127.0.0.{worker}", 5001, None, 0, 0, now - 1]]})
 
     def snapshot(self) -> Snapshot:
         return build_snapshot(self.runtime)
@@ -43,6 +46,16 @@ class WorkersViewTests(SynchronousTestCase):
         self.assertEqual(data["workers"], PROCESSES)
         self.assertEqual((data["connections_active"], data["connections_accepted"]), (4, 10))
         self.assertEqual(data["backends"][0]["counters"]["total"], 10)
+
+    def test_live_connections_listed(self) -> None:
+        """The connections the workers reported are listed, with their backend and age."""
+        shown = [(c.client, c.backend, c.bytes_in, c.age)
+                 for c in self.snapshot().connections]
+        address = self.runtime.balancer.pool[0].address
+        self.assertEqual(sorted(shown), [("127.0.0.1:5000", address, 10, 3.0),
+                                         ("127.0.0.1:5001", "-", 0, 1.0),
+                                         ("127.0.0.2:5000", address, 10, 3.0),
+                                         ("127.0.0.2:5001", "-", 0, 1.0)])
 
     def test_single_process(self) -> None:
         """Without workers the views say nothing of them."""

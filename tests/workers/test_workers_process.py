@@ -150,8 +150,11 @@ class WorkersRelayTests(WorkersCase):
             sock.recv(100)
             held.append(sock)
         wait_for(lambda: self.status()["connections_active"] == 4, 10, "4 live connections")
-        live = sum(backend["counters"]["active"] for backend in self.status()["backends"])
+        status = self.status()
+        live = sum(backend["counters"]["active"] for backend in status["backends"])
         self.assertEqual(live, 4)
+        listed = sorted(c["client"].partition(":")[0] for c in status["connections"])
+        self.assertEqual(listed, SOURCES[:4])
 
     def test_drain_reaches_workers(self) -> None:
         """A backend drained on the control port gets no new client 100 ms later, in any

@@ -177,12 +177,13 @@ def page(snapshot: Snapshot) -> Tag:
 
 
 def _workers_section(snapshot: Snapshot) -> list[Tag]:
-    """With --workers, the processes (their live connections are not listed below)."""
+    """With --workers, the processes, and what of their connections the page shows."""
     if snapshot.workers is None:
         return []
     return [tags.h2("Workers"),
-            tags.p(workers_line(snapshot.workers) + "; their live connections are counted "
-                   "above, not listed below.", id="workers")]
+            tags.p(workers_line(snapshot.workers) + ". Each worker lists up to 250 of its "
+                   "live connections below, as of its last report (every 0.1 s); recent "
+                   "clients stay in the workers' logs.", id="workers")]
 
 
 def _udp_section(snapshot: Snapshot) -> list[Tag]:

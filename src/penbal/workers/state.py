@@ -17,8 +17,9 @@ that ended, into its backends, so every status view counts each connection once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import fields, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields, replace
+from itertools import islice
 from typing import Any
 
 from penbal.backend import AdminState, Backend, Counters, Fitness
@@ -27,9 +28,30 @@ from penbal.config.model import Configuration
 from penbal.config.reconcile import capture, match, reconcile
 from penbal.control.runtime import Runtime
 from penbal.health.scheduler import close_connections
+from penbal.interfaces import ClientInfo
 from penbal.pool import BackendPool
 
 COUNTER_NAMES = tuple(each.name for each in fields(Counters))
+#: Live connections a worker lists in a report (the status page shows at most 1,000 in all).
+LISTED = 250
+
+
+@dataclass(frozen=True)
+class ReportedBackend:
+    """A backend as a reported connection names it."""
+
+    address: str
+
+
+@dataclass(frozen=True)
+class ReportedConnection:
+    """A live connection of a worker, as the status views read one (a front leg's fields)."""
+
+    client: ClientInfo
+    backend: ReportedBackend | None
+    bytes_in: int
+    bytes_out: int
+    started: float
 
 
 def _serving(pool: BackendPool) -> list[Backend]:
@@ -60,10 +82,8 @@ class WorkerTotals:
     """The workers' latest reports, summed into the main process's backends.
 
     It is one of the runtime's relays for the status views: C{active} and C{accepted} count
-    the workers' connections; their list (C{fronts}) stays in the workers.
+    the workers' connections, C{fronts} lists those they reported (up to L{LISTED} each).
     """
-
-    fronts: tuple[Any, ...] = ()
 
     def __init__(self, pool: BackendPool,
                  processes: Callable[[], dict[str, Any]] | None = None) -> None:
@@ -83,6 +103,19 @@ class WorkerTotals:
     def active(self) -> int:
         """Client connections live in the workers now."""
         return sum(int(report.get("active", 0)) for report in self._reports.values())
+
+    @property
+    def fronts(self) -> list[ReportedConnection]:
+        """The live connections the workers listed in their latest reports."""
+        listed = []
+        for report in self._reports.values():
+            for client, port, backend, bytes_in, bytes_out, started in report.get(
+                    "connections", ()):
+                listed.append(ReportedConnection(
+                    ClientInfo(str(client), int(port)),
+                    ReportedBackend(str(backend)) if backend is not None else None,
+                    int(bytes_in), int(bytes_out), float(started)))
+        return listed
 
     @property
     def accepted(self) -> int:
@@ -173,9 +206,10 @@ def apply_state(runtime: Runtime, config: str, state: list[dict[str, Any]],
 
 
 def worker_figures(pool: BackendPool, active: int, accepted: int,
-                   pushed: dict[Backend, float]) -> dict[str, Any]:
-    """What a worker reports: its connections, and per backend address its counters and
-    the blacklisting it made itself since the last push (None if none)."""
+                   pushed: dict[Backend, float], fronts: Iterable[Any] = ()) -> dict[str, Any]:
+    """What a worker reports: its connections (counted, and the first L{LISTED} of C{fronts}
+    listed), and per backend address its counters and the blacklisting it made itself since
+    the last push (None if none)."""
     backends: dict[str, dict[str, Any]] = {}
     for backend in pool:
         figure = backends.setdefault(
@@ -185,4 +219,11 @@ def worker_figures(pool: BackendPool, active: int, accepted: int,
         own = backend.blacklisted_until
         if own != pushed.get(backend, 0.0) and own > 0:
             figure["blacklist"] = [own, backend.blacklist_reason]
-    return {"active": active, "accepted": accepted, "backends": backends}
+    listed = []
+    for front in islice(fronts, LISTED):
+        backend = front.backend
+        listed.append([front.client.host, front.client.port,
+                       backend.address if backend is not None else None,
+                       int(front.bytes_in), int(front.bytes_out), float(front.started)])
+    return {"active": active, "accepted": accepted, "backends": backends,
+            "connections": listed}

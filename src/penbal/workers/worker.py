@@ -118,7 +118,7 @@ class WorkerLink(amp.AMP):
         """Send the worker's figures, if they changed since the last report."""
         relay = self._relay
         figures = worker_figures(self._runtime.balancer.pool, len(relay.fronts),
-                                 relay.accepted, self._pushed)
+                                 relay.accepted, self._pushed, relay.fronts)
         if figures != self._last:
             self._last = figures
             self.callRemote(Report, figures=figures)
