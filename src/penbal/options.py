@@ -29,6 +29,8 @@ from penbal.policies.choice import PolicyChoice, PolicyChoiceError, choose_polic
 from penbal.policies.registry import find_policies, scan_policies
 from penbal.udp.listen import parse_udp_listen
 from penbal.udp.options import check_udp_options
+from penbal.workers.options import WORKERS_PARAMETERS, check_workers_options
+from penbal.workers.sockets import TCPListenAddress
 
 SYNOPSIS = (
     "[options] LISTEN BACKEND [BACKEND ...]\n"
@@ -120,6 +122,7 @@ class Options(EdgeOptions, usage.Options):
     optFlags += HEALTH_FLAGS
     optParameters += HEALTH_PARAMETERS
     optParameters += OPERATIONS_PARAMETERS
+    optParameters += WORKERS_PARAMETERS
 
     def __init__(self) -> None:
         super().__init__()
@@ -130,6 +133,12 @@ class Options(EdgeOptions, usage.Options):
         self.policy_choice = PolicyChoice("sticky")
         #: C{"twist"}, C{"twistd"} or None: what runs penbal (start-up errors differ).
         self.launcher: str | None = None
+        #: The arguments as given (a worker process is started with the same ones).
+        self.arguments: list[str] = []
+        #: --workers above 1: the TCP address the main process binds for its workers.
+        self.worker_address: TCPListenAddress | None = None
+        #: A worker's listening socket (None for a spare) and AMP channel (--worker-fds).
+        self.worker_fds: tuple[int | None, int] | None = None
 
     def opt_backend(self, value: str) -> None:
         """A backend HOST[:PORT[:MAXC[:HARD[:WEIGHT[:PRIO]]]]]; repeat for more."""
@@ -142,6 +151,7 @@ class Options(EdgeOptions, usage.Options):
 
     def parseOptions(self, options: Any = None) -> None:
         """Parse, and turn any mistake into one line on stderr and exit status 64."""
+        self.arguments = list(sys.argv[1:] if options is None else options)
         try:
             super().parseOptions(options)
         except usage.UsageError as e:
@@ -169,6 +179,7 @@ class Options(EdgeOptions, usage.Options):
         check_udp_options(self)
         check_health_options(self)
         check_operations_options(self)
+        check_workers_options(self)
         if not self["backends"] and self["config"] is None:  # -F may add them
             raise usage.UsageError(f"missing BACKEND: expected at least one {BACKEND_FORM}")
         port = self.listen_spec.port

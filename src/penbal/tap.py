@@ -95,6 +95,11 @@ def makeService(options: Options) -> IService:
     runtime = make_runtime(reactor, options, balancer, context, options.policy_choice, factory,
                            factory.connlog)  # before UDP: it shares the relay's client ACL
     runtime.queue = factory.queue
+    if options.worker_fds is not None:  # a worker of --workers N: it relays, nothing else
+        from penbal.workers.assembly import build_worker
+
+        build_worker(reactor, options, runtime, factory).setServiceParent(top)
+        return top
     build_operations(reactor, options, runtime).setServiceParent(top)  # -F, -C, --http, signals
     # Health checks (PyMySQL) and UDP are imported only when asked for, to keep memory low.
     if options["check"] is not None:
@@ -108,6 +113,15 @@ def makeService(options: Options) -> IService:
         udp = make_udp_service(reactor, options, balancer, factory.connlog, factory.edges)
         runtime.relays.append(udp.relay)  # its sessions and figures in the status views
         udp.setServiceParent(top)
+        return top
+    if options.worker_address is not None:  # --workers N: this is the main process
+        import os
+        import sys
+
+        from penbal.workers.assembly import build_worker_group
+
+        build_worker_group(reactor, options, runtime, sys.executable, os.environ,
+                           getattr(options, "parent", None)).setServiceParent(top)
         return top
     listen_tls = options.edges.listen_tls
 
