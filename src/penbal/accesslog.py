@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from twisted.application.service import Service
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
-if TYPE_CHECKING:
-    from penbal.connlog import ConnectionRecord
+from penbal.connlog import ConnectionRecord
 
 log = Logger(namespace="penbal.accesslog")
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from penbal.accesslog import AccessLog
+from typing import Protocol
 
 
 @dataclass(slots=True)
@@ -31,11 +28,21 @@ class ConnectionRecord:
     clean: bool
 
 
+class RecordSink(Protocol):
+    """Where ended connections are written (the access log, L{penbal.accesslog.AccessLog})."""
+
+    def write(self, record: ConnectionRecord) -> None:
+        """Write one ended connection."""
+
+    def reopen(self) -> None:
+        """Open the file again (logrotate moved it)."""
+
+
 class ConnectionLog:
     """Keeps the most recent ended connections for the status page; writes each one to the
     access log, if any."""
 
-    def __init__(self, keep: int = 100, access: AccessLog | None = None) -> None:
+    def __init__(self, keep: int = 100, access: RecordSink | None = None) -> None:
         self.recent: deque[ConnectionRecord] = deque(maxlen=keep)
         self.access = access
 

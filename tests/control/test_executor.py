@@ -16,9 +16,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.backend import AdminState
 from penbal.config.reconcile import capture
-from penbal.control.commands import parse_command
 from penbal.control.executor import Executor, Reply
 from penbal.interfaces import ClientInfo
+from penbal.penctl.commands import parse_command
 from penbal.policies.roundrobin import RoundRobinPolicy
 from tests.control.fixtures import connect, make_runtime
 

@@ -22,12 +22,12 @@ from penbal.balancer import Balancer, Settings
 from penbal.connlog import ConnectionLog
 from penbal.control.operations import build_operations, make_runtime
 from penbal.control.options import CONTROL_ACL_NUMBER
-from penbal.control.runtime import Runtime
 from penbal.interfaces import PolicyContext
 from penbal.options import Options
 from penbal.policies.registry import make_policy
 from penbal.pool import BackendPool
 from penbal.relay.listener import RelayFactory
+from penbal.runtime import Runtime
 from penbal.service import StartupError, hold_signals
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.backend import AdminState, Fitness
-from penbal.control.runtime import Runtime
+from penbal.runtime import Runtime
 from penbal.workers.state import WorkerTotals, apply_state, state_message, worker_figures
 from tests.control.fixtures import connect, make_runtime
 

@@ -27,9 +27,9 @@ from penbal.control.executor import Executor
 from penbal.control.listening import ListeningService
 from penbal.control.options import CONTROL_ACL_NUMBER
 from penbal.control.protocol import ControlFactory
-from penbal.control.runtime import Runtime
 from penbal.interfaces import PolicyContext
 from penbal.policies.choice import PolicyChoice
+from penbal.runtime import Runtime
 from penbal.service import StartupError, install_signal
 from penbal.status.snapshot import backend_statuses, build_snapshot
 from penbal.status.text import summary_lines

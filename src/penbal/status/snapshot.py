@@ -22,7 +22,7 @@ from penbal.backend import Backend
 from penbal.config.edit import mode_line
 from penbal.config.reconcile import capture
 from penbal.connlog import ConnectionRecord
-from penbal.control.runtime import Runtime
+from penbal.runtime import Runtime
 
 MAX_CONNECTIONS_SHOWN = 1000
 

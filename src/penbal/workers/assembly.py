@@ -13,8 +13,8 @@ from twisted.application.service import MultiService
 from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import IStreamServerEndpoint
 
-from penbal.control.runtime import Runtime
 from penbal.relay.listener import RelayFactory
+from penbal.runtime import Runtime
 from penbal.service import TCPBalancerService
 from penbal.workers.command import worker_command
 from penbal.workers.supervisor import WorkerGroup

@@ -26,10 +26,10 @@ from penbal.backend import AdminState, Backend, Counters, Fitness
 from penbal.config.file import build, render
 from penbal.config.model import Configuration
 from penbal.config.reconcile import capture, match, reconcile
-from penbal.control.runtime import Runtime
 from penbal.health.scheduler import close_connections
 from penbal.interfaces import ClientInfo
 from penbal.pool import BackendPool
+from penbal.runtime import Runtime
 
 COUNTER_NAMES = tuple(each.name for each in fields(Counters))
 #: Live connections a worker lists in a report (the status page shows at most 1,000 in all).

@@ -31,7 +31,7 @@ from twisted.logger import Logger
 from twisted.protocols import amp
 from twisted.python.failure import Failure
 
-from penbal.control.runtime import Runtime
+from penbal.runtime import Runtime
 from penbal.service import CLOSE_BOUND, StartupError, install_stop_signals
 from penbal.workers.channel import OneProtocolFactory, PushState, Report, Serve
 from penbal.workers.sockets import (

@@ -32,8 +32,8 @@ from zope.interface import implementer
 from penbal.backend import Backend
 from penbal.config.file import ConfigError
 from penbal.config.reconcile import ReconcileError
-from penbal.control.runtime import Runtime
 from penbal.relay.listener import RelayFactory
+from penbal.runtime import Runtime
 from penbal.workers.channel import OneProtocolFactory, PushState, Report, Serve
 from penbal.workers.state import apply_state, worker_figures
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.control.test_commands -*-
+# -*- test-case-name: tests.penctl.test_commands -*-
 """
 Pen's control language (penctl) parsed: one line in, one command object or one error line out.
 
@@ -13,8 +13,10 @@ from collections.abc import Callable
 
 from penbal.address import BACKEND_FORM, SpecError, check_host, parse_backend
 from penbal.backend import AdminState
-from penbal.control.help import HELP
-from penbal.control.language import (
+from penbal.edges.acl import AclEntry, AclError, parse_network
+from penbal.optiontypes import is_digits
+from penbal.penctl.help import HELP
+from penbal.penctl.language import (
     AddAclEntry,
     AddServer,
     BadCommand,
@@ -49,7 +51,7 @@ from penbal.control.language import (
     Unsupported,
     Write,
 )
-from penbal.control.words import (
+from penbal.penctl.words import (
     WordError,
     acl_number,
     arity,
@@ -57,8 +59,6 @@ from penbal.control.words import (
     server_number,
     show,
 )
-from penbal.edges.acl import AclEntry, AclError, parse_network
-from penbal.optiontypes import is_digits
 
 __all__ = [
     "HELP",
