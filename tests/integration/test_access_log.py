@@ -8,22 +8,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.testing.backends import NameBackend
 from penbal.testing.process import PenbalProcess, free_port, wait_for
-
-
-def visit(port: int) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.shutdown(socket.SHUT_WR)
-        reply = b""
-        while chunk := s.recv(100):
-            reply += chunk
-        return reply
+from tests.integration.test_command import greeting
 
 
 def lines(path: Path) -> list[str]:
@@ -40,18 +31,18 @@ class RotationTests(SynchronousTestCase):
                               backend.address], listen_port=port, probe=False)
         self.addCleanup(proc.stop)
         for number, signum in enumerate((signal.SIGUSR1, signal.SIGHUP), start=1):
-            self.assertEqual(visit(port), b"db\n")
+            self.assertEqual(greeting(port), b"db\n")
             wait_for(lambda: len(lines(access)) == 1, 10, "the line before the rotation")
             os.rename(access, f"{access}.{number}")
             proc.process.send_signal(signum)
             wait_for(access.exists, 10, f"the access log reopened on {signum!r}")
-            self.assertEqual(visit(port), b"db\n")
+            self.assertEqual(greeting(port), b"db\n")
             wait_for(lambda: len(lines(access)) == 1, 10, "the line after the rotation")
             self.assertEqual(len(lines(Path(f"{access}.{number}"))), 1)
             os.rename(access, f"{access}.{number}b")
             proc.process.send_signal(signal.SIGUSR1)
             wait_for(access.exists, 10, "the access log reopened")
-        self.assertEqual(visit(port), b"db\n")
+        self.assertEqual(greeting(port), b"db\n")
         self.assertEqual(proc.stop(), 0)  # at once: the line is written at stop
         self.assertEqual(len(lines(access)), 1)
         self.assertNotIn("bytes in", proc.log())  # never an event of the event log

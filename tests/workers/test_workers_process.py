@@ -17,7 +17,14 @@ import time
 from pathlib import Path
 
 from penbal.testing.backends import NameBackend
-from penbal.testing.process import BIN, PenbalProcess, free_port, run_penbal, wait_for
+from penbal.testing.process import (
+    BIN,
+    PenbalProcess,
+    free_port,
+    parent_pids,
+    run_penbal,
+    wait_for,
+)
 from tests.integration.operations import OperationsCase
 
 #: Client source addresses: the steering program sends even and odd last bytes to different
@@ -27,17 +34,7 @@ SOURCES = [f"127.0.0.{last}" for last in range(2, 10)]
 
 def children(pid: int) -> set[int]:
     """The pids of the processes whose parent is C{pid}."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rpartition(")")[2].split()[1]) == pid:
-            found.add(int(entry.name))
-    return found
+    return set(parent_pids().get(pid, []))
 
 
 def named(port: int, source: str, timeout: float = 10) -> str:

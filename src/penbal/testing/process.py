@@ -58,6 +58,33 @@ def accepts(host: str, port: int) -> bool:
         return False
 
 
+def parent_pids() -> dict[int, list[int]]:
+    """Every process's children, by parent pid, read from /proc now."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # it ended meanwhile
+        parent = int(stat.rpartition(")")[2].split()[1])
+        parents.setdefault(parent, []).append(int(entry.name))
+    return parents
+
+
+def descendants(pid: int) -> list[int]:
+    """The pids of C{pid}'s children, their children, and so on."""
+    parents = parent_pids()
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of a process, in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
