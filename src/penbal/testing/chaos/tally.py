@@ -1,0 +1,204 @@
+# -*- test-case-name: tests.testing.chaos.test_tally -*-
+"""
+The counts of a chaos run, per fault kind, and the goals they must meet: no stale read, no
+balance violation, no failed connect while a node was fit (or became fit within the queue
+timeout), every failed transaction on a node the fault hit.
+
+Each record goes to the fault whose window holds its start: from the fault's injection to a
+second after traffic reached every node again (or to the next fault); records outside every
+window go to the row C{between faults}.
+"""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from penbal.testing.chaos.bank import TOTAL
+from penbal.testing.chaos.fitness import FitTimeline
+from penbal.testing.chaos.journal import Commit, Connect, FaultSpan, Transaction
+
+BETWEEN = "between faults"
+#: How long after a fault's traffic came back its window stays open.
+SETTLE = 1.0
+#: A read is stale if it returns a version older than one committed this long before it began.
+STALE_AFTER = 1.0
+
+
+@dataclass
+class Row:
+    """The counts of one fault kind (or of the time between faults)."""
+
+    kind: str
+    faults: int = 0
+    connects: int = 0
+    connects_failed: int = 0
+    connects_failed_while_fit: int = 0
+    transactions: int = 0
+    failed: int = 0
+    failed_elsewhere: int = 0
+    conflicts: int = 0
+    stale_reads: int = 0
+    balance_violations: int = 0
+    recoveries: list[float] = field(default_factory=list)
+    not_recovered: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def note(self, example: str) -> None:
+        if len(self.examples) < 5:
+            self.examples.append(example)
+
+
+@dataclass(frozen=True)
+class Window:
+    kind: str
+    start: float
+    end: float
+    nodes: frozenset[str]
+
+
+def windows(faults: Sequence[FaultSpan]) -> list[Window]:
+    """Each fault's window, closed at the next fault's injection."""
+    ordered = sorted(faults, key=lambda f: f.injected)
+    out = []
+    for k, fault in enumerate(ordered):
+        end = (fault.recovered if fault.recovered is not None else fault.undone) + SETTLE
+        if k + 1 < len(ordered):
+            end = min(end, ordered[k + 1].injected)
+        out.append(Window(fault.kind, fault.injected, end,
+                          frozenset(f"node{i}" for i in fault.nodes)))
+    return out
+
+
+class Tally:
+    """Counts per fault kind, filled by L{count}."""
+
+    def __init__(self, kinds: Sequence[str], queue_timeout: float, timeline: FitTimeline
+                 ) -> None:
+        self.rows = {kind: Row(kind) for kind in [*kinds, BETWEEN]}
+        self.queue_timeout = queue_timeout
+        self.timeline = timeline
+        self._windows: list[Window] = []
+        self._starts: list[float] = []
+
+    def _window(self, when: float) -> Window | None:
+        k = bisect.bisect_right(self._starts, when) - 1
+        if k >= 0 and when <= self._windows[k].end:
+            return self._windows[k]
+        return None
+
+    def _row(self, window: Window | None) -> Row:
+        return self.rows[window.kind if window else BETWEEN]
+
+    def count(self, faults: Sequence[FaultSpan], connects: Sequence[Connect],
+              transactions: Sequence[Transaction], commits: Sequence[Commit]) -> Tally:
+        self._windows = windows(faults)
+        self._starts = [w.start for w in self._windows]
+        for fault in faults:
+            row = self.rows.setdefault(fault.kind, Row(fault.kind))
+            row.faults += 1
+            if fault.recovered is None:
+                row.not_recovered += 1
+            else:
+                row.recoveries.append(fault.recovered - fault.undone)
+        for connect in connects:
+            self._connect(connect)
+        required = StaleCheck(commits)
+        for transaction in transactions:
+            self._transaction(transaction, required)
+        return self
+
+    def _connect(self, connect: Connect) -> None:
+        row = self._row(self._window(connect.start))
+        row.connects += 1
+        if connect.ok:
+            return
+        row.connects_failed += 1
+        if self.timeline.fit_within(connect.start, self.queue_timeout):
+            row.connects_failed_while_fit += 1
+            row.note(f"connect at {connect.start:.3f} failed while a node was fit:"
+                     f" {connect.error}")
+
+    def _transaction(self, t: Transaction, required: StaleCheck) -> None:
+        window = self._window(t.start)
+        row = self._row(window)
+        row.transactions += 1
+        if t.conflict:
+            row.conflicts += 1
+        elif not t.ok:
+            row.failed += 1
+            if window is None or t.node not in window.nodes:
+                row.failed_elsewhere += 1
+                row.note(f"{t.kind} on {t.node} at {t.start:.3f} failed off the faulted"
+                         f" node: {t.error}")
+        elif t.kind == "total" and t.value != TOTAL:
+            row.balance_violations += 1
+            row.note(f"total {t.value} (not {TOTAL}) on {t.node} at {t.start:.3f}")
+        elif t.kind == "version" and t.value is not None:
+            wanted = required.at(t.start - STALE_AFTER)
+            if t.value < wanted:
+                row.stale_reads += 1
+                row.note(f"stale read on {t.node} at {t.start:.3f}: version {t.value},"
+                         f" {wanted} was committed more than {STALE_AFTER}s before")
+
+    def violations(self) -> list[str]:
+        """Every way the run missed a goal, one line each (empty when it met them all)."""
+        out = []
+        for row in self.rows.values():
+            for figure, what in (
+                ("stale_reads", "stale reads"),
+                ("balance_violations", "balance violations"),
+                ("connects_failed_while_fit", "failed connects while a node was fit"),
+                ("failed_elsewhere", "failed transactions off the faulted node"),
+                ("not_recovered", "faults after which traffic never reached every node"),
+            ):
+                if getattr(row, figure):
+                    out.append(f"{row.kind}: {getattr(row, figure)} {what}"
+                               + (f" (e.g. {row.examples[0]})" if row.examples else ""))
+        return out
+
+
+class StaleCheck:
+    """The highest version acknowledged by a given time."""
+
+    def __init__(self, commits: Sequence[Commit]) -> None:
+        ordered = sorted(commits, key=lambda c: c.end)
+        self._ends = [c.end for c in ordered]
+        self._highest: list[int] = []
+        top = 0
+        for commit in ordered:
+            top = max(top, commit.version)
+            self._highest.append(top)
+
+    def at(self, when: float) -> int:
+        k = bisect.bisect_right(self._ends, when) - 1
+        return self._highest[k] if k >= 0 else 0
+
+
+def seconds(values: Sequence[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.1f} / {max(values):.1f}"
+
+
+def markdown(tally: Tally) -> str:
+    """The per-fault table, in markdown."""
+    lines = [
+        "| fault | injected | connects failed (while a node was fit) / all"
+        " | transactions failed (off the faulted node) / all | conflicts | stale reads"
+        " | balance violations | back to full traffic, s (median / max) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in tally.rows.values():
+        recovery = seconds(row.recoveries)
+        if row.not_recovered:
+            recovery += f", {row.not_recovered} never"
+        lines.append(
+            f"| {row.kind} | {row.faults if row.kind != BETWEEN else '-'}"
+            f" | {row.connects_failed} ({row.connects_failed_while_fit}) / {row.connects}"
+            f" | {row.failed} ({row.failed_elsewhere}) / {row.transactions}"
+            f" | {row.conflicts} | {row.stale_reads} | {row.balance_violations}"
+            f" | {recovery if row.kind != BETWEEN else '-'} |")
+    return "\n".join(lines)
