@@ -25,9 +25,9 @@ USABLE = ("fit", "last-resort")
 def health_events(log_text: str) -> list[dict[str, Any]]:
     """The balancer's health changes, in order, from its JSON log (C{twist --log-format json})."""
     events = []
-    for line in log_text.splitlines():
+    for line in log_text.split("\n"):
         try:
-            event = json.loads(line)
+            event = json.loads(line.lstrip("\x1e"))
         except ValueError:
             continue
         if isinstance(event, dict) and event.get("penbal_event") == "health":

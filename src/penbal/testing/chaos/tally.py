@@ -83,14 +83,20 @@ class Tally:
         self._windows: list[Window] = []
         self._starts: list[float] = []
 
-    def _window(self, when: float) -> Window | None:
-        k = bisect.bisect_right(self._starts, when) - 1
-        if k >= 0 and when <= self._windows[k].end:
-            return self._windows[k]
-        return None
+    def _windows_over(self, start: float, end: float) -> list[Window]:
+        """The windows that overlap C{start}..C{end}: a transaction in flight when a fault
+        was injected belongs to that fault too."""
+        k = max(0, bisect.bisect_right(self._starts, start) - 1)
+        found = []
+        for window in self._windows[k:]:
+            if window.start > end:
+                break
+            if window.end >= start:
+                found.append(window)
+        return found
 
-    def _row(self, window: Window | None) -> Row:
-        return self.rows[window.kind if window else BETWEEN]
+    def _row(self, windows: Sequence[Window]) -> Row:
+        return self.rows[windows[0].kind if windows else BETWEEN]
 
     def count(self, faults: Sequence[FaultSpan], connects: Sequence[Connect],
               transactions: Sequence[Transaction], commits: Sequence[Commit]) -> Tally:
@@ -111,7 +117,7 @@ class Tally:
         return self
 
     def _connect(self, connect: Connect) -> None:
-        row = self._row(self._window(connect.start))
+        row = self._row(self._windows_over(connect.start, connect.end))
         row.connects += 1
         if connect.ok:
             return
@@ -122,14 +128,14 @@ class Tally:
                      f" {connect.error}")
 
     def _transaction(self, t: Transaction, required: StaleCheck) -> None:
-        window = self._window(t.start)
-        row = self._row(window)
+        windows = self._windows_over(t.start, t.end)
+        row = self._row(windows)
         row.transactions += 1
         if t.conflict:
             row.conflicts += 1
         elif not t.ok:
             row.failed += 1
-            if window is None or t.node not in window.nodes:
+            if not any(t.node in window.nodes for window in windows):
                 row.failed_elsewhere += 1
                 row.note(f"{t.kind} on {t.node} at {t.start:.3f} failed off the faulted"
                          f" node: {t.error}")
