@@ -49,6 +49,8 @@ class Settings:
     hold: tuple[float, float] = (2.0, 10.0)
     gap: tuple[float, float] = (1.0, 3.0)
     extra_options: Sequence[str] = ()
+    #: Finish the round of fault kinds under way at the deadline, so that every kind runs.
+    whole_rounds: bool = False
     log_dir: str | None = None
 
 
@@ -170,7 +172,8 @@ class ChaosRun:
         s = self.settings
         deck = FaultDeck(self.rng, list(s.kinds))
         context = FaultContext(self.cluster, self.rng, self.clock, self.sleep, s.hold)
-        while self.clock() < deadline and not self.stop.is_set():
+        while not self.stop.is_set() and (
+                self.clock() < deadline or (s.whole_rounds and not deck.round_done())):
             kind = deck.draw()
             injected = self.clock()
             try:
