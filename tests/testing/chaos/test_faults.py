@@ -48,9 +48,6 @@ class DeckTests(SynchronousTestCase):
         for drawn in rounds:
             self.assertEqual(sorted(drawn), sorted(FAULTS))
         self.assertGreater(len({tuple(r) for r in rounds}), 1)
-        self.assertTrue(deck.round_done())
-        deck.draw()
-        self.assertFalse(deck.round_done())
 
     def test_unknown_kind(self) -> None:
         error = self.assertRaises(ValueError, FaultDeck, random.Random(), ["kill9", "flood"])

@@ -46,8 +46,10 @@ class WindowTests(SynchronousTestCase):
 class GoalTests(SynchronousTestCase):
     def test_failed_elsewhere(self) -> None:
         """A failed transaction on a node the fault did not hit, or between faults, misses
-        the goal; a certification conflict does not."""
-        t = tally(transactions=[
+        the goal while the direct reads found that node fit; a certification conflict does
+        not."""
+        fit = FitTimeline({}, seen={i: [(0.0, 200.0)] for i in (1, 2, 3)})
+        t = tally(timeline=fit, transactions=[
             Transaction("transfer", 101.0, 101.1, "node1", False, error="lost"),
             Transaction("transfer", 120.0, 120.1, "node3", False, error="lost"),
             Transaction("transfer", 101.0, 101.1, "node2", False, conflict=True),
@@ -56,6 +58,17 @@ class GoalTests(SynchronousTestCase):
         self.assertEqual(t.rows["freeze"].conflicts, 1)
         self.assertEqual(t.rows[BETWEEN].failed_elsewhere, 1)
         self.assertEqual(len(t.violations()), 2)
+
+    def test_collateral(self) -> None:
+        """A failure on another node is the fault's doing if the direct reads found that node
+        unfit while the transaction ran (the whole cluster non-Primary for a moment)."""
+        timeline = FitTimeline({}, seen={1: [(0.0, 104.0)], 2: [(0.0, 200.0)]})
+        t = tally(timeline=timeline, transactions=[
+            Transaction("transfer", 103.5, 104.5, "node1", False, error="1180"),
+            Transaction("transfer", 103.5, 104.5, "node2", False, error="lost"),
+        ])
+        self.assertEqual((t.rows["freeze"].failed, t.rows["freeze"].failed_collateral,
+                          t.rows["freeze"].failed_elsewhere), (2, 1, 1))
 
     def test_balance(self) -> None:
         """A total other than the opening one is a violation."""

@@ -151,10 +151,6 @@ class FaultDeck:
             raise ValueError(f"unknown fault kinds {unknown}: choose among {list(FAULTS)}")
         self._left: list[str] = []
 
-    def round_done(self) -> bool:
-        """True when every kind of the current round has been drawn."""
-        return not self._left
-
     def draw(self) -> str:
         if not self._left:
             self._left = list(self.kinds)

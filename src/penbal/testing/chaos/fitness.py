@@ -127,10 +127,12 @@ def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
 
 
 class FitTimeline:
-    """For each node, when it was fit in both views."""
+    """For each node, when it was fit in both views, and when in the direct reads alone."""
 
-    def __init__(self, both: Mapping[int, Sequence[Interval]], margin: float = 0.05) -> None:
+    def __init__(self, both: Mapping[int, Sequence[Interval]], margin: float = 0.05,
+                 seen: Mapping[int, Sequence[Interval]] | None = None) -> None:
         self.both = {node: list(spans) for node, spans in both.items()}
+        self.seen = {node: list(spans) for node, spans in (seen or both).items()}
         self.margin = margin
 
     @classmethod
@@ -140,7 +142,15 @@ class FitTimeline:
         seen = observed_fit(observations)
         return cls({node: intersect(balancer_fit(events, address, begin, end),
                                     seen.get(node, []))
-                    for node, address in addresses.items()}, margin)
+                    for node, address in addresses.items()}, margin, seen)
+
+    def seen_unfit(self, node: int, start: float, end: float) -> bool:
+        """
+        True if the direct reads did not find C{node} fit all the way from C{start} to
+        C{end}: a failure there is the cluster's doing (a node that lost the Primary
+        component while a frozen one merged back, say), not the balancer's.
+        """
+        return not any(low <= start and end <= high for low, high in self.seen.get(node, []))
 
     def fit_within(self, start: float, wait: float) -> bool:
         """

@@ -49,8 +49,8 @@ class Settings:
     hold: tuple[float, float] = (2.0, 10.0)
     gap: tuple[float, float] = (1.0, 3.0)
     extra_options: Sequence[str] = ()
-    #: Finish the round of fault kinds under way at the deadline, so that every kind runs.
-    whole_rounds: bool = False
+    #: Go on past the deadline until every kind has run once (the first round of the deck).
+    every_kind: bool = False
     log_dir: str | None = None
 
 
@@ -172,9 +172,11 @@ class ChaosRun:
         s = self.settings
         deck = FaultDeck(self.rng, list(s.kinds))
         context = FaultContext(self.cluster, self.rng, self.clock, self.sleep, s.hold)
+        drawn = 0
         while not self.stop.is_set() and (
-                self.clock() < deadline or (s.whole_rounds and not deck.round_done())):
+                self.clock() < deadline or (s.every_kind and drawn < len(deck.kinds))):
             kind = deck.draw()
+            drawn += 1
             injected = self.clock()
             try:
                 span = FAULTS[kind](context)

@@ -2,9 +2,12 @@
 """
 The counts of a chaos run, per fault kind, and the goals they must meet: no stale read, no
 balance violation, no failed connect while a node was fit (or became fit within the queue
-timeout), every failed transaction on a node the fault hit.
+timeout), every failed transaction on a node the fault hit.  A fault hits the node it was
+injected on, and any node the direct reads found unfit while the transaction ran: when a
+frozen node merges back, every node may leave the Primary component for a second, and what
+was running anywhere fails then (counted apart, in brackets).
 
-Each record goes to the fault whose window holds its start: from the fault's injection to a
+Each record goes to the first fault whose window it overlaps: from the fault's injection to a
 second after traffic reached every node again (or to the next fault); records outside every
 window go to the row C{between faults}.
 """
@@ -39,6 +42,7 @@ class Row:
     transactions: int = 0
     failed: int = 0
     failed_elsewhere: int = 0
+    failed_collateral: int = 0
     conflicts: int = 0
     stale_reads: int = 0
     balance_violations: int = 0
@@ -135,7 +139,11 @@ class Tally:
             row.conflicts += 1
         elif not t.ok:
             row.failed += 1
-            if not any(t.node in window.nodes for window in windows):
+            if any(t.node in window.nodes for window in windows):
+                pass
+            elif self.timeline.seen_unfit(node_index(t.node), t.start, t.end):
+                row.failed_collateral += 1
+            else:
                 row.failed_elsewhere += 1
                 row.note(f"{t.kind} on {t.node} at {t.start:.3f} failed off the faulted"
                          f" node: {t.error}")
@@ -166,6 +174,12 @@ class Tally:
         return out
 
 
+def node_index(name: str) -> int:
+    """1 for C{node1} (the harness's C{wsrep_node_name}s), 0 if the name is not like that."""
+    digits = name.removeprefix("node")
+    return int(digits) if digits.isdigit() else 0
+
+
 class StaleCheck:
     """The highest version acknowledged by a given time."""
 
@@ -193,7 +207,8 @@ def markdown(tally: Tally) -> str:
     """The per-fault table, in markdown."""
     lines = [
         "| fault | injected | connects failed (while a node was fit) / all"
-        " | transactions failed (off the faulted node) / all | conflicts | stale reads"
+        " | transactions failed (off the faulted node) [on a node it left unfit] / all"
+        " | conflicts | stale reads"
         " | balance violations | back to full traffic, s (median / max) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -204,7 +219,8 @@ def markdown(tally: Tally) -> str:
         lines.append(
             f"| {row.kind} | {row.faults if row.kind != BETWEEN else '-'}"
             f" | {row.connects_failed} ({row.connects_failed_while_fit}) / {row.connects}"
-            f" | {row.failed} ({row.failed_elsewhere}) / {row.transactions}"
+            f" | {row.failed} ({row.failed_elsewhere}) [{row.failed_collateral}]"
+            f" / {row.transactions}"
             f" | {row.conflicts} | {row.stale_reads} | {row.balance_violations}"
             f" | {recovery if row.kind != BETWEEN else '-'} |")
     return "\n".join(lines)
