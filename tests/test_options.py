@@ -10,7 +10,7 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from penbal.options import Options, first_byte_timeout
+from penbal.options import Options, first_byte_timeout, queue_timeout
 
 
 def parse(*args: str) -> Options:
@@ -86,3 +86,31 @@ class FirstByteTimeoutTests(SynchronousTestCase):
         with self.assertRaises(SystemExit) as caught:
             parse("--first-byte-timeout", "-1", "3306", "127.0.0.1:3307")
         self.assertIn("--first-byte-timeout", str(caught.exception))
+
+
+class QueueTimeoutTests(SynchronousTestCase):
+    """--queue-timeout, its default, and --queue-max."""
+
+    def setUp(self) -> None:
+        self.patch(os, "environ", {**os.environ, "PENBAL_CHECK_USER": "check"})
+
+    def test_off_without_galera(self) -> None:
+        """Without --check galera nobody is held."""
+        self.assertEqual(queue_timeout(parse("3306", "127.0.0.1:3307")), 0.0)
+
+    def test_two_seconds_with_galera(self) -> None:
+        """With --check galera clients wait up to 2 s for a fit node."""
+        self.assertEqual(queue_timeout(parse("--check", "galera", "3306", "127.0.0.1:3307")), 2.0)
+
+    def test_given_wins(self) -> None:
+        """An explicit value wins, 0 included."""
+        options = parse("--check", "galera", "--queue-timeout", "0", "3306", "127.0.0.1:3307")
+        self.assertEqual(queue_timeout(options), 0.0)
+        self.assertEqual(queue_timeout(parse("--queue-timeout", "5", "3306", "h")), 5.0)
+
+    def test_bad_values_refused(self) -> None:
+        """A negative timeout or a queue of none is refused, naming the option."""
+        for args in (("--queue-timeout", "-1"), ("--queue-max", "0"), ("--queue-max", "x")):
+            with self.assertRaises(SystemExit) as caught:
+                parse(*args, "3306", "127.0.0.2")
+            self.assertIn(args[0], str(caught.exception))

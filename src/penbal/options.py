@@ -67,6 +67,13 @@ class Options(EdgeOptions, usage.Options):
          " (server-speaks-first protocols: MySQL); 0 = off. [default: --timeout with"
          " --check galera, else 0]",
          number(float, 0, "--first-byte-timeout")],
+        ["queue-timeout", None, None,
+         "Seconds a new client is held, its bytes kept, while no backend is usable (a Galera"
+         " view change), then dialled to the first that is, or closed; 0 = never held."
+         " [default: 2 with --check galera, else 0]",
+         number(float, 0, "--queue-timeout")],
+        ["queue-max", None, 1000, "Most clients held at once by --queue-timeout.",
+         number(int, 1, "--queue-max")],
         ["blacklist", "b", 30.0, "Seconds a backend that failed a connect is skipped.",
          number(float, 0, "--blacklist")],
         ["max-connections", "x", 500, "Simultaneous client connections; more wait in the backlog.",
@@ -193,3 +200,12 @@ def first_byte_timeout(options: Any) -> float:
     if given is not None:
         return float(given)
     return float(options["timeout"]) if options["check"] == "galera" else 0.0
+
+
+def queue_timeout(options: Any) -> float:
+    """C{--queue-timeout}, or its default: 2 s in front of Galera nodes (a view change can
+    leave no node fit for about a second), else off."""
+    given = options["queue-timeout"]
+    if given is not None:
+        return float(given)
+    return 2.0 if options["check"] == "galera" else 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from penbal.options import Options, first_byte_timeout
+from penbal.options import Options, first_byte_timeout, queue_timeout
 
 if TYPE_CHECKING:
     from twisted.application.service import IService
@@ -74,10 +74,13 @@ def makeService(options: Options) -> IService:
     factory.read_size = options["read-size"]
     factory.first_byte_timeout = first_byte_timeout(options)
     factory.edges = build_edges(options.edges, reactor, reactor)
+    if queue_timeout(options) > 0:
+        factory.enable_queue(queue_timeout(options), options["queue-max"])
     # Under twistd a start-up error must be an Exception for twistd to report it.
     top = DaemonServices() if options.launcher == "twistd" else MultiService()
     runtime = make_runtime(reactor, options, balancer, context, options.policy_choice, factory,
                            factory.connlog)  # before UDP: it shares the relay's client ACL
+    runtime.queue = factory.queue
     build_operations(reactor, options, runtime).setServiceParent(top)  # -F, -C, --http, signals
     # Health checks (PyMySQL) and UDP are imported only when asked for, to keep memory low.
     if options["check"] is not None:

@@ -16,7 +16,7 @@ import pymysql
 
 from penbal.backend import Fitness
 from penbal.health.fitness import galera_verdict
-from penbal.health.partition import majority_view, partition_verdict
+from penbal.health.partition import majority_cluster, newest_ids, partition_verdict
 from penbal.testing.galera_poller import Observation
 
 
@@ -116,7 +116,8 @@ def judged(observations: Sequence[Observation], node: int) -> list[tuple[Observa
             continue
         everything = [o.result() for o in latest.values()]
         verdict = galera_verdict(observation.result())
-        verdict = partition_verdict(verdict, observation.result(), majority_view(everything))
+        verdict = partition_verdict(verdict, observation.result(), newest_ids(everything),
+                                    majority_cluster(everything))
         out.append((observation, verdict.fitness))
     return out
 

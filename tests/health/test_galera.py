@@ -24,7 +24,13 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from penbal.address import BackendSpec
 from penbal.backend import Backend
 from penbal.health.credentials import Credentials
-from penbal.health.galera import GaleraCheck, describe_failure, read_wsrep, tls_options
+from penbal.health.galera import (
+    GaleraCheck,
+    KeptConnections,
+    describe_failure,
+    read_wsrep,
+    tls_options,
+)
 from penbal.health.result import CheckResult
 
 CREDENTIALS = Credentials("penbal_check", "secret")
@@ -102,6 +108,96 @@ class ReadWsrepTests(SynchronousTestCase):
         self.assertRaises(pymysql.err.OperationalError, read_wsrep, self.connect(fail=True),
                           "127.0.0.1", 3361, CREDENTIALS, 0.5)
         self.assertTrue(self.connection.closed)
+
+
+class KeptConnectionsTests(SynchronousTestCase):
+    """One connection per node, kept between checks, dropped after any error."""
+
+    def setUp(self) -> None:
+        self.now = 0.0
+        self.opened: list[FakeConnection] = []
+        self.refuse = False
+
+        def connect(**kwargs: Any) -> FakeConnection:
+            if self.refuse:
+                raise pymysql.err.OperationalError(2003, "Connection refused")
+            connection = FakeConnection(**kwargs)
+            self.opened.append(connection)
+            return connection
+
+        self.kept = KeptConnections(connect, CREDENTIALS, 1.0, None, lambda: self.now)
+
+    def test_kept_between_checks(self) -> None:
+        """Three checks of a node log in once and send the two queries three times."""
+        for _ in range(3):
+            values = self.kept.read("127.0.0.1", 3361)
+        self.assertEqual(values["wsrep_local_state"], "4")
+        self.assertEqual((len(self.opened), self.kept.logins), (1, 1))
+        self.assertEqual(len(self.opened[0].queries), 6)
+        self.assertFalse(self.opened[0].closed)
+
+    def test_one_per_node(self) -> None:
+        """Each node has its own connection."""
+        self.kept.read("127.0.0.1", 3361)
+        self.kept.read("127.0.0.1", 3362)
+        self.kept.read("127.0.0.1", 3361)
+        self.assertEqual([c.kwargs["port"] for c in self.opened], [3361, 3362])
+
+    def test_restarted_node_logged_in_afresh(self) -> None:
+        """The kept connection fails at once (the node restarted): it is closed, and the same
+        check logs in again and answers."""
+        self.kept.read("127.0.0.1", 3361)
+        self.opened[0].fail = True
+        values = self.kept.read("127.0.0.1", 3361)
+        self.assertEqual(values["wsrep_ready"], "ON")
+        self.assertTrue(self.opened[0].closed)
+        self.assertEqual((len(self.opened), self.kept.logins), (2, 2))
+
+    def test_hung_node_costs_one_timeout(self) -> None:
+        """The kept connection fails only after waiting (a hung node): the check fails there,
+        without a second wait, and the next check logs in afresh."""
+        self.kept.read("127.0.0.1", 3361)
+        first = self.opened[0]
+        first.fail = True
+        original = first.cursor
+
+        def slow_cursor() -> FakeCursor:
+            self.now += 1.0  # the read timeout went by
+            return original()
+
+        first.cursor = slow_cursor  # type: ignore[method-assign]
+        self.assertRaises(pymysql.err.OperationalError, self.kept.read, "127.0.0.1", 3361)
+        self.assertTrue(first.closed)
+        self.assertEqual(len(self.opened), 1)
+        self.kept.read("127.0.0.1", 3361)
+        self.assertEqual(len(self.opened), 2)
+
+    def test_failed_login_keeps_nothing(self) -> None:
+        """A refused login raises and keeps nothing; a failed first read closes the new
+        connection."""
+        self.refuse = True
+        self.assertRaises(pymysql.err.OperationalError, self.kept.read, "127.0.0.1", 3361)
+        self.refuse = False
+        self.kept.read("127.0.0.1", 3361)
+        self.opened[0].fail = True  # fails at once: a fresh login is tried, and fails too
+
+        def always_failing(**kwargs: Any) -> FakeConnection:
+            connection = FakeConnection(fail=True, **kwargs)
+            self.opened.append(connection)
+            return connection
+
+        self.kept._connect = always_failing
+        self.assertRaises(pymysql.err.OperationalError, self.kept.read, "127.0.0.1", 3361)
+        self.assertTrue(all(c.closed for c in self.opened))
+
+    def test_close_all(self) -> None:
+        """At stop every kept connection is closed."""
+        self.kept.read("127.0.0.1", 3361)
+        self.kept.read("127.0.0.1", 3362)
+        self.kept.close_all()
+        self.assertTrue(all(c.closed for c in self.opened))
+        self.kept.read("127.0.0.1", 3361)
+        self.assertEqual(len(self.opened), 3)
 
 
 class TLSOptionsTests(SynchronousTestCase):

@@ -13,6 +13,7 @@ from penbal.address import BackendSpec
 from penbal.backend import Backend, Fitness
 from penbal.health.assembly import galera_assess, tcp_assess
 from penbal.health.fitness import DonorPolicy
+from penbal.health.partition import ClusterViews
 from penbal.health.result import CheckResult
 from penbal.health.scheduler import Assess, HealthScheduler
 from penbal.pool import BackendPool
@@ -24,14 +25,16 @@ TIMEOUT = 0.5
 RISE = 2
 FALL = 2
 BOUND = FALL * INTERVAL + TIMEOUT
-GALERA = galera_assess(DonorPolicy.AVOID)
 
 
 class Harness:
     """A scheduler over a pool of three backends with a scripted check and a Clock."""
 
-    def __init__(self, assess: Assess = GALERA, close_unfit: bool = False, **kw: float) -> None:
+    def __init__(self, assess: Assess | None = None, close_unfit: bool = False,
+                 donor: DonorPolicy = DonorPolicy.AVOID, **kw: float) -> None:
         self.clock = Clock()
+        if assess is None:
+            assess = galera_assess(donor, ClusterViews(self.clock, kw.get("interval", INTERVAL)))
         self.pool: BackendPool = pool_of(self.clock)
         self.check = ScriptedCheck(self.clock)
         for backend in self.pool:
@@ -229,7 +232,7 @@ class DonorTests(SynchronousTestCase):
 
     def test_donor_never(self) -> None:
         """--donor never leaves no candidate when only a donor is left."""
-        h = Harness(assess=galera_assess(DonorPolicy.NEVER))
+        h = Harness(donor=DonorPolicy.NEVER)
         h.check.set(h.pool[0], lambda t: rows.seen(rows.DESYNCED))
         h.check.set(h.pool[1], lambda t: rows.REFUSED)
         h.check.set(h.pool[2], lambda t: rows.REFUSED)
@@ -251,8 +254,35 @@ class PartitionTests(SynchronousTestCase):
         h.scheduler.startService()
         h.run_until(0.1)
         self.assertIs(h.pool[2].health.fitness, Fitness.UNFIT)
-        self.assertIn("differs from the majority", h.pool[2].health.reason)
+        self.assertIn("older than conf 4", h.pool[2].health.reason)
         self.assertIs(h.pool[0].health.fitness, Fitness.FIT)
+
+    def test_stale_node_unfit_on_a_tie(self) -> None:
+        """The third node's check times out in every round: the stale node ties one against
+        one with a current node, and is still unfit (configuration ids only grow)."""
+        h = Harness()
+        h.check.set(h.pool[0], lambda t: rows.seen(rows.AFTER_EVICTION))
+        h.check.set(h.pool[1], lambda t: rows.FROZEN)
+        h.check.set(h.pool[2], lambda t: rows.seen(rows.STALE_RESUMED))
+        h.scheduler.startService()
+        h.run_until(3.0)
+        self.assertIs(h.pool[2].health.fitness, Fitness.UNFIT)
+        self.assertIs(h.pool[0].health.fitness, Fitness.FIT)
+
+    def test_stale_lone_voter_unfit_while_remembered(self) -> None:
+        """The two current nodes go non-Primary (a view change) while the stale node still
+        says Primary: it is the only voter, and stays unfit while conf 4 is remembered."""
+        h = Harness(fall=1, rise=1)
+        h.check.set(h.pool[0], after(1.0, rows.seen(rows.AFTER_EVICTION),
+                                     rows.seen(rows.NON_PRIMARY)))
+        h.check.set(h.pool[1], after(1.0, rows.seen(rows.AFTER_EVICTION),
+                                     rows.seen(rows.NON_PRIMARY)))
+        h.check.set(h.pool[2], lambda t: rows.seen(rows.STALE_RESUMED))
+        h.scheduler.startService()
+        h.run_until(4.0)
+        self.assertIs(h.pool[0].health.fitness, Fitness.UNFIT)
+        self.assertIs(h.pool[2].health.fitness, Fitness.UNFIT)
+        self.assertEqual(h.pool.candidates(), [])
 
 
 class ChangeTests(SynchronousTestCase):

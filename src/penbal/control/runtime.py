@@ -35,6 +35,27 @@ class ConnectionSource(Protocol):
     accepted: int
 
 
+class QueueFiguresSource(Protocol):
+    """What the wait queue has done (L{penbal.relay.waitqueue.QueueFigures})."""
+
+    held: int
+    served: int
+    expired: int
+    refused: int
+
+
+class WaitQueue(Protocol):
+    """The clients held while no backend is usable (a L{penbal.relay.waitqueue.ClientQueue})."""
+
+    timeout: float
+    limit: int
+
+    @property
+    def figures(self) -> QueueFiguresSource: ...
+
+    def __len__(self) -> int: ...
+
+
 @dataclass
 class Runtime:
     """Everything an operator can see or change on a running penbal."""
@@ -49,6 +70,8 @@ class Runtime:
     control_acl: int = 0
     server_acls: dict[Backend, int] = field(default_factory=dict)
     relays: list[ConnectionSource] = field(default_factory=list)
+    #: The TCP relay's wait queue (C{--queue-timeout}), or None when it is off.
+    queue: WaitQueue | None = None
     policies: Callable[[], Mapping[str, IPolicyPlugin]] = find_policies
     #: The command line's configuration: a config file's commands apply on top of it.
     base: Configuration = field(default_factory=Configuration)

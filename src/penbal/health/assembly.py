@@ -6,7 +6,7 @@ results are judged, the scheduler, discovery, and the Galera check's worker thre
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
@@ -17,7 +17,7 @@ from penbal.health.credentials import Credentials
 from penbal.health.discovery import Discovery
 from penbal.health.fitness import DonorPolicy, galera_verdict, reachability_verdict
 from penbal.health.galera import GaleraCheck
-from penbal.health.partition import majority_view, partition_verdict
+from penbal.health.partition import ClusterViews
 from penbal.health.result import CheckResult, Verdict
 from penbal.health.scheduler import Assess, HealthScheduler, RoundObserver
 from penbal.health.tcpcheck import TCPCheck
@@ -34,21 +34,22 @@ def tcp_assess(result: CheckResult, everything: Sequence[CheckResult]) -> Verdic
     return reachability_verdict(result)
 
 
-def galera_assess(donor: DonorPolicy) -> Assess:
+def galera_assess(donor: DonorPolicy, views: ClusterViews) -> Assess:
     """The Galera judgement: the node's own state, then the cluster view of the round."""
 
     def assess(result: CheckResult, everything: Sequence[CheckResult]) -> Verdict:
-        verdict = galera_verdict(result, donor)
-        return partition_verdict(verdict, result, majority_view(everything))
+        return views.judge(galera_verdict(result, donor), result, everything)
 
     return assess
 
 
 class ThreadPoolService(Service):
-    """Starts a thread pool with the service and stops it (joining its threads) after."""
+    """Starts a thread pool with the service and stops it (joining its threads) after, once
+    its last work (C{last}, say closing kept connections) has run in it."""
 
-    def __init__(self, threadpool: ThreadPool) -> None:
+    def __init__(self, threadpool: ThreadPool, last: Sequence[Callable[[], object]] = ()) -> None:
         self.threadpool = threadpool
+        self.last = list(last)
 
     def startService(self) -> None:
         super().startService()
@@ -56,6 +57,8 @@ class ThreadPoolService(Service):
 
     def stopService(self) -> None:
         super().stopService()
+        for work in self.last:
+            self.threadpool.callInThread(work)
         self.threadpool.stop()
 
 
@@ -87,9 +90,10 @@ def build_health_service(
         if credentials.warning:
             log.warn("--check-credentials: {problem}", problem=credentials.warning)
         threadpool = ThreadPool(minthreads=0, maxthreads=max(8, 2 * len(pool)), name="penbal-check")
-        ThreadPoolService(threadpool).setServiceParent(top)
-        check = GaleraCheck(reactor, threadpool, reactor, credentials, timeout)
-        assess = galera_assess(DonorPolicy(options["donor"]))
+        galera = GaleraCheck(reactor, threadpool, reactor, credentials, timeout)
+        ThreadPoolService(threadpool, [galera.connections.close_all]).setServiceParent(top)
+        check = galera
+        assess = galera_assess(DonorPolicy(options["donor"]), ClusterViews(reactor, interval))
     else:
         check = TCPCheck(reactor, reactor, timeout)
         assess = tcp_assess

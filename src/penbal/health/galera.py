@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.health.test_galera -*-
 """
-The C{--check galera} health check: log in with PyMySQL in a worker thread and read
-C{SHOW GLOBAL STATUS LIKE 'wsrep%'} and C{SHOW GLOBAL VARIABLES LIKE 'wsrep%'}.
+The C{--check galera} health check: with PyMySQL in a worker thread, read
+C{SHOW GLOBAL STATUS LIKE 'wsrep%'} and C{SHOW GLOBAL VARIABLES LIKE 'wsrep%'} over one
+connection per node, kept from one check to the next (L{KeptConnections}).
 
 Connect, read and write are each bounded by the check timeout, so a frozen node (it accepts TCP
 and never speaks) costs one timeout.  At most one worker thread per backend is busy: a new
@@ -53,19 +54,16 @@ def tls_options(credentials: Credentials) -> dict[str, Any]:
     return {"ssl": context}
 
 
-def read_wsrep(
+def open_connection(
     connect: Connect,
     host: str,
     port: int,
     credentials: Credentials,
     timeout: float,
     tls: dict[str, Any] | None = None,
-) -> dict[str, str]:
-    """
-    Blocking: log in to C{host:port} and return the C{wsrep%} status and variables, merged,
-    names in lower case.  Runs in a worker thread.
-    """
-    connection = connect(
+) -> Any:
+    """Blocking: log in to C{host:port}, connect, read and write each bounded by C{timeout}."""
+    return connect(
         host=host,
         port=port,
         user=credentials.user,
@@ -76,16 +74,111 @@ def read_wsrep(
         autocommit=True,
         **(tls if tls is not None else {"ssl_disabled": True}),
     )
+
+
+def read_values(connection: Any) -> dict[str, str]:
+    """Blocking: the C{wsrep%} status and variables, merged, names in lower case."""
+    values: dict[str, str] = {}
+    with connection.cursor() as cursor:
+        for query in STATUS_QUERIES:
+            cursor.execute(query)
+            for name, value in cursor.fetchall():
+                values[_text(name).lower()] = _text(value)
+    return values
+
+
+def _close_quietly(connection: Any) -> None:
     try:
-        values: dict[str, str] = {}
-        with connection.cursor() as cursor:
-            for query in STATUS_QUERIES:
-                cursor.execute(query)
-                for name, value in cursor.fetchall():
-                    values[_text(name).lower()] = _text(value)
-        return values
-    finally:
         connection.close()
+    except Exception:
+        pass
+
+
+def read_wsrep(
+    connect: Connect,
+    host: str,
+    port: int,
+    credentials: Credentials,
+    timeout: float,
+    tls: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """
+    Blocking: log in to C{host:port}, return the C{wsrep%} status and variables, log out.
+    """
+    connection = open_connection(connect, host, port, credentials, timeout, tls)
+    try:
+        return read_values(connection)
+    finally:
+        _close_quietly(connection)
+
+
+class KeptConnections:
+    """
+    One logged-in connection per node, kept from one check to the next, so that a check is
+    two queries on an open connection instead of a TCP handshake, a MySQL login and a logout.
+
+    A kept connection that fails is closed and forgotten.  If it failed at once (the node
+    restarted, or closed idle connections), the same check logs in afresh: a restarted node
+    is not reported down because of a connection it never knew.  If it failed only after
+    waiting (a hung node), the check fails there, so a hung node still costs one timeout.
+
+    Each node's connection is used by one worker thread at a time (L{GaleraCheck} waits for a
+    node's previous worker), never by two at once.
+    """
+
+    def __init__(
+        self,
+        connect: Connect,
+        credentials: Credentials,
+        timeout: float,
+        tls: dict[str, Any] | None,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self._connect = connect
+        self._credentials = credentials
+        self._timeout = timeout
+        self._tls = tls
+        self._monotonic = monotonic
+        self._kept: dict[tuple[str, int], Any] = {}
+        #: Logins so far (a measure of the load the checks put on the nodes).
+        self.logins = 0
+
+    def read(self, host: str, port: int) -> dict[str, str]:
+        """Blocking, in a worker thread: the node's wsrep values."""
+        key = (host, port)
+        connection = self._kept.pop(key, None)
+        if connection is not None:
+            started = self._monotonic()
+            try:
+                values = read_values(connection)
+            except Exception:
+                _close_quietly(connection)
+                if self._monotonic() - started >= self._timeout / 2:
+                    raise  # it waited: a hung node, one timeout is all it costs
+            else:
+                self._kept[key] = connection
+                return values
+        self.logins += 1
+        connection = open_connection(self._connect, host, port, self._credentials,
+                                     self._timeout, self._tls)
+        try:
+            values = read_values(connection)
+        except Exception:
+            _close_quietly(connection)
+            raise
+        self._kept[key] = connection
+        return values
+
+    def forget(self, host: str, port: int) -> None:
+        """Blocking: close the connection to a node (removed from the table)."""
+        connection = self._kept.pop((host, port), None)
+        if connection is not None:
+            _close_quietly(connection)
+
+    def close_all(self) -> None:
+        """Blocking: close every kept connection (penbal stops)."""
+        for key in list(self._kept):
+            self.forget(*key)
 
 
 def describe_failure(failure: Failure) -> str:
@@ -121,6 +214,7 @@ class GaleraCheck:
         credentials: Credentials,
         timeout: float,
         connect: Connect | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self._reactor = reactor
         self._threadpool = threadpool
@@ -129,6 +223,11 @@ class GaleraCheck:
         self._timeout = timeout
         self._connect = connect if connect is not None else _default_connect()
         self._tls = tls_options(credentials)
+        #: The nodes' kept connections, each read in a worker thread.
+        self.connections = KeptConnections(
+            self._connect, credentials, timeout, self._tls,
+            monotonic if monotonic is not None else clock.seconds,
+        )
         # The worker of each backend (by address) that has not finished yet.
         self._busy: dict[str, Deferred[dict[str, str]]] = {}
 
@@ -158,15 +257,7 @@ class GaleraCheck:
             if result.called:
                 return
             work: Deferred[dict[str, str]] = deferToThreadPool(
-                self._reactor,
-                self._threadpool,
-                read_wsrep,
-                self._connect,
-                spec.host,
-                spec.port,
-                self._credentials,
-                self._timeout,
-                self._tls,
+                self._reactor, self._threadpool, self.connections.read, spec.host, spec.port
             )
             if not work.called:
                 self._busy[key] = work

@@ -110,7 +110,8 @@ class Dial(ClientFactory):
             self._tried_emergency = True
             backend = settings.emergency
         else:
-            self._front.no_backend("no backend available")
+            if not self._front.factory.hold(self._front):  # --queue-timeout, or close
+                self._front.no_backend("no backend available")
             return
         self._backend = backend
         spec = backend.spec

@@ -10,6 +10,7 @@ other, so a client that shuts down its sending side still receives the whole rep
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from typing import Protocol as TypingProtocol
 
 from twisted.internet.interfaces import IHalfCloseableProtocol, ITransport
 from twisted.internet.protocol import Protocol, connectionDone
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
     from penbal.edges.forwarded import ForwardedRewriter
     from penbal.relay.dialer import Dial
     from penbal.relay.listener import RelayFactory
+
+
+class Pending(TypingProtocol):
+    """What a client without a backend waits on: a dial, or its place in the wait queue."""
+
+    def cancel(self) -> None:
+        """The client went away: stop."""
 
 
 #: How a leg relays (L{Leg.direct}).
@@ -280,7 +288,7 @@ class FrontLeg(Leg):
         self.factory = factory
         self.client = client
         self.backend: Backend | None = None
-        self.dial: Dial | None = None
+        self.dial: Pending | None = None
         self.pending: list[bytes] | None = None
         #: Bytes in C{pending}, or -1 once reading was paused for them.
         self.early = 0

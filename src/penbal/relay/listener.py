@@ -6,6 +6,7 @@ pausing accept (clients wait in the listen backlog), and keeps the table of live
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -21,6 +22,7 @@ from penbal.interfaces import ClientInfo
 from penbal.relay import leanport
 from penbal.relay.dialer import Dial
 from penbal.relay.legs import FrontLeg
+from penbal.relay.waitqueue import ClientQueue
 
 if TYPE_CHECKING:
     from penbal.edges.gate import Edges
@@ -58,6 +60,8 @@ class RelayFactory(ServerFactory):
     #: over (server-speaks-first protocols: a frozen MySQL node accepts and never greets);
     #: 0 = off, the client gets the backend as soon as it is connected.
     first_byte_timeout = 0.0
+    #: Clients held while no backend is usable (C{--queue-timeout}); None: closed at once.
+    queue: ClientQueue | None = None
 
     def __init__(
         self, reactor: IReactorTCP, clock: IReactorTime, balancer: Balancer, connlog: ConnectionLog
@@ -114,9 +118,27 @@ class RelayFactory(ServerFactory):
         if self.edges is not None and not self.edges.admit(front):
             return  # denied (closed or sent to the abuse server), or over its cap
         order = self.balancer.order(front.client)
+        if not order and self.hold(front):
+            return  # no usable backend: it waits (see waitqueue.py)
+        self.start_dial(front, order)
+
+    def start_dial(self, front: FrontLeg, order: Sequence[Backend]) -> None:
+        """Dial the backends of C{order} for C{front}, then the emergency server."""
         dial = Dial(self._reactor, self._clock, self.balancer, front, order)
         front.dial = dial
         dial.start()
+
+    def hold(self, front: FrontLeg) -> bool:
+        """No backend could take C{front}: hold it until one can (C{--queue-timeout}), or
+        return False (the caller closes it)."""
+        queue = self.queue
+        return queue is not None and queue.hold(front)
+
+    def enable_queue(self, timeout: float, limit: int) -> ClientQueue:
+        """Hold clients up to C{timeout} seconds, at most C{limit} at once, while no backend
+        is usable."""
+        self.queue = ClientQueue(self._clock, self.balancer, self.start_dial, timeout, limit)
+        return self.queue
 
     def backend_connected(self, front: FrontLeg, backend: Backend) -> None:
         """The client's backend is up."""
@@ -128,6 +150,8 @@ class RelayFactory(ServerFactory):
     def connection_ended(self, front: FrontLeg, reason: Failure) -> None:
         """A client connection is over: uncount it, log it, maybe accept again."""
         self.fronts.discard(front)
+        if self.queue is not None:
+            self.queue.ended(front)
         if self.edges is not None:
             self.edges.ended(front)
         backend = front.backend

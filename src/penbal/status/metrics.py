@@ -60,6 +60,22 @@ UDP_METRICS = {
 }
 
 
+# The wait queue (--queue-timeout): figure -> (gauge?, metric name, help).
+QUEUE_METRICS = {
+    "waiting": (True, "penbal_queue_waiting_clients",
+                "Clients held now while no backend is usable."),
+    "max": (True, "penbal_queue_max_clients", "--queue-max: the most clients held at once."),
+    "timeout": (True, "penbal_queue_timeout_seconds", "--queue-timeout: the longest wait."),
+    "held": (False, "penbal_queue_held_clients", "Clients that had to wait for a backend."),
+    "served": (False, "penbal_queue_served_clients",
+               "Held clients dialled to a backend that became usable."),
+    "expired": (False, "penbal_queue_expired_clients",
+                "Held clients still waiting at their deadline."),
+    "refused": (False, "penbal_queue_refused_clients",
+                "Clients closed at once: --queue-max clients were waiting."),
+}
+
+
 def _health_value(value: object) -> float | None:
     """A health detail as a number, if it is one (booleans as 0/1; numeric text too)."""
     if isinstance(value, bool):
@@ -103,6 +119,15 @@ class SnapshotCollector(Collector):
                                 value=len(snapshot.backends))
         yield from self._backends(snapshot)
         yield from self._udp(snapshot)
+        yield from self._queue(snapshot)
+
+    def _queue(self, snapshot: Snapshot) -> Iterator[Metric]:
+        if snapshot.queue is None:
+            return
+        figures = asdict(snapshot.queue)
+        for key, (gauge, name, doc) in QUEUE_METRICS.items():
+            kind = GaugeMetricFamily if gauge else CounterMetricFamily
+            yield kind(name, doc, value=figures[key])
 
     def _udp(self, snapshot: Snapshot) -> Iterator[Metric]:
         if snapshot.udp is None:

@@ -161,6 +161,7 @@ def page(snapshot: Snapshot) -> Tag:
                 "No backends.",
             ),
             *_udp_section(snapshot),
+            *_queue_section(snapshot),
             tags.h2(f"Live {live_word} ({snapshot.connections_active})"),
             _table("connections", ("client", "backend", "bytes in", "bytes out", "age (s)"),
                    live, f"No live {live_word}."),
@@ -182,6 +183,23 @@ def _udp_section(snapshot: Snapshot) -> list[Tag]:
     rows = [tags.tr(tags.th(UDP_FIGURE_NAMES.get(key, key)), _number(value), tags.td(key))
             for key, value in figures.items()]
     return [tags.h2("UDP"), tags.table(tags.tbody(*rows), id="udp")]
+
+
+def _queue_section(snapshot: Snapshot) -> list[Tag]:
+    """With --queue-timeout, the clients held while no backend is usable."""
+    queue = snapshot.queue
+    if queue is None:
+        return []
+    rows = [tags.tr(tags.th(name), _number(value), tags.td(key)) for name, value, key in (
+        ("waiting now", queue.waiting, "waiting"),
+        ("held since start", queue.held, "held"),
+        ("then served", queue.served, "served"),
+        ("then timed out", queue.expired, "expired"),
+        ("refused (queue full)", queue.refused, "refused"),
+        ("most at once (--queue-max)", queue.max, "max"),
+        ("longest wait, s (--queue-timeout)", f"{queue.timeout:g}", "timeout"),
+    )]
+    return [tags.h2(f"Wait queue ({queue.waiting})"), tags.table(tags.tbody(*rows), id="queue")]
 
 
 def render_page(snapshot: Snapshot) -> bytes:

@@ -96,6 +96,26 @@ UDP_FIGURES = tuple(each.name for each in fields(UDPStatus))
 
 
 @dataclass(frozen=True)
+class QueueStatus:
+    """Clients held while no backend is usable (C{--queue-timeout}; see penbal.relay.waitqueue)."""
+
+    waiting: int
+    """Clients held now (also counted in L{Snapshot.connections_active})."""
+    timeout: float
+    """C{--queue-timeout}: the longest a client is held."""
+    max: int
+    """C{--queue-max}: the most clients held at once."""
+    held: int
+    """Clients that had to wait since start-up."""
+    served: int
+    """... and were dialled to a backend that became usable."""
+    expired: int
+    """... and were still waiting at their deadline (closed, or sent to the emergency server)."""
+    refused: int
+    """Clients closed at once because C{--queue-max} clients were waiting."""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the status views show, at one instant."""
 
@@ -114,6 +134,8 @@ class Snapshot:
     recent: list[ConnectionRecord] = field(default_factory=list)
     #: The UDP front side's figures in UDP mode, else None.
     udp: UDPStatus | None = None
+    #: The wait queue's figures when C{--queue-timeout} is on, else None.
+    queue: QueueStatus | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -231,7 +253,18 @@ def build_snapshot(runtime: Runtime) -> Snapshot:
         connections=_live(runtime, now),
         recent=list(reversed(runtime.connlog.recent)),
         udp=_udp(runtime),
+        queue=_queue(runtime),
     )
+
+
+def _queue(runtime: Runtime) -> QueueStatus | None:
+    queue = runtime.queue
+    if queue is None:
+        return None
+    figures = queue.figures
+    return QueueStatus(waiting=len(queue), timeout=queue.timeout, max=queue.limit,
+                       held=figures.held, served=figures.served, expired=figures.expired,
+                       refused=figures.refused)
 
 
 def render_json(snapshot: Snapshot) -> str:

@@ -56,6 +56,13 @@ def summary_lines(snapshot: Snapshot) -> list[str]:
             f"{udp.resent} resent, dropped {udp.dropped} no_backend {udp.no_backend} "
             f"denied {udp.denied}"
         )
+    queue = snapshot.queue
+    if queue is not None:
+        lines.append(
+            f"queue: {queue.waiting} waiting (max {queue.max}, timeout {queue.timeout:g}s), "
+            f"{queue.held} held, {queue.served} served, {queue.expired} expired, "
+            f"{queue.refused} refused"
+        )
     return lines
 
 
