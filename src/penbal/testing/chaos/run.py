@@ -120,14 +120,11 @@ class ChaosRun:
                         timeout=0.5, max_seconds=bound)
         began = self.clock()
         ends = began + bound
-        threads: list[threading.Thread] = [
+        writer = VersionWriter([self.login(self.cluster.node_port(i)) for i in self.nodes],
+                               self.journal, self.clock, self.stop, ends)
+        threads: list[threading.Thread] = [writer, *(
             Client(self.login(port), self.journal, random.Random(self.rng.random()),
-                   self.clock, self.stop, ends) for _ in range(s.clients)]
-        threads.append(VersionWriter(
-            [self.login(self.cluster.node_port(i)) for i in self.nodes], self.journal,
-            self.clock, self.stop, ends))
-        writer = threads[-1]
-        assert isinstance(writer, VersionWriter)
+                   self.clock, self.stop, ends) for _ in range(s.clients))]
         problems: list[str] = []
         poller.start()
         try:
