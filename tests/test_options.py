@@ -40,16 +40,19 @@ class RelayPathOptionsTests(SynchronousTestCase):
         self.assertEqual((options["relay-path"], options["read-size"]), ("lean", 1 << 20))
 
     def test_plain(self) -> None:
-        """--relay-path plain is accepted, with any read size from 1 KiB."""
-        options = parse("--relay-path", "plain", "--read-size", "4096", "3306", "127.0.0.2")
-        self.assertEqual((options["relay-path"], options["read-size"]), ("plain", 4096))
+        """--relay-path twisted is accepted (plain and write-through are its older names),
+        with any read size from 1 KiB."""
+        options = parse("--relay-path", "twisted", "--read-size", "4096", "3306", "127.0.0.2")
+        self.assertEqual((options["relay-path"], options["read-size"]), ("twisted", 4096))
+        for old in ("plain", "write-through"):
+            self.assertEqual(parse("--relay-path", old, "3306", "h")["relay-path"], "twisted")
 
     def test_unknown_path_refused(self) -> None:
         """An unknown path is refused naming the choices."""
         with self.assertRaises(SystemExit) as caught:
             parse("--relay-path", "fast", "3306", "127.0.0.2")
         message = str(caught.exception)
-        self.assertIn("expected one of lean|write-through|plain for --relay-path, got 'fast'",
+        self.assertIn("expected one of lean|twisted for --relay-path, got 'fast'",
                       message)
         self.assertNotIn("\n", message)
 

@@ -40,7 +40,10 @@ SYNOPSIS = (
 
 #: How relayed bytes move (see penbal.relay): on penbal's own TCP transport, on Twisted's
 #: sent at once when nothing is queued, or always through Twisted's write buffer.
-RELAY_PATHS = ("lean", "write-through", "plain")
+RELAY_PATHS = ("lean", "twisted")
+#: Older names of the stock path (write-through and plain were two ways of using Twisted's
+#: transports; both are now the one stock path).
+RELAY_PATH_ALIASES = {"write-through": "twisted", "plain": "twisted"}
 
 
 class Options(EdgeOptions, usage.Options):
@@ -99,9 +102,10 @@ class Options(EdgeOptions, usage.Options):
         ["tracking", "T", 0.0, "Seconds a client stays in the client table; 0 = forever.",
          number(float, 0, "--tracking")],
         ["relay-path", None, "lean",
-         "How bytes are relayed: lean (penbal's own TCP transport where both ends are plain"
-         " TCP), write-through (Twisted's, sent at once when nothing waits) or plain.",
-         choice("--relay-path", RELAY_PATHS)],
+         "How bytes are relayed: lean (penbal's own TCP transport for plain TCP legs) or"
+         " twisted (Twisted's transports only, touching none of its internals: the stock"
+         " baseline).",
+         choice("--relay-path", RELAY_PATHS, RELAY_PATH_ALIASES)],
         ["read-size", None, 1048576,
          "Largest read from a socket, in bytes, on the lean and write-through paths (bulk).",
          number(int, 1024, "--read-size")],

@@ -66,10 +66,14 @@ def number(kind: type, low: float, name: str, high: float | None = None) -> Call
     return coerce
 
 
-def choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
-    """One of C{choices}, spelled exactly."""
+def choice(
+    name: str, choices: tuple[str, ...], aliases: dict[str, str] | None = None
+) -> Callable[[str], str]:
+    """One of C{choices}, spelled exactly (or one of its C{aliases})."""
 
     def coerce(text: str) -> str:
+        if aliases and text in aliases:
+            return aliases[text]
         if text not in choices:
             raise ValueError(f"expected one of {'|'.join(choices)} for {name}, got {text!r}")
         return text

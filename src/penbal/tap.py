@@ -70,7 +70,6 @@ def makeService(options: Options) -> IService:
                            ConnectionLog(emit=options.connection_events))
     factory.direct_connect = True
     factory.lean = options["relay-path"] == "lean"
-    factory.write_through = options["relay-path"] != "plain"
     factory.read_size = options["read-size"]
     factory.first_byte_timeout = first_byte_timeout(options)
     factory.edges = build_edges(options.edges, reactor, reactor)

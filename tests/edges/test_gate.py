@@ -307,7 +307,7 @@ class TLSFailoverTests(SynchronousTestCase):
         """With -H over a TLS backend the rewriter sees the responses too: a declined
         upgrade releases the held request rewritten, once the handshake is done."""
         edges = self.h.factory.edges
-        assert edges is not None
+        assert isinstance(edges, Edges)
         edges.forwarded = True
         front, _ = self.h.client("127.0.0.2")
         leg, _ = self.attempt()

@@ -61,16 +61,22 @@ class Scenario:
                 lambda samples: {s.port for s in samples} >= set(self.ports.values()), 20,
                 "new connections through penbal to reach every node")
 
-    def start_penbal(self, *options: str, policy: str = "roundrobin") -> tuple[PenbalProcess, int]:
-        """A penbal process with the Galera check in front of the three nodes."""
+    def start_penbal(self, *options: str, policy: str = "roundrobin",
+                     order: Sequence[int] = NODES) -> tuple[PenbalProcess, int]:
+        """A penbal process with the Galera check in front of the nodes, listed in C{order}."""
         port = free_port()
-        backends = [f"127.0.0.1:{self.ports[i]}" for i in NODES]
+        backends = [f"127.0.0.1:{self.ports[i]}" for i in order]
         penbal = PenbalProcess(
             [*CHECK_OPTIONS, "--check-credentials", credentials_file(self.cluster),
              "--policy", policy, *options, f"127.0.0.1:{port}", *backends],
             listen_port=port)
         self.test.addCleanup(penbal.stop)
         return penbal, port
+
+    def writer_ranking(self) -> list[int]:
+        """The nodes by rising C{wsrep_local_index}, read from each node directly: the order in
+        which galera-writer picks writers among nodes of equal PRIO."""
+        return sorted(NODES, key=lambda i: int(self.cluster.status(i)["wsrep_local_index"]))
 
     def clients(self, port: int, threads: int) -> Traffic:
         """Clients opening new connections through penbal on C{port}, one after another."""

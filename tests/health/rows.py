@@ -27,6 +27,7 @@ def row(**changes: str) -> dict[str, str]:
         "wsrep_reject_queries": "NONE",
         "wsrep_sst_donor_rejects_queries": "OFF",
         "wsrep_node_name": "node1",
+        "wsrep_local_index": "0",
         "wsrep_incoming_addresses": "127.0.0.1:3361,127.0.0.1:3362,127.0.0.1:3363",
         "wsrep_node_incoming_address": "127.0.0.1:3361",
         "wsrep_local_recv_queue": "0",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from penbal.testing.process import wait_for
 from tests.integration.operations import OperationsCase, free_port
 
 CHROMIUM_FLAGS = (
@@ -136,3 +137,28 @@ class StatusTests(OperationsCase):
 
     def backends_ports(self) -> list[int]:
         return [int(b["port"]) for b in self.status()["backends"]]
+
+
+class HealthEndpointTests(OperationsCase):
+    """GET /health of a real penbal follows its backends' health check."""
+
+    def status_of(self, http: int) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/health", timeout=5) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def test_follows_backends(self) -> None:
+        """200 while the backend answers the TCP check; 503 within the check's bound once
+        it is gone, with the reason."""
+        http = free_port()
+        (backend,) = self.backends("b0")
+        self.start([backend], "--http", f"127.0.0.1:{http}", "--check", "tcp",
+                   "--check-interval", "0.2", "--check-timeout", "0.2", "--fall", "1")
+        self.assertEqual(self.status_of(http), (200, "serving: 1 of 1 backends usable\n"))
+        backend.stop()
+        wait_for(lambda: self.status_of(http)[0] == 503, 5, "/health to say 503")
+        code, reason = self.status_of(http)
+        self.assertEqual(code, 503)
+        self.assertTrue(reason.startswith(f"no usable backend: {backend.address} unfit"), reason)

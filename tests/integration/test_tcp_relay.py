@@ -285,20 +285,15 @@ class StockReactorRelayTests(RelayIntegrationTests):
     reactor = "epoll"
 
 
-class WriteThroughPathRelayTests(RelayIntegrationTests):
-    """The same guarantees on Twisted's TCP transports with write-through (the lean
-    transport's fallback: TLS, PROXY, HTTP mode, unix sockets, host-name backends)."""
+class StockPathRelayTests(RelayIntegrationTests):
+    """The same guarantees on the stock path, Twisted's own transports with none of its
+    internals touched (--relay-path twisted; also what TLS, PROXY-receiving and unix-socket
+    legs use on the lean path)."""
 
-    path = ("--relay-path", "write-through")
-
-
-class PlainPathRelayTests(RelayIntegrationTests):
-    """The same guarantees on the plain path: every byte through Twisted's write buffer."""
-
-    path = ("--relay-path", "plain")
+    path = ("--relay-path", "twisted")
 
 
 class SmallReadRelayTests(RelayIntegrationTests):
-    """The write-through path with Twisted's own 64 KiB reads instead of 1 MiB."""
+    """The lean path with 64 KiB reads at most instead of 1 MiB."""
 
     path = ("--read-size", "65536")

@@ -164,7 +164,7 @@ class DirectDialTests(SynchronousTestCase):
         self.patch(directconnect.socket, "socket", FakeSocket)  # type: ignore[attr-defined]
         FakeSocket.opened = []
         harness = RelayHarness(backends=2)
-        harness.factory.direct_connect = True
+        harness.factory.direct_connect = harness.factory.lean = True
         fds = FDReactor()
         harness.factory.fd_reactor = fds
         front, _ = harness.client()

@@ -71,11 +71,6 @@ class DirectAttemptTests(TestCase):
         self.addCleanup(transport.loseConnection)
         return transport, int(port.getHost().port)
 
-    async def test_connects_and_adopts(self) -> None:
-        """A listening backend: the factory builds a protocol on a working TCP transport."""
-        transport, port = await self.connected()
-        self.assertEqual(transport.getPeer().port, port)
-
     async def test_lean_adoption(self) -> None:
         """With a lean read size the connected socket becomes a lean transport."""
         transport, port = await self.connected(lean_read=1 << 20)

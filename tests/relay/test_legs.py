@@ -3,14 +3,11 @@
 Tests of the relay's two legs: bytes, backpressure wiring and half-close.
 """
 
-from typing import Any
 
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from penbal.relay import legs
-from penbal.relay.legs import SMALL_READ, BackendLeg, FrontLeg
 from tests.relay.fixtures import RelayHarness
 
 
@@ -154,48 +151,3 @@ class RelayTests(SynchronousTestCase):
         self.assertEqual((record.bytes_in, record.bytes_out), (3, 4))
         self.assertEqual(record.duration, 2.5)
         self.assertEqual((record.ended_by, record.clean), ("client", True))
-
-
-class ReadSizeTests(SynchronousTestCase):
-    """On the write-through path between two plain TCP transports, each leg's read size
-    follows the traffic: up to the factory's read size after a full read, back to 64 KiB
-    after a small one."""
-
-    def pair(self, eligible: bool) -> tuple[FrontLeg, Any, BackendLeg, Any]:
-        self.patch(legs, "supports_write_through", lambda transport: eligible)
-        self.patch(legs, "send_now", lambda transport, data: b"")  # the socket takes it all
-        harness = RelayHarness()
-        harness.factory.read_size = 1 << 20
-        front, client_transport = harness.client()
-        leg, backend_transport = harness.connect_backend()
-        client: Any = client_transport
-        backend: Any = backend_transport
-        client.bufferSize = backend.bufferSize = SMALL_READ  # Twisted's TCP default
-        return front, client, leg, backend
-
-    def test_grows_after_a_full_read(self) -> None:
-        """A read that fills the buffer makes that leg read up to read_size; the other leg
-        is not affected."""
-        front, client, _, backend = self.pair(eligible=True)
-        front.dataReceived(b"x" * 1000)
-        self.assertEqual(client.bufferSize, SMALL_READ)
-        front.dataReceived(b"x" * SMALL_READ)
-        self.assertEqual((client.bufferSize, backend.bufferSize), (1 << 20, SMALL_READ))
-
-    def test_shrinks_after_a_small_read(self) -> None:
-        """Large reads keep the size; a read under 64 KiB brings it back to 64 KiB."""
-        _, client, leg, backend = self.pair(eligible=True)
-        leg.dataReceived(b"y" * SMALL_READ)
-        self.assertEqual(backend.bufferSize, 1 << 20)
-        leg.dataReceived(b"y" * 300_000)
-        self.assertEqual(backend.bufferSize, 1 << 20)
-        leg.dataReceived(b"y" * 10)
-        self.assertEqual(backend.bufferSize, SMALL_READ)
-        self.assertEqual(client.bufferSize, SMALL_READ)
-
-    def test_other_transports_keep_their_size(self) -> None:
-        """Off the write-through path (TLS, unix sockets, --relay-path plain) nothing changes."""
-        front, client, _, _ = self.pair(eligible=False)
-        self.assertEqual(front.direct, legs.PLAIN)
-        front.dataReceived(b"x" * SMALL_READ)
-        self.assertEqual(client.bufferSize, SMALL_READ)

@@ -12,6 +12,8 @@ from twisted.internet.testing import MemoryReactor
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal.edges.acl import AccessList
+from penbal.edges.gate import Edges
 from penbal.relay.leantransport import LeanTCPTransport
 from tests.relay.fixtures import RelayHarness
 
@@ -113,12 +115,25 @@ class LeanPathTests(SynchronousTestCase):
         self.assertIsInstance(front.transport, LeanTCPTransport)
         self.assertTrue(harness.factory.accept_paused)
 
-    def test_edges_or_path_off_keep_twisted(self) -> None:
-        """Edge features (TLS, PROXY, HTTP...) or another path leave the port as it is."""
-        for lean, edges in ((False, None), (True, object())):
+    def test_edges_without_proxy_go_lean(self) -> None:
+        """Edge features that leave the client a plain front leg (a control port's ACLs, -H,
+        an idle timeout) keep the lean accept loop."""
+        harness = RelayHarness()
+        harness.factory.lean = True
+        harness.factory.edges = Edges(harness.reactor, harness.reactor, forwarded=True,
+                                      idle_timeout=30)
+        port = self.port(harness)
+        harness.factory.attach(port)
+        self.assertEqual(port.doRead.__name__, "lean_read")
+
+    def test_proxy_or_path_off_keep_twisted(self) -> None:
+        """PROXY headers to read, or another relay path, leave the port as it is."""
+        proxied = Edges(MemoryReactor(), MemoryReactor(),  # type: ignore[arg-type]
+                        proxy_networks=AccessList())
+        for lean, edges in ((False, None), (True, proxied)):
             harness = RelayHarness()
             harness.factory.lean = lean
-            harness.factory.edges = edges  # type: ignore[assignment]
+            harness.factory.edges = edges
             port = self.port(harness)
             read = port.doRead
             harness.factory.attach(port)

@@ -31,7 +31,7 @@ from penbal.control.runtime import Runtime
 from penbal.interfaces import PolicyContext
 from penbal.policies.choice import PolicyChoice
 from penbal.service import StartupError, install_signal
-from penbal.status.snapshot import build_snapshot
+from penbal.status.snapshot import backend_statuses, build_snapshot
 from penbal.status.text import summary_lines
 
 log = Logger(namespace="penbal.status")
@@ -186,6 +186,7 @@ def build_operations(reactor: Any, options: Any, runtime: Runtime) -> Operations
         # Imported only when asked for: twisted.web and prometheus_client cost memory.
         from penbal.status.site import status_site
 
-        site = status_site(lambda: build_snapshot(runtime))
+        site = status_site(lambda: build_snapshot(runtime), lambda: not service.running,
+                           lambda: backend_statuses(runtime, runtime.now()))
         ListeningService(reactor, http, site, "HTTP status").setServiceParent(service)
     return service

@@ -38,7 +38,8 @@ OPERATIONS_PARAMETERS: list[list[Any]] = [
      "Who may use a TCP control port: ADDR[/PREFIX][,ADDR[/PREFIX]...] (fills access list "
      f"{CONTROL_ACL_NUMBER}, made the control ACL)."],
     ["http", None, None,
-     "HTTP status (/ page, /status.json, /metrics): [HOST:]PORT or unix:/path; read-only."],
+     "HTTP status (/ page, /status.json, /metrics, /health): [HOST:]PORT or unix:/path;"
+     " read-only."],
     ["config", "F", None,
      "Config file of control commands, applied after the command line; re-read on SIGHUP."],
     ["shutdown-timeout", None, 30.0,

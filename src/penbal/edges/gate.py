@@ -95,6 +95,12 @@ class Edges:
         self._capped: set[FrontLeg] = set()
         self._abuse_dials: dict[FrontLeg, AbuseDial] = {}
 
+    @property
+    def plain_fronts(self) -> bool:
+        """Whether every client is served by a plain L{FrontLeg} from its first byte (no
+        PROXY header to read first): such clients run on any transport, the lean one too."""
+        return self.proxy_networks is None
+
     # -- a client arrives ----------------------------------------------------------------
 
     def build_front(self, factory: RelayFactory, peer: ClientInfo) -> Protocol:

@@ -49,6 +49,7 @@ WSREP_KEYS = (
     "wsrep_desync",
     "wsrep_reject_queries",
     "wsrep_node_name",
+    "wsrep_local_index",
     "wsrep_local_recv_queue",
 )
 

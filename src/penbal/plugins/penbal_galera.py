@@ -9,6 +9,6 @@ from penbal.policies.plugin import PolicyPlugin
 
 galera_writer = PolicyPlugin(
     "galera-writer",
-    "every client to one writer: lowest prio, then table order; moves only when it is unfit",
+    "every client to one writer: lowest prio, then wsrep_local_index, then address",
     build_galera_writer,
 )

@@ -1,12 +1,19 @@
 # -*- test-case-name: tests.policies.test_galera_writer -*-
 """
 Galera single writer: every connection goes to one node, so that writes never conflict in
-certification.  The writer is the candidate with the lowest PRIO, then the first in the table:
-two penbal instances with the same configuration and the same view of the nodes agree on it.
+certification.
 
-It changes only when the writer stops being a candidate (unfit, drained, blacklisted, at its
-HARD limit).  When a better node comes back the policy fails back to it, unless the setting
-C{failback} is false (C{--no-failback}): then the current writer stays while it is a candidate.
+The writer is the candidate with the lowest PRIO, then the lowest C{wsrep_local_index} (the
+node's position in the cluster view: every member of one view reports it alike, so instances
+that check the same cluster agree whatever order they were given the nodes in), then the
+lowest address.  A node whose health check reads no index (no Galera check) comes after those
+that report one.  The policy reads the index from the values the health check keeps with each
+backend (C{Backend.health.details}); it knows nothing of the check itself.
+
+It changes when the writer stops being a candidate (unfit, drained, blacklisted, at its HARD
+limit) or a better node appears.  With the setting C{failback} false (C{--no-failback}) the
+current writer stays while it is a candidate: fewer changes, but then the writer depends on
+this instance's history, and two instances that saw different histories may disagree.
 """
 
 from __future__ import annotations
@@ -21,10 +28,30 @@ from penbal.interfaces import ClientInfo, ISelectionPolicy, PolicyContext
 
 log = Logger(namespace="penbal.policy")
 
+# The health value the cluster agrees on: the node's position in the current view.
+VIEW_INDEX = "wsrep_local_index"
+# Sorts after every real index: nodes that report none come last.
+NO_INDEX = 1 << 62
+
+
+def view_index(backend: Backend) -> int:
+    """The node's C{wsrep_local_index} as its health check last read it, or L{NO_INDEX}."""
+    value = backend.health.details.get(VIEW_INDEX)
+    try:
+        index = int(str(value))
+    except ValueError:
+        return NO_INDEX
+    return index if index >= 0 else NO_INDEX
+
+
+def writer_key(backend: Backend) -> tuple[int, int, str, int]:
+    """What ranks a writer: PRIO, then the view index, then the address (host, then port)."""
+    return (backend.spec.prio, view_index(backend), backend.spec.host, backend.spec.port)
+
 
 def writer_order(candidates: Sequence[Backend]) -> list[Backend]:
-    """C{candidates} in the order they become writer: PRIO, then table position."""
-    return sorted(candidates, key=lambda b: (b.spec.prio, b.index))
+    """C{candidates} in the order they become writer (see L{writer_key})."""
+    return sorted(candidates, key=writer_key)
 
 
 @implementer(ISelectionPolicy)
@@ -55,11 +82,13 @@ class GaleraWriterPolicy:
             return
         previous = self.writer
         self.writer = backend
+        index = view_index(backend)
         log.info(
-            "galera writer is now {writer} (was {previous})",
+            "galera writer is now {writer} (was {previous}; wsrep_local_index {index})",
             penbal_event="writer",
             writer=backend.address,
             previous=previous.address if previous is not None else "none",
+            index=index if index != NO_INDEX else "unknown",
         )
 
 

@@ -120,12 +120,12 @@ class Dial(ClientFactory):
         edges = relay.edges
         if edges is not None:
             factory = edges.backend_factory(self, self._front, backend)  # TLS, if on
-        if factory is self and relay.direct_connect:
+        if factory is self and relay.direct_connect and relay.lean:
             family = ip_family(spec.host)
             if family is not None:
                 attempt = DirectAttempt(
                     relay.fd_reactor, self._clock, family, spec.host, spec.port, self,
-                    settings.timeout, lean_read=relay.read_size if relay.lean else 0,
+                    settings.timeout, lean_read=relay.read_size,
                 )
                 # An attempt that failed at once (its socket is gone) has already started the
                 # next one from its constructor: that one is what cancel() must stop.

@@ -1,12 +1,10 @@
 # -*- test-case-name: tests.relay.test_directconnect -*-
 """
 Direct connect: reach a backend at an IP literal with one non-blocking socket, then wrap it in
-Twisted's TCP transport, skipping C{connectTCP}'s per-connection connector, address
+penbal's lean transport, skipping C{connectTCP}'s per-connection connector, address
 "resolution" Deferreds, timers and second C{connect()} (new connections: +30 % in the notes).
-
-It builds C{twisted.internet.tcp.Server} around a connected socket, as
-C{Server._fromConnectedSocket} does, without duplicating the descriptor; checked against
-Twisted 24.7 to 26.10.  Host names, TLS to backends and test reactors use C{connectTCP}.
+It uses the reactor's public C{IReactorFDSet} only.  Host names, TLS to backends, the stock
+path (C{--relay-path twisted}) and test reactors use C{connectTCP}.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ import os
 import socket
 from typing import Any
 
-from twisted.internet import error, tcp
+from twisted.internet import error
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IDelayedCall, IReactorFDSet, IReactorTime
 from twisted.internet.protocol import ClientFactory
@@ -58,10 +56,10 @@ class DirectAttempt:
         port: int,
         factory: ClientFactory,
         timeout: float,
-        lean_read: int = 0,
+        lean_read: int = 1 << 20,
     ) -> None:
         self._reactor = reactor
-        #: Wrap the connected socket in a L{LeanTCPTransport} reading up to this; 0: Twisted's.
+        #: Wrap the connected socket in a L{LeanTCPTransport} reading up to this.
         self._lean_read = lean_read
         self._factory = factory
         self._address = (host, port)
@@ -141,10 +139,5 @@ class DirectAttempt:
         address_type: Any = IPv6Address if self._family == socket.AF_INET6 else IPv4Address
         protocol = self._factory.buildProtocol(address_type("TCP", *peer))
         assert protocol is not None
-        if self._lean_read:
-            lean: Any = protocol
-            lean.makeConnection(LeanTCPTransport(sock, lean, self._reactor, peer, self._lean_read))
-            return
-        transport: Any = tcp.Server(sock, protocol, peer, None, 0, self._reactor)  # type: ignore[arg-type]
-        transport.repstr = f"<{protocol.__class__.__name__} to {peer[0]}:{peer[1]}>"
-        protocol.makeConnection(transport)
+        lean: Any = protocol
+        lean.makeConnection(LeanTCPTransport(sock, lean, self._reactor, peer, self._lean_read))

@@ -1,6 +1,8 @@
 # -*- test-case-name: tests.relay.test_leanport -*-
 """
-Accepting clients of a plain TCP port straight onto L{LeanTCPTransport}s.
+Accepting clients of a plain TCP port straight onto L{LeanTCPTransport}s, and capping the
+accept batches of Twisted's own ports at C{-x}: the one module of penbal that touches
+C{tcp.Port} internals.
 
 Twisted's C{tcp.Port.doRead} wraps each accept batch in a log buffer, and hands each client
 to a C{tcp.Server}.  On a port that penbal's own L{RelayFactory} serves, this replaces the
@@ -97,6 +99,24 @@ def make_lean(
                 _discard(sock, transport)
 
     port.doRead = lean_read
+
+
+def cap_batches(port: Any, free_slots: Callable[[], int]) -> None:
+    """Cap each accept batch of a Twisted TCP port at C{free_slots()}: Twisted accepts up to
+    C{numberAccepts} clients per readiness event (100 and growing) before pausing the port
+    could take effect, so C{-x} would overshoot under a burst.  Ports without a
+    C{numberAccepts} (TLS wrappers, unix sockets of another shape) are left alone."""
+    read = getattr(port, "doRead", None)
+    if read is None or not isinstance(getattr(port, "numberAccepts", None), int):
+        return
+
+    def capped_read() -> None:
+        free = free_slots()
+        if free < port.numberAccepts:
+            port.numberAccepts = max(1, free)
+        read()
+
+    port.doRead = capped_read
 
 
 def _discard(sock: socket.socket, transport: LeanTCPTransport | None) -> None:

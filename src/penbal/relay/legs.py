@@ -19,11 +19,9 @@ from zope.interface import implementer
 
 from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
-from penbal.relay.quickclose import without_shutdown
-from penbal.relay.writethrough import send_now, supports_write_through
+from penbal.relay.hooks import RequestRewriter
 
 if TYPE_CHECKING:
-    from penbal.edges.forwarded import ForwardedRewriter
     from penbal.relay.dialer import Dial
     from penbal.relay.listener import RelayFactory
 
@@ -33,12 +31,6 @@ class Pending(TypingProtocol):
 
     def cancel(self) -> None:
         """The client went away: stop."""
-
-
-#: How a leg relays (L{Leg.direct}).
-PLAIN, WRITE_THROUGH, ADAPTIVE = 0, 1, 2
-#: Twisted's own read size, used again for small messages after large ones.
-SMALL_READ = 65536
 
 
 def _unregister(transport: Any) -> None:
@@ -70,22 +62,15 @@ class Leg(Protocol):
     __slots__ = (
         "closed",
         "connected",
-        "direct",
         "out",
         "peer",
-        "producing",
         "read_closed",
         "transport",
         "write_closed",
     )
     peer: Leg | None
-    #: The peer's transport, where this leg's bytes go, and whether to send them at once
-    #: (L{PLAIN}, L{WRITE_THROUGH}, or L{ADAPTIVE}: write-through, and this leg's own
-    #: transport is plain TCP too, so its read size follows the traffic).
+    #: The peer's transport, where this leg's bytes go.
     out: Any
-    direct: int
-    #: Whether this leg's transport is registered as the producer of C{out} (backpressure).
-    producing: bool
     read_closed: bool
     write_closed: bool
     closed: bool
@@ -94,8 +79,6 @@ class Leg(Protocol):
     def __init__(self) -> None:
         self.peer = None
         self.out = None
-        self.direct = PLAIN
-        self.producing = False
         self.read_closed = False
         self.write_closed = False
         self.closed = False
@@ -103,34 +86,9 @@ class Leg(Protocol):
         self.transport = None  # type: ignore[assignment]  # until makeConnection
 
     def forward(self, data: bytes) -> None:
-        """Write C{data} to the peer.  With write-through, this leg's transport becomes the
-        peer's producer only once bytes have to wait there: an idle pair never pays for it."""
-        out = self.out
-        direct = self.direct
-        if direct:
-            if direct == ADAPTIVE:
-                reads = self.transport.bufferSize  # type: ignore[attr-defined]
-                size = len(data)
-                if size >= reads or size < SMALL_READ < reads:
-                    self.resize_reads(size, reads)
-            data = send_now(out, data)
-            if not data:
-                return
-            if not (self.producing or out.disconnecting or out._writeDisconnecting):
-                self.producing = True
-                out.registerProducer(self.transport, True)
-        out.write(data)
-
-    def resize_reads(self, size: int, reads: int) -> None:
-        """A read filled the buffer: read up to the factory's read size from now on; a small
-        read after large ones: back to Twisted's 64 KiB (every recv allocates its full size,
-        and above glibc's mmap threshold that is an mmap and a page fault per read)."""
-        transport: Any = self.transport
-        transport.bufferSize = self.read_size() if size >= reads else SMALL_READ
-
-    def read_size(self) -> int:
-        """The largest read for this leg (C{--read-size})."""
-        raise NotImplementedError
+        """Write C{data} to the peer (its transport sends at once when nothing waits: the lean
+        transport does, Twisted's on its next turn)."""
+        self.out.write(data)
 
     def send_eof(self) -> None:
         """The peer will send nothing more: half-close our sending side once flushed (or,
@@ -153,7 +111,6 @@ class Leg(Protocol):
             return
         transport: Any = self.transport
         _unregister(transport)
-        without_shutdown(transport)
         transport.loseConnection()
 
     def readConnectionLost(self) -> None:
@@ -162,13 +119,11 @@ class Leg(Protocol):
         if peer is not None:
             peer.send_eof()
         if self.write_closed:
-            without_shutdown(self.transport)
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
         self.write_closed = True
         if self.read_closed:
-            without_shutdown(self.transport)
             self.transport.loseConnection()
 
 
@@ -192,9 +147,6 @@ class BackendLeg(Leg):
         self.abandoned = False
         #: Reads need more than relaying (see L{watched_data}).
         self.watched = dial is not None or front.rewriter is not None
-
-    def read_size(self) -> int:
-        return int(self.front.factory.read_size)
 
     def connectionMade(self) -> None:
         tune_socket(self.transport, keepalive=True)
@@ -262,7 +214,7 @@ class BackendLeg(Leg):
 class FrontLeg(Leg):
     """A client's connection to the balancer; it dials a backend and relays."""
 
-    rewriter: ForwardedRewriter | None = None
+    rewriter: RequestRewriter | None = None
     #: HTTP mode: the client ended its stream while the rewriter held bytes; the end goes to
     #: the backend once they are released.
     eof_held = False
@@ -296,9 +248,6 @@ class FrontLeg(Leg):
         self.bytes_out = 0
         self.started = 0.0
         self.ended_by = ""
-
-    def read_size(self) -> int:
-        return int(self.factory.read_size)
 
     def connectionMade(self) -> None:
         tune_socket(self.transport, keepalive=False)
@@ -340,21 +289,10 @@ class FrontLeg(Leg):
             leg.transport.write(data)
         front: Any = self.transport
         back: Any = leg.transport
-        write_through = self.factory.write_through
         self.out, leg.out = back, front
-        front_tcp = write_through and supports_write_through(front)
-        back_tcp = write_through and supports_write_through(back)
-        # Both plain TCP: each leg's reads grow with the traffic (see Leg.resize_reads).
-        self.direct = (ADAPTIVE if front_tcp else WRITE_THROUGH) if back_tcp else PLAIN
-        leg.direct = (ADAPTIVE if back_tcp else WRITE_THROUGH) if front_tcp else PLAIN
-        # Backpressure: each transport produces for the other; on the write-through path the
-        # registration waits until bytes first queue (see Leg.forward).
-        if not self.direct:
-            self.producing = True
-            back.registerProducer(front, True)
-        if not leg.direct:
-            leg.producing = True
-            front.registerProducer(back, True)
+        # Backpressure: each transport produces for the other.
+        back.registerProducer(front, True)
+        front.registerProducer(back, True)
         if self.read_closed:
             rewriter = self.rewriter
             if rewriter is not None and rewriter.holding:
@@ -379,7 +317,6 @@ class FrontLeg(Leg):
             self.read_closed = True
             self.eof_held = True  # sent after the held bytes (see BackendLeg.dataReceived)
             if self.write_closed:
-                without_shutdown(self.transport)
                 self.transport.loseConnection()
             return
         super().readConnectionLost()

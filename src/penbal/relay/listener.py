@@ -7,7 +7,7 @@ pausing accept (clients wait in the listen backlog), and keeps the table of live
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone
@@ -21,11 +21,9 @@ from penbal.connlog import ConnectionLog, ConnectionRecord
 from penbal.interfaces import ClientInfo
 from penbal.relay import leanport
 from penbal.relay.dialer import Dial
+from penbal.relay.hooks import EdgeHooks
 from penbal.relay.legs import FrontLeg
 from penbal.relay.waitqueue import ClientQueue
-
-if TYPE_CHECKING:
-    from penbal.edges.gate import Edges
 
 
 def client_info(addr: IAddress | None) -> ClientInfo:
@@ -41,20 +39,18 @@ class RelayFactory(ServerFactory):
 
     noisy = False
     #: The edge features (ACL, PROXY, TLS to backends, HTTP mode, hygiene); None when all off.
-    edges: Edges | None = None
-    #: Send relayed bytes at once when the peer's buffer is empty (see writethrough.py).
-    write_through = True
-    #: Largest socket read on the write-through path, reached after a read fills the buffer
-    #: (see Leg.resize_reads).  Large reads pay only there: a read is sent on at once instead
-    #: of being joined into a write buffer.  It is also the transport's buffer limit before
-    #: backpressure pauses its producer: a non-reading client holds about two reads per
-    #: direction.
+    edges: EdgeHooks | None = None
+    #: Largest socket read of a lean transport, reached after a read fills its buffer (see
+    #: leantransport.py).  Large reads pay only there: a read is sent on at once instead of
+    #: being joined into a write buffer.
     read_size = 65536
     #: Connect to IP-literal backends with one socket, not connectTCP (see directconnect.py);
     #: the assembly turns it on for a real reactor.
     direct_connect = False
     #: Relay plain TCP legs on penbal's own transport (see leantransport.py): clients of a
-    #: plain TCP port when no edge feature is on, and backends reached by direct connect.
+    #: plain TCP port (unless they start with a PROXY header), and backends reached by direct
+    #: connect.  Off (C{--relay-path twisted}), every leg runs on Twisted's own transports and
+    #: penbal touches none of Twisted's internals.
     lean = False
     #: Seconds a connected backend has to send its first byte before the client is failed
     #: over (server-speaks-first protocols: a frozen MySQL node accepts and never greets);
@@ -81,24 +77,19 @@ class RelayFactory(ServerFactory):
         """Remember a listening port, to pause it at C{--max-connections}, and cap each of its
         accept batches at the free slots (Twisted's TCP port accepts up to C{numberAccepts}
         clients per readiness event, 100 and growing, before pausing could take effect).
-        On the lean path a plain TCP port gets penbal's own capped accept loop instead."""
+        On the lean path a plain TCP port gets penbal's own capped accept loop instead, with
+        or without edge features (a control port, ACLs, -H, an idle timeout...), unless its
+        clients start with a PROXY header."""
         self._ports.append(port)
         if self.accept_paused:
             self._set_accepting(False)
-        if self.lean and self.edges is None and leanport.supported(port, self):
+        edges = self.edges
+        plain = edges is None or edges.plain_fronts  # no PROXY header to read first
+        if self.lean and plain and leanport.supported(port, self):
             leanport.make_lean(port, self.buildProtocol, self.fd_reactor, self.read_size,
                                self._free_slots)
             return
-        read = getattr(port, "doRead", None)
-        if read is not None and isinstance(getattr(port, "numberAccepts", None), int):
-
-            def capped_read() -> None:
-                free = self._free_slots()
-                if free < port.numberAccepts:
-                    port.numberAccepts = max(1, free)
-                read()
-
-            port.doRead = capped_read
+        leanport.cap_batches(port, self._free_slots)
 
     def _free_slots(self) -> int:
         return self.balancer.settings.max_connections - len(self.fronts)

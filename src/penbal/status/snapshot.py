@@ -186,6 +186,11 @@ def backend_status(runtime: Runtime, backend: Backend, now: float) -> BackendSta
     )
 
 
+def backend_statuses(runtime: Runtime, now: float) -> list[BackendStatus]:
+    """The status of every backend of the table, in table order."""
+    return [backend_status(runtime, b, now) for b in runtime.balancer.pool]
+
+
 def _live(runtime: Runtime, now: float) -> list[LiveConnection]:
     shown: list[LiveConnection] = []
     for relay in runtime.relays:
@@ -249,7 +254,7 @@ def build_snapshot(runtime: Runtime) -> Snapshot:
         },
         connections_active=sum(len(relay.fronts) for relay in runtime.relays),
         connections_accepted=sum(int(relay.accepted) for relay in runtime.relays),
-        backends=[backend_status(runtime, b, now) for b in runtime.balancer.pool],
+        backends=backend_statuses(runtime, now),
         connections=_live(runtime, now),
         recent=list(reversed(runtime.connlog.recent)),
         udp=_udp(runtime),

@@ -19,9 +19,8 @@ from twisted.python.failure import Failure
 from penbal.address import SpecError
 from penbal.backend import Backend, Fitness, Health
 from penbal.pool import BackendPool
-from penbal.udp.relay import Opener, UpstreamLink
 from penbal.udp.resolve import HostResolver
-from penbal.udp.sockets import BackendUnreachableError
+from penbal.udp.sockets import BackendUnreachableError, Opener, UpstreamLink
 
 log = Logger()
 

@@ -27,12 +27,15 @@ from penbal.interfaces import ClientInfo
 from penbal.udp.resend import RESEND_COUNT, RESEND_WINDOW
 from penbal.udp.resolve import HostResolver
 from penbal.udp.sessions import IDLE, UDPSession, UDPSessionTable
-from penbal.udp.sockets import Address, BackendUnreachableError, UpstreamReceiver
+from penbal.udp.sockets import Address, BackendUnreachableError, Opener, UpstreamLink
 from penbal.udp.stats import UDPStats
 
 log = Logger()
 
-__all__ = ["RESEND_COUNT", "RESEND_WINDOW", "WAITING_LIMIT", "UDPRelay", "UDPStats", "client_of"]
+__all__ = [
+    "RESEND_COUNT", "RESEND_WINDOW", "WAITING_LIMIT", "Opener", "UDPRelay", "UDPStats",
+    "UpstreamLink", "client_of",
+]
 
 WAITING_LIMIT = 64
 """Datagrams a session holds while its backend's host name is being resolved."""
@@ -42,17 +45,6 @@ class FrontTransport(Protocol):
     """Where replies to clients go (the front socket)."""
 
     def send(self, data: bytes, addr: Address, local: str | None) -> bool: ...
-
-
-class UpstreamLink(Protocol):
-    """A session's connected socket towards its backend."""
-
-    def send(self, data: bytes) -> bool: ...
-
-    def close(self) -> None: ...
-
-
-Opener = Callable[[str, int, UpstreamReceiver], UpstreamLink]
 
 
 def client_of(addr: Address) -> ClientInfo:
@@ -189,7 +181,7 @@ class UDPRelay:
                 log.warn("no UDP backend available: dropping datagrams from new clients")
             return None
         self._told_no_backend = False
-        session = UDPSession(self, key, addr, local, client, self._clock.seconds())
+        session = UDPSession(self.end, key, addr, local, client, self._clock.seconds())
         self.table.add(key, session)
         self.stats.sessions += 1
         self.accepted += 1

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
 from penbal.udp.resend import RecentDatagrams
-from penbal.udp.sockets import Address
-
-if TYPE_CHECKING:
-    from penbal.udp.relay import UDPRelay, UpstreamHandler, UpstreamLink
+from penbal.udp.sockets import Address, UpstreamLink, UpstreamReceiver
 
 S = TypeVar("S")
 
@@ -155,6 +152,7 @@ class UDPSession:
         "bytes_in",
         "bytes_out",
         "client",
+        "end",
         "ended",
         "ended_by",
         "key",
@@ -162,7 +160,6 @@ class UDPSession:
         "link",
         "local",
         "recent",
-        "relay",
         "started",
         "tried",
         "upstream",
@@ -171,14 +168,14 @@ class UDPSession:
 
     def __init__(
         self,
-        relay: UDPRelay,
+        end: Callable[[UDPSession, str], None],
         key: Hashable,
         addr: Address,
         local: str | None,
         client: ClientInfo,
         started: float,
     ) -> None:
-        self.relay = relay
+        self.end = end
         self.key = key
         self.addr = addr
         self.local = local
@@ -187,7 +184,7 @@ class UDPSession:
         self.backend: Backend | None = None
         self.last: Backend | None = None
         self.link: UpstreamLink | None = None
-        self.upstream: UpstreamHandler | None = None
+        self.upstream: UpstreamReceiver | None = None
         self.waiting: list[bytes] | None = None
         #: Unanswered datagrams, to send again if the session moves (L{penbal.udp.resend}).
         self.recent = RecentDatagrams()
@@ -200,4 +197,4 @@ class UDPSession:
     def close(self) -> None:
         """End this session now (its client's next datagram starts a new one)."""
         if self.ended is None:
-            self.relay.end(self, self.ended_by or "closed")
+            self.end(self, self.ended_by or "closed")

@@ -50,6 +50,18 @@ class UpstreamReceiver(Protocol):
     def unreachable(self, why: str) -> None: ...
 
 
+class UpstreamLink(Protocol):
+    """A session's connected socket towards its backend."""
+
+    def send(self, data: bytes) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+#: Opens a session's socket towards a backend (host, port), reporting to a receiver.
+Opener = Callable[[str, int, UpstreamReceiver], UpstreamLink]
+
+
 def family_of(host: str) -> socket.AddressFamily:
     """The address family of an IP literal."""
     return socket.AF_INET6 if ":" in host else socket.AF_INET
