@@ -34,6 +34,8 @@ class ChaosTests(SynchronousTestCase):
                            Settings(seconds=SECONDS, seed=SEED, every_kind=True),
                            progress=lambda line: print(f"[chaos] {line}")).run()
         print("\n" + markdown(outcome.tally))
+        for row in outcome.tally.rows.values():
+            print(f"[chaos] {row.kind} failures: {dict(row.errors)}")
         report("chaos", faults=len(outcome.faults), minutes=outcome.seconds / 60,
                queue_timeout=outcome.queue_timeout, writer_errors=outcome.writer_errors)
         self.assertEqual({f.kind for f in outcome.faults}, set(FAULTS))

@@ -12,7 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from penbal.testing.chaos.bank import TOTAL
 from penbal.testing.chaos.fitness import FitTimeline
 from penbal.testing.chaos.journal import Commit, Connect, FaultSpan, Transaction
-from penbal.testing.chaos.tally import BETWEEN, StaleCheck, Tally, markdown
+from penbal.testing.chaos.tally import BETWEEN, StaleCheck, Tally, error_kind, markdown
 
 FAULT = FaultSpan("freeze", (3,), injected=100.0, undone=110.0, recovered=112.0)
 
@@ -57,6 +57,7 @@ class GoalTests(SynchronousTestCase):
         self.assertEqual(t.rows["freeze"].failed_elsewhere, 1)
         self.assertEqual(t.rows["freeze"].conflicts, 1)
         self.assertEqual(t.rows[BETWEEN].failed_elsewhere, 1)
+        self.assertEqual(t.rows["freeze"].errors, {"transfer lost": 1})
         self.assertEqual(len(t.violations()), 2)
 
     def test_collateral(self) -> None:
@@ -85,6 +86,12 @@ class GoalTests(SynchronousTestCase):
             Transaction("version", 102.5, 102.6, "node2", True, 1),
         ])
         self.assertEqual(t.rows["freeze"].stale_reads, 1)
+
+    def test_error_kind(self) -> None:
+        """Failures are grouped by MySQL error number, else by exception name."""
+        self.assertEqual(error_kind("OperationalError: (1047, 'WSREP has not yet prepared')"),
+                         "1047")
+        self.assertEqual(error_kind("TimeoutError: timed out"), "TimeoutError")
 
     def test_stale_check(self) -> None:
         check = StaleCheck([Commit(2, 5.0), Commit(1, 3.0), Commit(3, 8.0)])

@@ -68,6 +68,9 @@ def report(outcome: Outcome) -> str:
     lines = [markdown(outcome.tally), ""]
     lines += [f"- {kind}: {DESCRIPTIONS[kind]}" for kind in outcome.tally.rows
               if kind in DESCRIPTIONS]
+    lines += ["", "Failures by kind and MySQL error:"]
+    lines += [f"- {row.kind}: " + ", ".join(f"{what} x{n}" for what, n in row.errors.most_common())
+              for row in outcome.tally.rows.values() if row.errors]
     lines += ["", f"{len(outcome.faults)} faults in {outcome.seconds / 60:.1f} min;"
               f" penbal's --queue-timeout {outcome.queue_timeout:g} s"
               + ("" if outcome.queue_timeout else " (this penbal has no client queue)")]

@@ -15,7 +15,9 @@ window go to the row C{between faults}.
 from __future__ import annotations
 
 import bisect
+import re
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -49,6 +51,8 @@ class Row:
     recoveries: list[float] = field(default_factory=list)
     not_recovered: int = 0
     examples: list[str] = field(default_factory=list)
+    #: Failed connects and transactions by what failed and how (C{"transfer 1047"}).
+    errors: Counter[str] = field(default_factory=Counter)
 
     def note(self, example: str) -> None:
         if len(self.examples) < 5:
@@ -126,6 +130,7 @@ class Tally:
         if connect.ok:
             return
         row.connects_failed += 1
+        row.errors[f"connect {error_kind(connect.error)}"] += 1
         if self.timeline.fit_within(connect.start, self.queue_timeout):
             row.connects_failed_while_fit += 1
             row.note(f"connect at {connect.start:.3f} failed while a node was fit:"
@@ -139,6 +144,7 @@ class Tally:
             row.conflicts += 1
         elif not t.ok:
             row.failed += 1
+            row.errors[f"{t.kind} {error_kind(t.error)}"] += 1
             if any(t.node in window.nodes for window in windows):
                 pass
             elif self.timeline.seen_unfit(node_index(t.node), t.start, t.end):
@@ -172,6 +178,13 @@ class Tally:
                     out.append(f"{row.kind}: {getattr(row, figure)} {what}"
                                + (f" (e.g. {row.examples[0]})" if row.examples else ""))
         return out
+
+
+def error_kind(error: str) -> str:
+    """The MySQL error number in C{error} (C{"OperationalError: (1047, '...')"}), or its
+    exception name."""
+    found = re.search(r"\((\d{4}),", error)
+    return found.group(1) if found else error.split(":", 1)[0]
 
 
 def node_index(name: str) -> int:
