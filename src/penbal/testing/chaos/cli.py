@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Any
 
 from penbal.testing.chaos.faults import DESCRIPTIONS, FAULTS
 from penbal.testing.chaos.run import ChaosRun, Outcome, Settings
@@ -69,8 +70,9 @@ def report(outcome: Outcome) -> str:
     lines += [f"- {kind}: {DESCRIPTIONS[kind]}" for kind in outcome.tally.rows
               if kind in DESCRIPTIONS]
     lines += ["", "Failures by kind and MySQL error:"]
-    lines += [f"- {row.kind}: " + ", ".join(f"{what} x{n}" for what, n in row.errors.most_common())
-              for row in outcome.tally.rows.values() if row.errors]
+    lines += [f"- {row.kind}: " + ", ".join(
+        f"{what} x{n}" for what, n in sorted(row.errors.items(), key=lambda e: -e[1]))
+        for row in outcome.tally.rows.values() if row.errors]
     lines += ["", f"{len(outcome.faults)} faults in {outcome.seconds / 60:.1f} min;"
               f" penbal's --queue-timeout {outcome.queue_timeout:g} s"
               + ("" if outcome.queue_timeout else " (this penbal has no client queue)")]
@@ -78,6 +80,14 @@ def report(outcome: Outcome) -> str:
     lines.append("goals met" if not violations else "goals missed:")
     lines += [f"- {v}" for v in violations]
     return "\n".join(lines)
+
+
+def as_json(outcome: Outcome, **settings: float) -> dict[str, Any]:
+    """The counts, every fault and the goals missed, as plain data."""
+    return {"rows": [asdict(r) for r in outcome.tally.rows.values()],
+            "faults": [asdict(x) for x in outcome.faults],
+            "violations": outcome.violations(),
+            "queue_timeout": outcome.queue_timeout, **settings}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,10 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report(outcome))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": [asdict(r) for r in outcome.tally.rows.values()],
-                       "faults": [asdict(x) for x in outcome.faults],
-                       "violations": outcome.violations(),
-                       "queue_timeout": outcome.queue_timeout,
-                       "seed": args.seed, "minutes": args.minutes}, f, indent=2)
+            json.dump(as_json(outcome, seed=args.seed, minutes=args.minutes), f, indent=2)
     progress(f"penbal's log: {outcome.penbal_log}")
     return 1 if outcome.violations() else 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import re
 import statistics
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -52,11 +51,14 @@ class Row:
     not_recovered: int = 0
     examples: list[str] = field(default_factory=list)
     #: Failed connects and transactions by what failed and how (C{"transfer 1047"}).
-    errors: Counter[str] = field(default_factory=Counter)
+    errors: dict[str, int] = field(default_factory=dict)
 
     def note(self, example: str) -> None:
         if len(self.examples) < 5:
             self.examples.append(example)
+
+    def failure(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ class Tally:
         if connect.ok:
             return
         row.connects_failed += 1
-        row.errors[f"connect {error_kind(connect.error)}"] += 1
+        row.failure(f"connect {error_kind(connect.error)}")
         if self.timeline.fit_within(connect.start, self.queue_timeout):
             row.connects_failed_while_fit += 1
             row.note(f"connect at {connect.start:.3f} failed while a node was fit:"
@@ -144,7 +146,7 @@ class Tally:
             row.conflicts += 1
         elif not t.ok:
             row.failed += 1
-            row.errors[f"{t.kind} {error_kind(t.error)}"] += 1
+            row.failure(f"{t.kind} {error_kind(t.error)}")
             if any(t.node in window.nodes for window in windows):
                 pass
             elif self.timeline.seen_unfit(node_index(t.node), t.start, t.end):
