@@ -30,6 +30,7 @@ from relaybench.relays import (
     RelaySpec,
     default_specs,
     parse_extra,
+    workers_specs,
 )
 from relaybench.report import (
     DEFAULT_ROWS,
@@ -159,8 +160,10 @@ def select_rows(args: argparse.Namespace) -> list[str]:
 
 def needed_tools(rows: list[str], relays: list[RelaySpec]) -> list[str]:
     tools = {spec.tool for spec in relays if spec.tool is not None}
-    if {"keepalive", "newconn"} & set(rows):
+    if {"keepalive", "newconn", "workers"} & set(rows):
         tools |= {"wrk", "nginx"}
+    if "workers" in rows:
+        tools.add("pen")
     if "bulk" in rows:
         tools.add("iperf3")
     if "sysbench" in rows:
@@ -203,10 +206,12 @@ def run_cells(
                 continue
             if row in ("keepalive", "newconn") and nginx is None:
                 nginx, nginx_port = backends.start_nginx(setup.load_core, setup.logdir)
+            if row == "workers" and nginx is None:
+                nginx, nginx_port = backends.start_nginx(setup.load_core, setup.logdir)
             rounds = 1 if row == "memory" else repeat
             runs: dict[tuple[str, str], list[Cell]] = {}
             for n in range(rounds):
-                for spec in relays:
+                for spec in workers_specs() if row == "workers" else relays:
                     _progress(f"[{row} {n + 1}/{rounds}] {spec.name} ...")
                     quiet = _quiet(setup)
                     for cell in _cell(setup, row, spec, nginx_port):
@@ -231,6 +236,9 @@ def _quiet(setup: measure.Setup) -> dict[str, JsonValue] | None:
 
 
 def _cell(setup: measure.Setup, row: str, spec: RelaySpec, nginx_port: int) -> list[Cell]:
+    if row == "workers":
+        return (measure.workers_newconn(setup, spec, nginx_port, pinned=True)
+                + measure.workers_newconn(setup, spec, nginx_port, pinned=False))
     if row in ("keepalive", "newconn"):
         return [measure.http(setup, spec, nginx_port, close=row == "newconn")]
     if row == "bulk":
@@ -311,6 +319,13 @@ def _main(args: argparse.Namespace) -> int:
         started = datetime.datetime.now(datetime.UTC)
         cells = run_cells(setup, rows, relays, max(1, args.repeat))
     names = [spec.name for spec in relays]
+    if "workers" in rows:
+        print("\nworkers rows (one core: the relay, all its processes, on the relay core;"
+              " unpinned: the relay and wrk on every core; nginx on the load core):")
+        for spec in workers_specs():
+            print(f"  {spec.name}: {spec.describe()}")
+            if spec.name not in names:
+                names.append(spec.name)
     print(
         f"\nrelay benchmark: {args.duration} s per cell, relay on core"
         f" {args.relay_core}, load and backends on core {args.load_core},"

@@ -7,12 +7,21 @@ still run; every process a cell starts is stopped before it returns.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from relaybench import backends, loads
-from relaybench.procs import BenchError, CoreMeter, CpuMeter
+from relaybench.procs import (
+    LOOPBACK,
+    BenchError,
+    CoreMeter,
+    CpuMeter,
+    descendants,
+    unpinned,
+)
 from relaybench.relays import Relay, RelaySpec, start_relay
 from relaybench.report import Cell, JsonValue
 
@@ -75,6 +84,88 @@ def http(setup: Setup, spec: RelaySpec, nginx_port: int, *, close: bool) -> Cell
         return Cell(row, spec.name, None, error=str(e))
     finally:
         relay.stop()
+
+
+#: Seconds a relay with worker processes gets to start them after it listens.
+WORKERS_START = 15.0
+
+
+def workers_newconn(setup: Setup, spec: RelaySpec, nginx_port: int,
+                    pinned: bool) -> list[Cell]:
+    """wrk with a new connection per request: req/s, and the relay's CPU time (every process
+    of it) per connection in microseconds.  Pinned: the relay on the relay core, wrk on the
+    load core (what a connection costs, whatever the number of processes); unpinned: the
+    relay and wrk on every core (what the relay can do with both cores)."""
+    rows = ("w_pinned_newconn", "w_pinned_cpu_us") if pinned else ("w_newconn", "w_cpu_us")
+    try:
+        with contextlib.nullcontext() if pinned else unpinned():
+            relay = start_relay(spec, [nginx_port], core=setup.relay_core if pinned else None,
+                                logdir=setup.logdir, max_conns=setup.max_conns)
+            try:
+                _wait_workers(relay, spec)
+                meter, cores = CpuMeter(relay.proc, tree=True), CoreMeter()
+                meter.start()
+                cores.start()
+                result = loads.wrk(relay.port, setup.duration, close=True)
+                cpu = meter.stop()
+                busy = _json(cores.stop())
+            finally:
+                relay.stop()
+    except BenchError as e:
+        return [Cell(row, spec.name, None, error=str(e)) for row in rows]
+    errors = sum(result.socket_errors.values())
+    detail: dict[str, JsonValue] = {
+        "requests": result.requests,
+        "socket_errors": dict(result.socket_errors),
+        "relay_cpu_seconds": meter.seconds,
+        "core_busy_percent": busy,
+    }
+    per_connection = 1e6 * meter.seconds / result.requests if result.requests else None
+    cells = [Cell(rows[0], spec.name, result.requests_per_s, cpu, detail=dict(detail)),
+             Cell(rows[1], spec.name, per_connection, cpu, detail=dict(detail))]
+    if errors > result.requests // 100:
+        for cell in cells:
+            cell.error = f"wrk saw {errors} socket errors: {result.socket_errors}"
+    return cells
+
+
+def _wait_workers(relay: Relay, spec: RelaySpec) -> None:
+    """A relay started with --workers N listens at once (its main process binds); wait
+    until its N workers and the spare run, and WORKERS_PROBES requests in a row get through
+    quickly (the kernel spreads them over the workers)."""
+    wanted = _workers(spec)
+    if wanted < 2 or relay.proc is None:
+        return
+    deadline = time.monotonic() + WORKERS_START
+    while len(descendants(relay.proc.pid)) < wanted + 1 or not _serving(relay.port):
+        if time.monotonic() > deadline or not relay.proc.alive():
+            raise BenchError(f"{spec.name}: its workers did not start:\n"
+                             f"{relay.proc.log_tail()}")
+        time.sleep(0.1)
+
+
+#: Requests that must get through, each within PROBE_TIMEOUT, for workers to count as up.
+WORKERS_PROBES = 20
+PROBE_TIMEOUT = 0.5
+
+
+def _serving(port: int) -> bool:
+    for _ in range(WORKERS_PROBES):
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=PROBE_TIMEOUT) as sock:
+                sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                if not sock.recv(4096).startswith(b"HTTP/"):
+                    return False
+        except OSError:
+            return False
+    return True
+
+
+def _workers(spec: RelaySpec) -> int:
+    words = (spec.template or "").split()
+    if "--workers" in words:
+        return int(words[words.index("--workers") + 1])
+    return 0
 
 
 def _json(busy: dict[str, float]) -> dict[str, JsonValue]:

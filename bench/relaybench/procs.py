@@ -162,6 +162,11 @@ class Proc:
         fields = stat[stat.rindex(")") + 2 :].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
+    def tree_cpu_seconds(self) -> float:
+        """User plus system CPU time of the process and every live descendant (a main
+        process and its workers)."""
+        return sum(_cpu_seconds(pid) for pid in (self.pid, *descendants(self.pid)))
+
     def rss_kib(self) -> int:
         """Resident set size (VmRSS) in KiB."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -181,24 +186,63 @@ class Proc:
             self._popen.wait(timeout=STOP_DEADLINE)
 
 
-class CpuMeter:
-    """CPU use of one process between ``start()`` and ``stop()``, in %."""
+def _cpu_seconds(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0  # ended meanwhile
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
-    def __init__(self, proc: Proc | None):
+
+def descendants(pid: int) -> list[int]:
+    """The pids of ``pid``'s children, their children, and so on, from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+        parents.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+class CpuMeter:
+    """CPU use of one process (with ``tree``, and its descendants) between ``start()`` and
+    ``stop()``, in %."""
+
+    def __init__(self, proc: Proc | None, tree: bool = False):
         self.proc = proc
+        self.tree = tree
         self._cpu = 0.0
         self._wall = 0.0
+        #: CPU seconds used between start() and stop().
+        self.seconds = 0.0
+
+    def _now(self) -> float:
+        assert self.proc is not None
+        return self.proc.tree_cpu_seconds() if self.tree else self.proc.cpu_seconds()
 
     def start(self) -> None:
         if self.proc is not None:
-            self._cpu = self.proc.cpu_seconds()
+            self._cpu = self._now()
         self._wall = time.monotonic()
 
     def stop(self) -> float | None:
         wall = time.monotonic() - self._wall
         if self.proc is None or wall <= 0:
             return None
-        return 100.0 * (self.proc.cpu_seconds() - self._cpu) / wall
+        self.seconds = self._now() - self._cpu
+        return 100.0 * self.seconds / wall
 
 
 class CoreMeter:

@@ -30,6 +30,12 @@ PORTFORWARD_CMD = (
     f" --host {LOOPBACK} --dest_port {{backend_port}}"
 )
 PEN_CMD = "pen -f -r -x {max_conns} {listen} {backends}"
+# The workers row: round-robin (the kernel then spreads one client address over the workers)
+# and warnings only (Pen runs without -l: no line per connection either).
+PENBAL_WORKERS_CMD = (
+    f"{TWIST} --log-level warn penbal -r --workers {{workers}} -x {{max_conns}} {{listen}}"
+    " {backends}"
+)
 HAPROXY_CMD = "haproxy -db -f {config}"
 
 HAPROXY_CONFIG = """\
@@ -94,6 +100,16 @@ def default_specs(penbal_cmd: str) -> dict[str, RelaySpec]:
         "pen": RelaySpec("pen", PEN_CMD, "pen"),
         "haproxy": RelaySpec("haproxy", HAPROXY_CMD, "haproxy"),
     }
+
+
+def workers_specs() -> list[RelaySpec]:
+    """The relays of the workers row, in the order each round runs them: Pen, then penbal
+    with one worker process and with two."""
+    return [
+        RelaySpec("pen", PEN_CMD, "pen"),
+        RelaySpec("penbal", PENBAL_WORKERS_CMD.replace("{workers}", "1")),
+        RelaySpec("penbal-w2", PENBAL_WORKERS_CMD.replace("{workers}", "2")),
+    ]
 
 
 def parse_extra(value: str) -> RelaySpec:

@@ -29,6 +29,11 @@ ROWS: dict[str, Row] = {
         Row("bulk", "bulk, one iperf3 stream", "Gbit/s", 2),
         Row("idle_kib", "idle connections", "KiB/conn", 2),
         Row("idle_mib", "RSS with the idle connections", "MiB", 1),
+        Row("w_pinned_newconn", "new connection per request, relay on one core", "req/s", 0),
+        Row("w_pinned_cpu_us", "relay CPU per new connection, one core (all processes)", "us",
+            1),
+        Row("w_newconn", "new connection per request, relay and wrk unpinned", "req/s", 0),
+        Row("w_cpu_us", "relay CPU per new connection, unpinned (all processes)", "us", 1),
         Row("sb_point_select", "sysbench oltp_point_select, 8 threads", "TPS", 0),
         Row("sb_read_only", "sysbench oltp_read_only, 8 threads", "TPS", 0),
     )
@@ -41,6 +46,7 @@ ROW_GROUPS: dict[str, tuple[str, ...]] = {
     "bulk": ("bulk",),
     "memory": ("idle_kib", "idle_mib"),
     "sysbench": ("sb_point_select", "sb_read_only"),
+    "workers": ("w_pinned_newconn", "w_pinned_cpu_us", "w_newconn", "w_cpu_us"),
 }
 
 # What runs without ``--rows``: sysbench needs a Galera cluster, so only on request.

@@ -11,6 +11,7 @@ from typing import Any
 from twisted.python import usage
 
 from penbal import __version__
+from penbal.accesslog import FORMATS as ACCESS_LOG_FORMATS
 from penbal.address import (
     BACKEND_FORM,
     BackendSpec,
@@ -19,7 +20,6 @@ from penbal.address import (
     parse_backend,
     parse_listen,
 )
-from penbal.connlog import events_shown
 from penbal.control.options import OPERATIONS_PARAMETERS, check_operations_options
 from penbal.edges.config import EdgeOptions
 from penbal.health.options import HEALTH_FLAGS, HEALTH_PARAMETERS, check_health_options
@@ -29,6 +29,8 @@ from penbal.policies.choice import PolicyChoice, PolicyChoiceError, choose_polic
 from penbal.policies.registry import find_policies, scan_policies
 from penbal.udp.listen import parse_udp_listen
 from penbal.udp.options import check_udp_options
+from penbal.workers.options import WORKERS_PARAMETERS, check_workers_options
+from penbal.workers.sockets import TCPListenAddress
 
 SYNOPSIS = (
     "[options] LISTEN BACKEND [BACKEND ...]\n"
@@ -106,14 +108,21 @@ class Options(EdgeOptions, usage.Options):
          " twisted (Twisted's transports only, touching none of its internals: the stock"
          " baseline).",
          choice("--relay-path", RELAY_PATHS, RELAY_PATH_ALIASES)],
+        ["access-log", "l", None,
+         "Access log (Pen's -l): one line per connection (client, backend, bytes each way,"
+         " duration, how it ended) in this file, - for standard output; reopened on SIGHUP"
+         " and SIGUSR1. [default: none]"],
+        ["access-log-format", None, "text", "Access log lines: text or json.",
+         choice("--access-log-format", ACCESS_LOG_FORMATS)],
         ["read-size", None, 1048576,
-         "Largest read from a socket, in bytes, on the lean and write-through paths (bulk).",
+         "Largest read from a socket, in bytes, on the lean path (bulk).",
          number(int, 1024, "--read-size")],
     ]
 
     optFlags += HEALTH_FLAGS
     optParameters += HEALTH_PARAMETERS
     optParameters += OPERATIONS_PARAMETERS
+    optParameters += WORKERS_PARAMETERS
 
     def __init__(self) -> None:
         super().__init__()
@@ -122,9 +131,14 @@ class Options(EdgeOptions, usage.Options):
         self.backend_specs: list[BackendSpec] = []
         self.emergency_spec: BackendSpec | None = None
         self.policy_choice = PolicyChoice("sticky")
-        self.connection_events = True
         #: C{"twist"}, C{"twistd"} or None: what runs penbal (start-up errors differ).
         self.launcher: str | None = None
+        #: The arguments as given (a worker process is started with the same ones).
+        self.arguments: list[str] = []
+        #: --workers above 1: the TCP address the main process binds for its workers.
+        self.worker_address: TCPListenAddress | None = None
+        #: A worker's listening socket (None for a spare) and AMP channel (--worker-fds).
+        self.worker_fds: tuple[int | None, int] | None = None
 
     def opt_backend(self, value: str) -> None:
         """A backend HOST[:PORT[:MAXC[:HARD[:WEIGHT[:PRIO]]]]]; repeat for more."""
@@ -137,6 +151,7 @@ class Options(EdgeOptions, usage.Options):
 
     def parseOptions(self, options: Any = None) -> None:
         """Parse, and turn any mistake into one line on stderr and exit status 64."""
+        self.arguments = list(sys.argv[1:] if options is None else options)
         try:
             super().parseOptions(options)
         except usage.UsageError as e:
@@ -164,6 +179,7 @@ class Options(EdgeOptions, usage.Options):
         check_udp_options(self)
         check_health_options(self)
         check_operations_options(self)
+        check_workers_options(self)
         if not self["backends"] and self["config"] is None:  # -F may add them
             raise usage.UsageError(f"missing BACKEND: expected at least one {BACKEND_FORM}")
         port = self.listen_spec.port
@@ -185,15 +201,14 @@ class Options(EdgeOptions, usage.Options):
         self._settle_with_launcher()
 
     def _settle_with_launcher(self) -> None:
-        """Before the reactor exists: pyOpenSSL out if no TLS, the lean reactor as default,
-        per-connection events only if the log level shows them (see L{penbal.launcher})."""
+        """Before the reactor exists: pyOpenSSL out if no TLS, the lean reactor as default
+        (see L{penbal.launcher})."""
         launcher = getattr(self, "parent", None)  # twist's or twistd's options, if run by one
         assert self.listen_spec is not None
         endpoints = [self.listen_spec.endpoint, *filter(None, (
             getattr(self, "control_endpoint", None), getattr(self, "http_endpoint", None)))]
         keep_tls_out(launcher, endpoints, self.edges.backend_tls is not None)
         prefer_lean_reactor(launcher)
-        self.connection_events = events_shown(launcher)
         self.launcher = launcher_kind(launcher)
 
 

@@ -40,6 +40,21 @@ class StartupError(SystemExit):
         self.message = message
 
 
+def endpoint_error(what: str, description: str, error: Exception) -> StartupError:
+    """One line for an endpoint string Twisted could not turn into an endpoint.
+
+    A C{systemd:} endpoint whose socket was not passed (no socket at that index or name)
+    ends in Twisted's parser in an C{IndexError} or C{KeyError}: say what systemd passes.
+    """
+    if "systemd:" in description and isinstance(error, IndexError | KeyError):
+        return StartupError(
+            f"{what} {description!r}: no such socket was inherited from systemd (LISTEN_FDS,"
+            " LISTEN_FDNAMES); start penbal from a systemd socket unit (penbal@.socket), or"
+            " pass the listening socket as fd 3 with LISTEN_FDS=1, LISTEN_FDNAMES=a name and"
+            " LISTEN_PID=its pid (Twisted needs all three, as systemd sets them)")
+    return StartupError(f"invalid {what} endpoint {description!r}: {error}")
+
+
 class DaemonStartupError(Exception):
     """A L{StartupError} under C{twistd}, which reports only an C{Exception} to the process
     that started it (a C{SystemExit} left that process waiting forever on its status pipe)."""
@@ -90,8 +105,8 @@ class TCPBalancerService(Service):
             return
         try:
             endpoint = self._endpoint_for(self._reactor, self._listen.endpoint)
-        except (ValueError, TypeError, KeyError) as e:
-            raise StartupError(f"invalid listen endpoint {self._listen.endpoint!r}: {e}") from None
+        except (ValueError, TypeError, KeyError, IndexError) as e:
+            raise endpoint_error("listen", self._listen.endpoint, e) from None
         result: list[Any] = []
         endpoint.listen(self.factory).addBoth(result.append)
         if not result:

@@ -66,8 +66,19 @@ def makeService(options: Options) -> IService:
         emergency=Backend(options.emergency_spec, -1) if options.emergency_spec else None,
     )
     balancer = Balancer(pool, policy, settings)
-    factory = RelayFactory(reactor, reactor, balancer,
-                           ConnectionLog(emit=options.connection_events))
+    access = None
+    if options["access-log"] is not None:
+        import sys
+
+        from penbal.accesslog import open_access_log
+
+        try:
+            access = open_access_log(reactor, options["access-log"],
+                                     options["access-log-format"], sys.stdout)
+        except OSError as e:
+            raise SystemExit(f"penbal: error: cannot open the access log "
+                             f"{options['access-log']!r}: {e.strerror}") from None
+    factory = RelayFactory(reactor, reactor, balancer, ConnectionLog(access=access))
     factory.direct_connect = True
     factory.lean = options["relay-path"] == "lean"
     factory.read_size = options["read-size"]
@@ -77,9 +88,18 @@ def makeService(options: Options) -> IService:
         factory.enable_queue(queue_timeout(options), options["queue-max"])
     # Under twistd a start-up error must be an Exception for twistd to report it.
     top = DaemonServices() if options.launcher == "twistd" else MultiService()
+    if access is not None:
+        from penbal.accesslog import AccessLogService
+
+        AccessLogService(access).setServiceParent(top)
     runtime = make_runtime(reactor, options, balancer, context, options.policy_choice, factory,
                            factory.connlog)  # before UDP: it shares the relay's client ACL
     runtime.queue = factory.queue
+    if options.worker_fds is not None:  # a worker of --workers N: it relays, nothing else
+        from penbal.workers.assembly import build_worker
+
+        build_worker(reactor, options, runtime, factory).setServiceParent(top)
+        return top
     build_operations(reactor, options, runtime).setServiceParent(top)  # -F, -C, --http, signals
     # Health checks (PyMySQL) and UDP are imported only when asked for, to keep memory low.
     if options["check"] is not None:
@@ -93,6 +113,15 @@ def makeService(options: Options) -> IService:
         udp = make_udp_service(reactor, options, balancer, factory.connlog, factory.edges)
         runtime.relays.append(udp.relay)  # its sessions and figures in the status views
         udp.setServiceParent(top)
+        return top
+    if options.worker_address is not None:  # --workers N: this is the main process
+        import os
+        import sys
+
+        from penbal.workers.assembly import build_worker_group
+
+        build_worker_group(reactor, options, runtime, sys.executable, os.environ,
+                           getattr(options, "parent", None)).setServiceParent(top)
         return top
     listen_tls = options.edges.listen_tls
 

@@ -11,7 +11,7 @@ from penbal.address import BackendSpec
 from penbal.backend import AdminState
 from penbal.config.edit import EditError, apply_edit, mode_line, pen_flags
 from penbal.config.model import BackendEntry, Configuration
-from penbal.control.commands import Edit, parse_command
+from penbal.penctl.commands import Edit, parse_command
 from penbal.policies.choice import PolicyChoice
 
 POLICIES = {"sticky", "roundrobin", "hash", "weight", "prio", "leastconn", "random"}

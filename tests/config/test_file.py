@@ -16,9 +16,9 @@ from penbal.config.file import ConfigError, load, number, parse_lines, read_line
 from penbal.config.model import BackendEntry, Configuration
 from penbal.config.reconcile import capture, match, reconcile
 from penbal.config.reload import apply_file
-from penbal.control.commands import parse_command
 from penbal.control.executor import Executor
-from penbal.control.language import SetStubborn
+from penbal.penctl.commands import parse_command
+from penbal.penctl.language import SetStubborn
 from penbal.policies.choice import PolicyChoice, choose_policy
 from penbal.policies.registry import find_policies
 from tests.control.fixtures import make_runtime

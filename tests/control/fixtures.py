@@ -14,12 +14,12 @@ from penbal.address import parse_backend
 from penbal.balancer import Balancer, Settings
 from penbal.config.reconcile import capture
 from penbal.connlog import ConnectionLog
-from penbal.control.runtime import Runtime
 from penbal.edges.gate import Edges
 from penbal.interfaces import PolicyContext
 from penbal.policies.choice import PolicyChoice
 from penbal.policies.registry import make_policy
 from penbal.relay.listener import RelayFactory
+from penbal.runtime import Runtime
 from tests.relay.fixtures import RelayHarness
 
 BACKENDS = ("127.0.0.1:4000", "127.0.0.1:4001")

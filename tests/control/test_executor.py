@@ -16,9 +16,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.backend import AdminState
 from penbal.config.reconcile import capture
-from penbal.control.commands import parse_command
 from penbal.control.executor import Executor, Reply
 from penbal.interfaces import ClientInfo
+from penbal.penctl.commands import parse_command
 from penbal.policies.roundrobin import RoundRobinPolicy
 from tests.control.fixtures import connect, make_runtime
 
@@ -392,5 +392,5 @@ class ReportTests(ExecutorCase):
         before = capture(self.runtime)
         self.assertEqual(self.ok("no ascii"), [])
         self.assertEqual(self.run_line("log /tmp/pen.log").lines, [
-            "error: log FILE is not supported: connections are logged by twist --log-file"])
+            "error: log FILE is not supported: the access log is set at start-up (--access-log)"])
         self.assertEqual(capture(self.runtime), before)

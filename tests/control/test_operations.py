@@ -5,6 +5,7 @@ Tests of the operations' assembly from the command line: -F, -C, --control-acl, 
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import signal
@@ -16,16 +17,17 @@ from twisted.logger import ILogObserver, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal import service as service_module
+from penbal.accesslog import open_access_log
 from penbal.balancer import Balancer, Settings
 from penbal.connlog import ConnectionLog
 from penbal.control.operations import build_operations, make_runtime
 from penbal.control.options import CONTROL_ACL_NUMBER
-from penbal.control.runtime import Runtime
 from penbal.interfaces import PolicyContext
 from penbal.options import Options
 from penbal.policies.registry import make_policy
 from penbal.pool import BackendPool
 from penbal.relay.listener import RelayFactory
+from penbal.runtime import Runtime
 from penbal.service import StartupError, hold_signals
 
 
@@ -219,6 +221,20 @@ class SignalTests(AssemblyCase):
         self.assertEqual(runtime.balancer.settings.max_connections, 9)
         self.assertEqual([e.get("penbal_event") for e in self.events
                           if e.get("penbal_event") == "reloaded"], ["reloaded"])
+
+    def test_signals_reopen_the_access_log(self) -> None:
+        """SIGHUP and SIGUSR1 both reopen the access log, with -F and without."""
+        for args in ((), ("-F", self.config("conn_max 7\n"))):
+            runtime, service, reactor = self.assemble(*args, "3306", "127.0.0.1:1")
+            path = self.mktemp()
+            runtime.connlog.access = open_access_log(reactor, path, "text", io.StringIO())
+            service.startService()
+            self.addCleanup(service.stopService)
+            for number, signum in enumerate((signal.SIGHUP, signal.SIGUSR1)):
+                os.rename(path, f"{path}.{number}")
+                self.handler(signum)(signum, None)
+                self.assertTrue(os.path.exists(path), (args, signum))
+            runtime.connlog.access.close()
 
     def test_status_signal(self) -> None:
         """SIGUSR1 logs the status summary."""

@@ -5,7 +5,6 @@ straight to one node.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -69,17 +68,9 @@ def sysbench(cluster: GaleraCluster, port: int, command: str, *extra: str) -> st
     return done.stdout
 
 
-def connection_backends(log: str) -> set[str]:
-    """The backends of the connections penbal logged."""
-    found = set()
-    for line in log.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("penbal_event") == "connection":
-            found.add(str(event["backend"]))
-    return found
+def connection_backends(penbal: PenbalProcess) -> set[str]:
+    """The backends of the connections in penbal's access log."""
+    return {str(record["backend"]) for record in penbal.access_records()}
 
 
 class SysbenchTests(SynchronousTestCase):
@@ -100,7 +91,7 @@ class SysbenchTests(SynchronousTestCase):
             ["--check", "galera", "--check-credentials", credentials_file(cluster),
              "--policy", "roundrobin", f"127.0.0.1:{port}",
              *[f"127.0.0.1:{cluster.node_port(i)}" for i in NODES]],
-            listen_port=port)
+            listen_port=port, access_log=True)
         self.addCleanup(penbal.stop)
         run = (f"--threads={THREADS}", f"--time={SECONDS}", "--report-interval=0")
         direct = parse(sysbench(cluster, node1, "run", *run))
@@ -109,7 +100,7 @@ class SysbenchTests(SynchronousTestCase):
         self.assertGreater(through.transactions, 100)
         wanted = {f"127.0.0.1:{cluster.node_port(i)}" for i in NODES}
         deadline = time.monotonic() + 10
-        while (reached := connection_backends(penbal.log())) < wanted:
+        while (reached := connection_backends(penbal)) < wanted:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.2)

@@ -35,6 +35,16 @@ class BadInputTests(SynchronousTestCase):
         self.assertOneLineError(["127.0.0.1:3306", "node1:99999"], "'99999'", "1-65535")
         self.assertOneLineError(["127.0.0.1:3306", "node1:3306:x"], "MAXC", "'x'")
 
+    def test_systemd_without_inherited_socket(self) -> None:
+        """A systemd: LISTEN (or control port) with no socket passed: one line naming
+        LISTEN_FDS and LISTEN_FDNAMES, not a traceback from Twisted's parser."""
+        for args in (["systemd:domain=INET:index=0", "127.0.0.1:1"],
+                     ["systemd:domain=INET:name=penbal", "127.0.0.1:1"],
+                     ["-C", "systemd:domain=INET:index=0", f"127.0.0.1:{free_port()}",
+                      "127.0.0.1:1"]):
+            self.assertOneLineError(args, "systemd:domain=INET:", "LISTEN_FDS",
+                                    "LISTEN_FDNAMES")
+
     def test_bad_listen(self) -> None:
         """A malformed LISTEN is named with the expected form."""
         self.assertOneLineError(["notaport", "127.0.0.1:1"], "'notaport'", "[HOST:]PORT")
@@ -63,14 +73,16 @@ class TwistdTests(SynchronousTestCase):
     """twistd penbal: Pen's -p pid file and -l log file."""
 
     def test_pidfile_and_logfile(self) -> None:
-        """twistd writes both files, relays, and removes the pid file on SIGTERM."""
+        """twistd writes the pid file and the event log, penbal the access log (-l); it
+        relays, and removes the pid file on SIGTERM."""
         backend = NameBackend("a")
         self.addCleanup(backend.stop)
         work = Path(tempfile.mkdtemp())
         pidfile, logfile, port = work / "pen.pid", work / "pen.log", free_port()
+        access = work / "access.log"
         subprocess.run(
             [str(BIN / "twistd"), "--pidfile", str(pidfile), "--logfile", str(logfile),
-             "penbal", f"127.0.0.1:{port}", backend.address],
+             "penbal", "-l", str(access), f"127.0.0.1:{port}", backend.address],
             check=True, timeout=30, cwd=work,
         )
         wait_for(pidfile.exists, 20, "the pid file")
@@ -78,8 +90,8 @@ class TwistdTests(SynchronousTestCase):
         self.addCleanup(lambda: _kill_if_alive(pid))
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             self.assertEqual(s.recv(10), b"a\n")
-        wait_for(lambda: f"127.0.0.1:{backend.port}" in logfile.read_text(),
-                 10, "the connection in the log file")
+        wait_for(lambda: f"-> 127.0.0.1:{backend.port}: " in access.read_text(),
+                 10, "the connection in the access log")
         self.assertIn("(LeanEPollReactor)", logfile.read_text())
         os.kill(pid, 15)
         wait_for(lambda: not pidfile.exists(), 20, "the pid file to be removed")

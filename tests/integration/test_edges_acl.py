@@ -6,7 +6,6 @@ bound to different 127.0.0.x source addresses and to ::1.
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from typing import Any
@@ -43,7 +42,7 @@ class EdgeProcessTests(SynchronousTestCase):
         port = free_port(host)
         listen = f"tcp6:{port}:interface=\\:\\:1" if ":" in host else f"127.0.0.1:{port}"
         self.proc = PenbalProcess([*options, listen, backend.address], listen_port=port,
-                                  host=host)
+                                  host=host, access_log=True)
         self.addCleanup(self.proc.stop)
         return port
 
@@ -82,16 +81,8 @@ class AclTests(EdgeProcessTests):
 
     def records(self, client: str) -> list[dict[str, Any]]:
         """The connection records penbal logged for C{client}."""
-        found = []
-        for line in self.proc.log().splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("penbal_event") == "connection" and \
-                    str(event.get("client", "")).startswith(client + ":"):
-                found.append(event)
-        return found
+        return [record for record in self.proc.access_records()
+                if str(record["client"]).startswith(client + ":")]
 
     def test_abuse_server(self) -> None:
         """With -B, denied clients are relayed to the abuse server instead."""
@@ -137,4 +128,6 @@ class HygieneTests(EdgeProcessTests):
             self.assertEqual(sock.recv(1), b"")
             idle = time.monotonic() - quiet
         self.assertTrue(0.7 <= idle <= 2.0, idle)
-        wait_for(lambda: "idle timeout (0.8s)" in self.proc.log(), 5, "the log record")
+        wait_for(lambda: "idle timeout (0.8s)" in [r["ended_by"] for r in
+                                                   self.proc.access_records()],
+                 5, "the access log record")

@@ -94,7 +94,7 @@ class BackendTLSTests(SynchronousTestCase):
         port = free_port()
         proc = PenbalProcess(
             ["-r", *options, f"127.0.0.1:{port}", *(b.address for b in backends)],
-            listen_port=port,
+            listen_port=port, access_log=True,
         )
         self.addCleanup(proc.stop)
         return port, proc
@@ -137,7 +137,7 @@ class BackendTLSTests(SynchronousTestCase):
                 while chunk := s.recv(65536):
                     data += chunk
                 self.assertEqual(data, b"good\nhalf\n")
-        wait_for(lambda: proc.log().count('"penbal_event": "connection"') >= 6, 10,
+        wait_for(lambda: len(proc.access_records()) >= 6, 10,
                  "six connection records")
         self.assertNotIn("Unhandled Error", proc.log())
 
@@ -277,7 +277,8 @@ class TLSTerminationTests(SynchronousTestCase):
         port = free_port()
         proc = PenbalProcess(
             [f"ssl:{port}:interface=127.0.0.1:privateKey={issued.key_file}"
-             f":certKey={issued.cert_file}", backend.address], listen_port=port)
+             f":certKey={issued.cert_file}", backend.address], listen_port=port,
+            access_log=True)
         self.addCleanup(proc.stop)
         context = ssl.create_default_context()
         context.check_hostname = False
@@ -293,7 +294,7 @@ class TLSTerminationTests(SynchronousTestCase):
                     tls.unwrap()  # our close_notify, after penbal's
                 except (ssl.SSLError, OSError):
                     pass
-        wait_for(lambda: proc.log().count('"penbal_event": "connection"') >= 3, 10,
+        wait_for(lambda: len(proc.access_records()) >= 3, 10,
                  "three connection records")
         self.assertNotIn("Unhandled Error", proc.log())
 

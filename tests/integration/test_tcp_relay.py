@@ -6,7 +6,6 @@ A real penbal relaying real sockets on loopback: bytes, half-close, backpressure
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import socket
 import threading
@@ -49,6 +48,7 @@ class RelayIntegrationTests(SynchronousTestCase):
             [*self.path, *options, f"127.0.0.1:{port}", *(b.address for b in backends)],
             listen_port=port,
             reactor=self.reactor,
+            access_log=True,
         )
         self.proc = proc
         self.addCleanup(proc.stop)
@@ -95,7 +95,7 @@ class RelayIntegrationTests(SynchronousTestCase):
         self.addCleanup(backend.stop)
         port = free_port("::1")
         proc = PenbalProcess([*self.path, f"[::1]:{port}", backend.address], listen_port=port,
-                             host="::1", reactor=self.reactor)
+                             host="::1", reactor=self.reactor, access_log=True)
         self.addCleanup(proc.stop)
         payload = random.Random(6).randbytes(200_000)
         with socket.create_connection(("::1", port), timeout=10) as s:
@@ -105,9 +105,7 @@ class RelayIntegrationTests(SynchronousTestCase):
         self.assertEqual(set(backend.peers), {"::1"})  # the start-up probe is one more
 
         def events() -> list[dict[str, object]]:
-            lines = [json.loads(line) for line in proc.log().splitlines() if line.strip()]
-            return [e for e in lines
-                    if e.get("penbal_event") == "connection" and e["bytes_in"] == len(payload)]
+            return [e for e in proc.access_records() if e["bytes_in"] == len(payload)]
 
         wait_for(lambda: bool(events()), 10, "the connection's log line")
         (event,) = events()
@@ -259,7 +257,8 @@ class RelayIntegrationTests(SynchronousTestCase):
             self.assertEqual(proc.stop(), 0, proc.log())
 
     def test_connection_log_json(self) -> None:
-        """Each ended connection is one JSON log event with client, backend and bytes."""
+        """Each ended connection is one JSON line of the access log with client, backend and
+        bytes, and no event of the event log."""
         port = self.start([Backend("echo")])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"12345")
@@ -267,8 +266,7 @@ class RelayIntegrationTests(SynchronousTestCase):
             self.assertEqual(recv_all(s), b"12345")
 
         def events() -> list[dict[str, object]]:
-            lines = [json.loads(line) for line in self.proc.log().splitlines() if line.strip()]
-            return [e for e in lines if e.get("penbal_event") == "connection" and e["bytes_in"]]
+            return [e for e in self.proc.access_records() if e["bytes_in"]]
 
         wait_for(lambda: bool(events()), 10, "the connection's log line")
         (event,) = events()
@@ -277,6 +275,7 @@ class RelayIntegrationTests(SynchronousTestCase):
         self.assertIn(":", event["backend"])
         self.assertIn("duration", event)
         self.assertIn(event["ended_by"], ("client", "backend"))
+        self.assertNotIn("bytes in", self.proc.log())
 
 
 class StockReactorRelayTests(RelayIntegrationTests):

@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
 
 from penbal.backend import AdminState, Fitness, Health
-from penbal.control.runtime import Runtime
+from penbal.runtime import Runtime
 from penbal.status.site import status_site
 from penbal.status.snapshot import Snapshot, backend_statuses, build_snapshot
 from tests.control.fixtures import make_runtime

@@ -19,10 +19,10 @@ from penbal.address import BackendSpec
 from penbal.backend import Backend
 from penbal.balancer import Balancer, Settings
 from penbal.connlog import ConnectionLog
-from penbal.control.runtime import Runtime
 from penbal.interfaces import ClientInfo, ISelectionPolicy, PolicyContext
 from penbal.policies.choice import PolicyChoice
 from penbal.pool import BackendPool
+from penbal.runtime import Runtime
 from penbal.udp.relay import RESEND_COUNT, UDPRelay
 from penbal.udp.resolve import HostResolver
 from penbal.udp.sockets import Address, BackendUnreachableError, UpstreamReceiver

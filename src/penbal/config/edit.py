@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from penbal.address import BackendSpec
 from penbal.config.model import BackendEntry, Configuration
-from penbal.control.commands import (
+from penbal.penctl.commands import (
     AddAclEntry,
     AddServer,
     ClearAcl,

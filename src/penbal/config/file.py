@@ -14,7 +14,8 @@ from collections.abc import Collection, Iterable
 
 from penbal.config.edit import EditError, apply_edit
 from penbal.config.model import Configuration
-from penbal.control.commands import (
+from penbal.edges.acl import ACL_COUNT
+from penbal.penctl.commands import (
     BadCommand,
     Blank,
     Edit,
@@ -22,7 +23,6 @@ from penbal.control.commands import (
     Unsupported,
     parse_command,
 )
-from penbal.edges.acl import ACL_COUNT
 
 MAX_SIZE = 4 * 1024 * 1024
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from penbal.backend import AdminState, Backend
 from penbal.config.model import BackendEntry, Configuration
-from penbal.control.runtime import Runtime
 from penbal.edges.acl import ACL_COUNT
 from penbal.interfaces import ISelectionPolicy
 from penbal.policies.registry import PolicyError, make_policy
+from penbal.runtime import Runtime
 
 OPERATOR_BLACKLIST = "blacklisted by the operator"
 

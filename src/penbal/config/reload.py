@@ -15,7 +15,7 @@ from twisted.logger import Logger
 from penbal.config.file import ConfigError, load
 from penbal.config.model import Configuration
 from penbal.config.reconcile import ReconcileError, match, reconcile
-from penbal.control.runtime import Runtime
+from penbal.runtime import Runtime
 
 log = Logger(namespace="penbal.config")
 

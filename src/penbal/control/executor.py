@@ -16,7 +16,7 @@ from twisted.logger import Logger
 from penbal.config.edit import EditError, apply_edit, mode_line
 from penbal.config.file import number, render, write_file
 from penbal.config.reconcile import ReconcileError, capture, reconcile
-from penbal.control.commands import (
+from penbal.penctl.commands import (
     HELP,
     BadCommand,
     Blank,
@@ -40,7 +40,7 @@ from penbal.control.commands import (
     Unsupported,
     Write,
 )
-from penbal.control.runtime import Runtime
+from penbal.runtime import Runtime
 from penbal.status.snapshot import backend_status, build_snapshot, render_json
 from penbal.status.text import recent_lines, server_line, summary_lines
 

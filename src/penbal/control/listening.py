@@ -16,7 +16,7 @@ from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from penbal.service import StartupError
+from penbal.service import StartupError, endpoint_error
 
 log = Logger()
 
@@ -47,8 +47,8 @@ class ListeningService(Service):
             return self.port
         try:
             endpoint = serverFromString(self._reactor, self.description)
-        except (ValueError, TypeError, KeyError) as e:
-            raise StartupError(f"invalid {self.what} endpoint {self.description!r}: {e}") from None
+        except (ValueError, TypeError, KeyError, IndexError) as e:
+            raise endpoint_error(self.what, self.description, e) from None
         result: list[Any] = []
         endpoint.listen(self.factory).addBoth(result.append)
         if not result:

@@ -27,9 +27,9 @@ from penbal.control.executor import Executor
 from penbal.control.listening import ListeningService
 from penbal.control.options import CONTROL_ACL_NUMBER
 from penbal.control.protocol import ControlFactory
-from penbal.control.runtime import Runtime
 from penbal.interfaces import PolicyContext
 from penbal.policies.choice import PolicyChoice
+from penbal.runtime import Runtime
 from penbal.service import StartupError, install_signal
 from penbal.status.snapshot import backend_statuses, build_snapshot
 from penbal.status.text import summary_lines
@@ -45,9 +45,9 @@ REAP_INTERVAL = 1.0
 class OperationsService(MultiService):
     """The control port and HTTP status as children; SIGHUP and SIGUSR1 while running.
 
-    SIGHUP re-reads the config file (C{-F}); without one it is logged and changes nothing.
-    Both signals are handled from before any port listens: their default action would end
-    penbal.
+    Both reopen the access log (logrotate); SIGHUP then re-reads the config file (C{-F}),
+    without one it is logged and changes nothing; SIGUSR1 logs a status summary.  Both
+    signals are handled from before any port listens: their default action would end penbal.
     """
 
     def __init__(self, reactor: Any, runtime: Runtime, reloader: Reloader | None) -> None:
@@ -63,9 +63,21 @@ class OperationsService(MultiService):
         if self._signals:
             return
         self._signals = True
-        hangup = self.reloader.reload if self.reloader is not None else self.no_config
-        install_signal(self._reactor, signal.SIGHUP, hangup)
-        install_signal(self._reactor, signal.SIGUSR1, self.log_status)
+        install_signal(self._reactor, signal.SIGHUP, self.hangup)
+        install_signal(self._reactor, signal.SIGUSR1, self.user1)
+
+    def hangup(self) -> None:
+        """SIGHUP: reopen the access log, then re-read the config file (C{-F}) if any."""
+        self.runtime.connlog.reopen()
+        if self.reloader is not None:
+            self.reloader.reload()
+        else:
+            self.no_config()
+
+    def user1(self) -> None:
+        """SIGUSR1: reopen the access log, then the status summary in the event log."""
+        self.runtime.connlog.reopen()
+        self.log_status()
 
     def privilegedStartService(self) -> None:
         self._install_signals()
@@ -92,7 +104,7 @@ class OperationsService(MultiService):
         """SIGHUP without C{-F}: nothing to re-read; say so and keep running."""
         config_log.info(
             "SIGHUP: no config file to re-read (penbal was started without -F); nothing "
-            "changed, and the log file is not reopened",
+            "changed (the access log, if any, was reopened)",
             penbal_event="hangup-ignored",
         )
 

@@ -20,8 +20,8 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from penbal.control.commands import parse_command
 from penbal.control.executor import Executor, error
+from penbal.penctl.commands import parse_command
 
 log = Logger(namespace="penbal.control")
 

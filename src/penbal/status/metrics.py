@@ -120,6 +120,12 @@ class SnapshotCollector(Collector):
         yield from self._backends(snapshot)
         yield from self._udp(snapshot)
         yield from self._queue(snapshot)
+        if snapshot.workers is not None:
+            yield GaugeMetricFamily("penbal_workers", "Worker processes relaying now.",
+                                    value=len(snapshot.workers.pids))
+            yield CounterMetricFamily("penbal_worker_replacements",
+                                      "Worker processes that ended and were replaced.",
+                                      value=snapshot.workers.replaced)
 
     def _queue(self, snapshot: Snapshot) -> Iterator[Metric]:
         if snapshot.queue is None:

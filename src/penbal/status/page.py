@@ -18,6 +18,7 @@ from twisted.web.server import Request
 from twisted.web.template import Tag, flattenString, tags
 
 from penbal.status.snapshot import BackendStatus, Snapshot
+from penbal.status.text import workers_line
 
 REFRESH_SECONDS = 5
 MAX_ROWS = 200
@@ -162,6 +163,7 @@ def page(snapshot: Snapshot) -> Tag:
             ),
             *_udp_section(snapshot),
             *_queue_section(snapshot),
+            *_workers_section(snapshot),
             tags.h2(f"Live {live_word} ({snapshot.connections_active})"),
             _table("connections", ("client", "backend", "bytes in", "bytes out", "age (s)"),
                    live, f"No live {live_word}."),
@@ -173,6 +175,16 @@ def page(snapshot: Snapshot) -> Tag:
         ),
         lang="en",
     )
+
+
+def _workers_section(snapshot: Snapshot) -> list[Tag]:
+    """With --workers, the processes, and what of their connections the page shows."""
+    if snapshot.workers is None:
+        return []
+    return [tags.h2("Workers"),
+            tags.p(workers_line(snapshot.workers) + ". Each worker lists up to 250 of its "
+                   "live connections below, as of its last report (every 0.1 s); recent "
+                   "clients stay in the workers' logs.", id="workers")]
 
 
 def _udp_section(snapshot: Snapshot) -> list[Tag]:

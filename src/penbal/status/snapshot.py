@@ -7,7 +7,8 @@ connections, the connection log), so the views can never disagree.
 
 In UDP mode the UDP relay is one of the runtime's relays: its live sessions count and show as
 live connections, the sessions it started as accepted ones, and its front-side figures
-(datagrams dropped, sessions moved...) are in L{Snapshot.udp}.
+(datagrams dropped, sessions moved...) are in L{Snapshot.udp}.  With C{--workers} the
+workers' summed figures are one of the relays, and the processes are in L{Snapshot.workers}.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from penbal.backend import Backend
 from penbal.config.edit import mode_line
 from penbal.config.reconcile import capture
 from penbal.connlog import ConnectionRecord
-from penbal.control.runtime import Runtime
+from penbal.runtime import Runtime
 
 MAX_CONNECTIONS_SHOWN = 1000
 
@@ -116,6 +117,22 @@ class QueueStatus:
 
 
 @dataclass(frozen=True)
+class WorkersStatus:
+    """The worker processes (C{--workers N} above 1)."""
+
+    count: int
+    """Workers asked for."""
+    pids: list[int]
+    """The workers relaying now."""
+    spare: int | None
+    """The spare worker's pid, if one is running."""
+    replaced: int
+    """Workers that ended and were replaced."""
+    steered: bool
+    """Whether each client address is steered to one worker."""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the status views show, at one instant."""
 
@@ -136,6 +153,8 @@ class Snapshot:
     udp: UDPStatus | None = None
     #: The wait queue's figures when C{--queue-timeout} is on, else None.
     queue: QueueStatus | None = None
+    #: The worker processes with --workers above 1, else None.
+    workers: WorkersStatus | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -211,6 +230,12 @@ def _live(runtime: Runtime, now: float) -> list[LiveConnection]:
     return shown
 
 
+def _active(relay: Any) -> int:
+    """A relay's live connections: counted where they are (C{--workers}: in the workers)."""
+    count = getattr(relay, "active", None)
+    return len(relay.fronts) if count is None else int(count)
+
+
 def _udp(runtime: Runtime) -> UDPStatus | None:
     """The UDP relays' figures, summed (there is one, in UDP mode), or None."""
     totals: dict[str, int] | None = None
@@ -224,6 +249,15 @@ def _udp(runtime: Runtime) -> UDPStatus | None:
         for key in UDP_FIGURES:
             totals[key] += int(reported.get(key, 0))
     return None if totals is None else UDPStatus(**totals)
+
+
+def _workers(runtime: Runtime) -> WorkersStatus | None:
+    """The worker processes, if a relay runs them (the main process of --workers)."""
+    for relay in runtime.relays:
+        figures = getattr(relay, "workers_figures", None)
+        if figures is not None:
+            return WorkersStatus(**figures())
+    return None
 
 
 def build_snapshot(runtime: Runtime) -> Snapshot:
@@ -252,13 +286,14 @@ def build_snapshot(runtime: Runtime) -> Snapshot:
             "control_acl": runtime.control_acl,
             "config_file": runtime.config_path,
         },
-        connections_active=sum(len(relay.fronts) for relay in runtime.relays),
+        connections_active=sum(_active(relay) for relay in runtime.relays),
         connections_accepted=sum(int(relay.accepted) for relay in runtime.relays),
         backends=backend_statuses(runtime, now),
         connections=_live(runtime, now),
         recent=list(reversed(runtime.connlog.recent)),
         udp=_udp(runtime),
         queue=_queue(runtime),
+        workers=_workers(runtime),
     )
 
 

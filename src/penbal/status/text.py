@@ -6,7 +6,7 @@ C{status text} answers and SIGUSR1 logs.
 
 from __future__ import annotations
 
-from penbal.status.snapshot import BackendStatus, Snapshot
+from penbal.status.snapshot import BackendStatus, Snapshot, WorkersStatus
 
 
 def server_line(backend: BackendStatus) -> str:
@@ -37,6 +37,15 @@ def _backend_summary(backend: BackendStatus, udp: bool = False) -> str:
     return f"{line} health {health}" if health else line
 
 
+def workers_line(workers: WorkersStatus) -> str:
+    """The worker processes in one line."""
+    spare = f"spare pid {workers.spare}" if workers.spare is not None else "no spare"
+    pids = " ".join(map(str, workers.pids)) or "none"
+    how = "steered by client address" if workers.steered else "spread by the kernel"
+    return (f"workers: {len(workers.pids)} of {workers.count} relaying (pids {pids}), {spare}, "
+            f"{workers.replaced} replaced, clients {how}")
+
+
 def summary_lines(snapshot: Snapshot) -> list[str]:
     """A few lines saying how penbal is doing."""
     uptime = max(0.0, snapshot.time - snapshot.started)
@@ -48,6 +57,9 @@ def summary_lines(snapshot: Snapshot) -> list[str]:
         f"({snapshot.connections_accepted} {accepted}), {len(snapshot.backends)} servers",
     ]
     lines.extend(_backend_summary(backend, udp is not None) for backend in snapshot.backends)
+    workers = snapshot.workers
+    if workers is not None:
+        lines.append(workers_line(workers))
     if udp is not None:
         lines.append(
             f"udp: {udp.sessions_active} sessions (max {udp.sessions_max}, "

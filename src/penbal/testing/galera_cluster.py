@@ -7,7 +7,7 @@ L{GaleraCluster} is plain blocking Python built on subprocesses: call it
 directly from scripts, or through C{deferToThread} from Twisted code.  Every
 wait has a deadline, and only processes it started are ever signalled, by pid.
 
-Run C{python -m penbal.testing.galera_cluster start|stop|status DIR} to manage
+Run C{python -m penbal.testing.galera_cli start|stop|status DIR} to manage
 a cluster by hand; its pids and passwords are kept in C{DIR/state.json}.
 """
 
@@ -242,8 +242,3 @@ class GaleraCluster(GaleraNodes):
     ) -> None:
         self.stop()
 
-
-if __name__ == "__main__":
-    from penbal.testing._galera_cli import main
-
-    raise SystemExit(main())

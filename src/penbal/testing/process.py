@@ -5,6 +5,7 @@ Start a real C{twist penbal} process (tests, demo), wait until it listens, stop 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 
@@ -120,11 +122,17 @@ class PenbalProcess:
     def __init__(self, args: Sequence[str], listen_port: int | None = None,
                  host: str = "127.0.0.1", extra_env: dict[str, str] | None = None,
                  probe: bool = True, reactor: str | None = None,
-                 log_dir: str | None = None) -> None:
+                 log_dir: str | None = None, access_log: bool = False) -> None:
         # By default logs go to the working directory: trial runs in _trial_temp, so they stay
         # with the run.
         directory = log_dir or os.getcwd()
         self.log_path = Path(tempfile.mkstemp(prefix="penbal-", suffix=".log", dir=directory)[1])
+        #: With C{access_log}, the JSON access log (see L{access_records}).
+        self.access_path: Path | None = None
+        if access_log:
+            self.access_path = Path(tempfile.mkstemp(prefix="penbal-", suffix=".access",
+                                                     dir=directory)[1])
+            args = ["--access-log", str(self.access_path), "--access-log-format", "json", *args]
         self._log = self.log_path.open("wb")
         env = dict(os.environ, **(extra_env or {}))
         self.process = subprocess.Popen(
@@ -150,6 +158,13 @@ class PenbalProcess:
         if not self._log.closed:
             self._log.flush()
         return self.log_path.read_text(errors="replace")
+
+    def access_records(self) -> list[dict[str, Any]]:
+        """The connection records written to the access log so far (it is written at least
+        once a second)."""
+        assert self.access_path is not None, "started without access_log=True"
+        text = self.access_path.read_text(errors="replace")
+        return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
 
     def stop(self, timeout: float = 20) -> int:
         """SIGTERM, wait; SIGKILL our own pid only if it does not exit in time."""

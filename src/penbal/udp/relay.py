@@ -114,7 +114,7 @@ class UDPRelay:
         self.front: FrontTransport | None = None
         self.stats = UDPStats()
         self._told_no_backend = False
-        # What the status views read of a relay (penbal.control.runtime.ConnectionSource):
+        # What the status views read of a relay (penbal.runtime.ConnectionSource):
         # the live sessions are its live "connections", the sessions started its "accepted".
         self.fronts: UDPSessionTable[UDPSession] = self.table
         self.accepted = 0

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.control.test_commands -*-
+# -*- test-case-name: tests.penctl.test_commands -*-
 """
 Pen's control language (penctl) parsed: one line in, one command object or one error line out.
 
@@ -13,8 +13,10 @@ from collections.abc import Callable
 
 from penbal.address import BACKEND_FORM, SpecError, check_host, parse_backend
 from penbal.backend import AdminState
-from penbal.control.help import HELP
-from penbal.control.language import (
+from penbal.edges.acl import AclEntry, AclError, parse_network
+from penbal.optiontypes import is_digits
+from penbal.penctl.help import HELP
+from penbal.penctl.language import (
     AddAclEntry,
     AddServer,
     BadCommand,
@@ -49,7 +51,7 @@ from penbal.control.language import (
     Unsupported,
     Write,
 )
-from penbal.control.words import (
+from penbal.penctl.words import (
     WordError,
     acl_number,
     arity,
@@ -57,8 +59,6 @@ from penbal.control.words import (
     server_number,
     show,
 )
-from penbal.edges.acl import AclEntry, AclError, parse_network
-from penbal.optiontypes import is_digits
 
 __all__ = [
     "HELP",
@@ -287,7 +287,7 @@ def _show_only(words: list[str]) -> Command:
         arity(words, 0, 1, "log [FILE]")
         return Unsupported(
             " ".join(words),
-            "log FILE is not supported: connections are logged by twist --log-file",
+            "log FILE is not supported: the access log is set at start-up (--access-log)",
         )
     arity(words, 0, 0, words[0])
     return ShowValue(words[0])

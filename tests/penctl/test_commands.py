@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.control.test_commands -*-
+# -*- test-case-name: tests.penctl.test_commands -*-
 """
 Tests of the control-language parser: every command, every malformed form, and garbage.
 """
@@ -14,8 +14,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.address import BackendSpec
 from penbal.backend import AdminState
-from penbal.control import commands
-from penbal.control.commands import (
+from penbal.edges.acl import AclEntry
+from penbal.optiontypes import is_digits, number, parse_float, parse_int
+from penbal.penctl import commands
+from penbal.penctl.commands import (
     AddAclEntry,
     AddServer,
     BadCommand,
@@ -50,8 +52,6 @@ from penbal.control.commands import (
     Write,
     parse_command,
 )
-from penbal.edges.acl import AclEntry
-from penbal.optiontypes import is_digits, number, parse_float, parse_int
 
 #: Unicode digits that str.isdigit accepts: superscript two (int() refuses it), Arabic-Indic
 #: one and three (int() reads them as 1 and 3), a fullwidth 5, and a Devanagari 7.
@@ -138,7 +138,7 @@ GOOD: list[tuple[str, Command]] = [
     ("no http", SetHttp(False)),
     ("log /var/log/pen.log", Unsupported(
         "log /var/log/pen.log",
-        "log FILE is not supported: connections are logged by twist --log-file")),
+        "log FILE is not supported: the access log is set at start-up (--access-log)")),
     ("web_stats /tmp/s.html", Unsupported(
         "web_stats /tmp/s.html",
         "web_stats FILE is not supported: penbal serves its status with --http")),

@@ -1,6 +1,6 @@
-# -*- test-case-name: tests.control.test_commands -*-
+# -*- test-case-name: tests.penctl.test_commands -*-
 """
-The words of a control command (L{penbal.control.commands}): server numbers, numbers with a
+The words of a control command (L{penbal.penctl.commands}): server numbers, numbers with a
 lower bound, access-list numbers and argument counts, each refused with a L{WordError} whose
 message names the word and what was expected.
 """

@@ -31,8 +31,11 @@ from penbal.policies.registry import find_policies
 class ConnectionSource(Protocol):
     """A relay whose live connections the status views list (a L{RelayFactory})."""
 
-    fronts: Any
-    accepted: int
+    @property
+    def fronts(self) -> Any: ...
+
+    @property
+    def accepted(self) -> int: ...
 
 
 class QueueFiguresSource(Protocol):

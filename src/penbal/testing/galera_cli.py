@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.testing.test_galera_cluster -*-
 """
 Command line for the Galera test cluster:
-C{python -m penbal.testing.galera_cluster start|stop|status DIR}.
+C{python -m penbal.testing.galera_cli start|stop|status DIR}.
 
 C{start} leaves the nodes running after it exits; their pids and passwords go
 to C{DIR/state.json} and the health-check credentials to C{DIR/check.cnf}.
@@ -102,3 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, RuntimeError, TimeoutError, ValueError, SQLError) as e:
         print(f"galera-cluster {args.command}: {e}", file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,9 +1,9 @@
-# -*- test-case-name: tests.control.test_commands -*-
+# -*- test-case-name: tests.penctl.test_commands -*-
 """
 The commands of Pen's control language (penctl) as plain data: what a parsed line means.
 
 L{Query} commands read; L{Edit} commands change the configuration (and are logged).
-L{penbal.control.commands} turns a line into one of these.
+L{penbal.penctl.commands} turns a line into one of these.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.control.test_commands -*-
+# -*- test-case-name: tests.penctl.test_commands -*-
 """
 The control port's C{help}: one line per command of the control language.
 """

@@ -1,0 +1,229 @@
+# -*- test-case-name: tests.workers.test_state -*-
+"""
+One balancer from outside: the state the main process pushes to its workers, and the figures
+the workers report back, summed into the main process's backends.
+
+The push: the configuration as control commands (what C{write} puts in a file: the table with
+its weights, drain and down, the ACLs, the policy, the settings), and per backend the state
+no command sets: its admin state, the health check's verdict and its blacklisting (absolute
+times: main and workers share the machine's clock).  A worker applies it as a config file is
+applied (L{penbal.config.reconcile}): its live connections, counters and client table stay.
+
+The report: the worker's connections (live, accepted), per backend its counters, and the
+blacklistings it made itself (a failed connect), which the main process adopts and pushes
+to every worker.  The main process sums the live workers' counters, plus those of workers
+that ended, into its backends, so every status view counts each connection once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields, replace
+from itertools import islice
+from typing import Any
+
+from penbal.backend import AdminState, Backend, Counters, Fitness
+from penbal.config.file import build, render
+from penbal.config.model import Configuration
+from penbal.config.reconcile import capture, match, reconcile
+from penbal.health.scheduler import close_connections
+from penbal.interfaces import ClientInfo
+from penbal.pool import BackendPool
+from penbal.runtime import Runtime
+
+COUNTER_NAMES = tuple(each.name for each in fields(Counters))
+#: Live connections a worker lists in a report (the status page shows at most 1,000 in all).
+LISTED = 250
+
+
+@dataclass(frozen=True)
+class ReportedBackend:
+    """A backend as a reported connection names it."""
+
+    address: str
+
+
+@dataclass(frozen=True)
+class ReportedConnection:
+    """A live connection of a worker, as the status views read one (a front leg's fields)."""
+
+    client: ClientInfo
+    backend: ReportedBackend | None
+    bytes_in: int
+    bytes_out: int
+    started: float
+
+
+def _serving(pool: BackendPool) -> list[Backend]:
+    """The backends that stay in the table, in order (those draining out are not pushed)."""
+    return [backend for backend in pool if backend not in pool.retiring]
+
+
+# The main process's side.
+
+def state_message(runtime: Runtime) -> tuple[str, list[dict[str, Any]]]:
+    """What to push: the configuration as commands, and each backend's state."""
+    config = render(capture(runtime), 0.0, runtime.version)
+    state = [
+        {
+            "address": backend.address,
+            "admin": backend.admin.value,
+            "fitness": backend.health.fitness.value,
+            "reason": backend.health.reason,
+            "blacklisted_until": backend.blacklisted_until,
+            "blacklist_reason": backend.blacklist_reason,
+        }
+        for backend in _serving(runtime.balancer.pool)
+    ]
+    return config, state
+
+
+class WorkerTotals:
+    """The workers' latest reports, summed into the main process's backends.
+
+    It is one of the runtime's relays for the status views: C{active} and C{accepted} count
+    the workers' connections, C{fronts} lists those they reported (up to L{LISTED} each).
+    """
+
+    def __init__(self, pool: BackendPool,
+                 processes: Callable[[], dict[str, Any]] | None = None) -> None:
+        self._pool = pool
+        self._processes = processes
+        self._reports: dict[int, dict[str, Any]] = {}
+        #: Counters of workers that ended, by backend address (all but "active").
+        self._ended: dict[str, dict[str, int]] = {}
+        self._ended_accepted = 0
+
+    def workers_figures(self) -> dict[str, Any]:
+        """The worker processes, for the status views (see L{penbal.status.snapshot})."""
+        return self._processes() if self._processes is not None else {
+            "count": 0, "pids": [], "spare": None, "replaced": 0, "steered": False}
+
+    @property
+    def active(self) -> int:
+        """Client connections live in the workers now."""
+        return sum(int(report.get("active", 0)) for report in self._reports.values())
+
+    @property
+    def fronts(self) -> list[ReportedConnection]:
+        """The live connections the workers listed in their latest reports."""
+        listed = []
+        for report in self._reports.values():
+            for client, port, backend, bytes_in, bytes_out, started in report.get(
+                    "connections", ()):
+                listed.append(ReportedConnection(
+                    ClientInfo(str(client), int(port)),
+                    ReportedBackend(str(backend)) if backend is not None else None,
+                    int(bytes_in), int(bytes_out), float(started)))
+        return listed
+
+    @property
+    def accepted(self) -> int:
+        """Client connections the workers accepted, ended workers included."""
+        return self._ended_accepted + sum(
+            int(report.get("accepted", 0)) for report in self._reports.values())
+
+    def reported(self, worker: int, figures: dict[str, Any]) -> None:
+        """Worker C{worker}'s latest report: adopt its blacklistings, re-sum the counters."""
+        self._reports[worker] = figures
+        now_listed = {backend.address: backend for backend in reversed(list(self._pool))}
+        for address, figure in figures.get("backends", {}).items():
+            blacklist = figure.get("blacklist")
+            backend = now_listed.get(address)
+            if backend is not None and blacklist is not None:
+                until, reason = float(blacklist[0]), str(blacklist[1])
+                if until > backend.blacklisted_until:
+                    backend.blacklisted_until = until
+                    backend.blacklist_reason = reason
+        self.sum()
+
+    def ended(self, worker: int) -> None:
+        """Worker C{worker} is gone: keep its counts (its connections are no longer live)."""
+        report = self._reports.pop(worker, None)
+        if report is None:
+            return
+        self._ended_accepted += int(report.get("accepted", 0))
+        for address, figure in report.get("backends", {}).items():
+            kept = self._ended.setdefault(address, dict.fromkeys(COUNTER_NAMES, 0))
+            for name in COUNTER_NAMES:
+                if name != "active":
+                    kept[name] += int(figure.get("counters", {}).get(name, 0))
+        self.sum()
+
+    def sum(self) -> None:
+        """Set each backend's counters to the sum over the workers (live and ended)."""
+        totals: dict[str, dict[str, int]] = {
+            address: dict(counters) for address, counters in self._ended.items()}
+        for report in self._reports.values():
+            for address, figure in report.get("backends", {}).items():
+                total = totals.setdefault(address, dict.fromkeys(COUNTER_NAMES, 0))
+                for name in COUNTER_NAMES:
+                    total[name] += int(figure.get("counters", {}).get(name, 0))
+        seen: set[str] = set()
+        for backend in self._pool:
+            # One address twice in the table: counted on the first.
+            total = {} if backend.address in seen else totals.get(backend.address, {})
+            seen.add(backend.address)
+            for name in COUNTER_NAMES:
+                setattr(backend.counters, name, int(total.get(name, 0)))
+
+
+# The worker's side.
+
+def apply_state(runtime: Runtime, config: str, state: list[dict[str, Any]],
+                pushed: dict[Backend, float], close_unfit: bool = False) -> list[str]:
+    """Make the worker's balancer match the main process's; return the changes.
+
+    With C{close_unfit} (C{--on-unfit close}), the worker's connections to a backend that
+    just became unfit are closed, as the health check does in a single penbal.  C{pushed}
+    remembers each backend's blacklisting as last pushed, so that the worker's
+    own later blacklistings can be told apart (see L{worker_figures}).  Raises the config
+    errors of L{penbal.config.file} and L{penbal.config.reconcile} (nothing changed).
+    """
+    desired: Configuration = build(Configuration(), "main process", config.splitlines(),
+                                   runtime.policies())
+    if len(desired.backends) == len(state):  # the admin state, up included, is the main's
+        desired = replace(desired, backends=tuple(
+            replace(entry, admin=AdminState(each["admin"]))
+            for entry, each in zip(desired.backends, state, strict=True)))
+    changes = reconcile(runtime, match(desired, runtime))
+    for backend, each in zip(_serving(runtime.balancer.pool), state, strict=False):
+        if backend.address != each["address"]:
+            continue
+        fitness = Fitness(each["fitness"])
+        became_unfit = fitness is Fitness.UNFIT and backend.health.fitness is not Fitness.UNFIT
+        backend.health = replace(backend.health, fitness=fitness, reason=str(each["reason"]))
+        if became_unfit and close_unfit:
+            close_connections(backend, f"backend unfit: {backend.health.reason}")
+        until = float(each["blacklisted_until"])
+        if pushed.get(backend) != until:
+            backend.blacklisted_until = until
+            backend.blacklist_reason = str(each["blacklist_reason"])
+            pushed[backend] = until
+    for gone in [backend for backend in pushed if backend not in runtime.balancer.pool]:
+        del pushed[gone]
+    return changes
+
+
+def worker_figures(pool: BackendPool, active: int, accepted: int,
+                   pushed: dict[Backend, float], fronts: Iterable[Any] = ()) -> dict[str, Any]:
+    """What a worker reports: its connections (counted, and the first L{LISTED} of C{fronts}
+    listed), and per backend address its counters and the blacklisting it made itself since
+    the last push (None if none)."""
+    backends: dict[str, dict[str, Any]] = {}
+    for backend in pool:
+        figure = backends.setdefault(
+            backend.address, {"counters": dict.fromkeys(COUNTER_NAMES, 0), "blacklist": None})
+        for name, value in vars(backend.counters).items():
+            figure["counters"][name] += int(value)
+        own = backend.blacklisted_until
+        if own != pushed.get(backend, 0.0) and own > 0:
+            figure["blacklist"] = [own, backend.blacklist_reason]
+    listed = []
+    for front in islice(fronts, LISTED):
+        backend = front.backend
+        listed.append([front.client.host, front.client.port,
+                       backend.address if backend is not None else None,
+                       int(front.bytes_in), int(front.bytes_out), float(front.started)])
+    return {"active": active, "accepted": accepted, "backends": backends,
+            "connections": listed}

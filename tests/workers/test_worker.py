@@ -1,0 +1,95 @@
+# -*- test-case-name: tests.workers.test_worker -*-
+"""
+Tests of a worker's end of the channel: when it starts relaying, what it reports, and that it
+stops when the main process goes away.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from penbal.backend import AdminState
+from penbal.workers.state import state_message
+from penbal.workers.worker import REPORT_INTERVAL, AdoptedPortEndpoint, WorkerLink
+from tests.control.fixtures import make_runtime
+
+
+class LinkTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.main, _ = make_runtime()
+        self.runtime, self.harness = make_runtime()
+        self.started: list[bool] = []
+        self.lost: list[bool] = []
+
+    def link(self, fd: int | None) -> WorkerLink:
+        self.endpoint = AdoptedPortEndpoint(self.harness.reactor, fd)
+        link = WorkerLink(self.runtime, self.harness.factory, self.endpoint,
+                          lambda: self.started.append(True), lambda: self.lost.append(True))
+        self.transport = StringTransport()
+        link.makeConnection(self.transport)
+        self.addCleanup(self.close, link)
+        return link
+
+    def close(self, link: WorkerLink) -> None:
+        if not self.lost:
+            link.connectionLost(Failure(ConnectionDone()))
+
+    def push(self, link: WorkerLink) -> None:
+        config, state = state_message(self.main)
+        link.push(config, state)
+
+    def test_listens_after_first_push(self) -> None:
+        """A worker with its socket starts relaying once the first state is applied."""
+        link = self.link(3)
+        self.assertEqual(self.started, [])
+        self.main.balancer.pool[1].admin = AdminState.DOWN
+        self.push(link)
+        self.assertEqual(self.started, [True])
+        self.assertIs(self.runtime.balancer.pool[1].admin, AdminState.DOWN)
+        self.push(link)
+        self.assertEqual(self.started, [True])
+
+    def test_spare_listens_once_served(self) -> None:
+        """A spare worker starts relaying once it is handed a socket too; a second one is
+        closed."""
+        link = self.link(None)
+        self.push(link)
+        self.assertEqual(self.started, [])
+        first, second = socket.socket(), socket.socket()
+        self.addCleanup(first.close)
+        self.addCleanup(second.close)
+        link.serve(os.dup(first.fileno()))
+        self.assertEqual(self.started, [True])
+        extra = os.dup(second.fileno())
+        link.serve(extra)
+        with self.assertRaises(OSError):
+            os.fstat(extra)
+
+    def test_reports_changes(self) -> None:
+        """Once relaying, figures are reported every REPORT_INTERVAL when they changed, not
+        otherwise."""
+        link = self.link(3)
+        self.harness.reactor.advance(REPORT_INTERVAL)
+        self.assertEqual(self.transport.value(), b"")  # not relaying yet
+        self.push(link)
+        self.transport.clear()
+        self.harness.reactor.advance(REPORT_INTERVAL)
+        self.assertIn(b"Report", self.transport.value())
+        self.transport.clear()
+        self.harness.reactor.advance(REPORT_INTERVAL)
+        self.assertEqual(self.transport.value(), b"")
+        self.runtime.balancer.pool[0].counters.total += 1
+        self.harness.reactor.advance(REPORT_INTERVAL)
+        self.assertIn(b"Report", self.transport.value())
+
+    def test_main_gone(self) -> None:
+        """The channel closed: the main process is gone."""
+        link = self.link(3)
+        link.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.lost, [True])
