@@ -18,7 +18,7 @@ from typing import Any
 
 import pymysql
 
-from penbal.testing.chaos import bank
+import penbal.testing.chaos.bank as bank
 from penbal.testing.chaos.journal import Commit, Connect, Journal, Transaction
 
 Clock = Callable[[], float]

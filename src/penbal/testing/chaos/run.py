@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from penbal.testing.chaos import bank
+import penbal.testing.chaos.bank as bank
 from penbal.testing.chaos.clients import Client, Login, VersionWriter
 from penbal.testing.chaos.faults import FAULTS, FaultContext, FaultDeck, heal
 from penbal.testing.chaos.fitness import FitTimeline, health_events
