@@ -152,7 +152,10 @@ class FailureModeTests(SynchronousTestCase):
                            for o in s.poller.observations()), 30, "node 1 to go non-Primary")
         t_fault = last_primary(s.poller.observations(), 1, t_kill)
         last = self.out_within_bound_no_success(s, 1, t_fault)
-        samples = s.traffic.samples()
+        # Clients that came after the bound are held by the wait queue until its deadline:
+        # wait for a few of them to end.
+        samples = s.traffic.wait_for(lambda ss: len(after(ss, t_fault + BOUND)) >= 4, 15,
+                                     "clients started after the bound to end")
         # Clients must not fail while node 1 is still fit by every rule penbal applies: the
         # node may turn unfit (wsrep_ready, wsrep_local_state) a little before it reports
         # non-Primary, and penbal rightly acts on the first change.
