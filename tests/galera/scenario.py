@@ -13,9 +13,10 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal.testing.galera_poller import Poller
 from penbal.testing.process import PenbalProcess, free_port
 from tests.galera.cluster import NODES, credentials_file, restore, shared_cluster
-from tests.galera.observe import Poller, Sample, Traffic
+from tests.galera.observe import Sample, Traffic
 
 INTERVAL = 0.5
 TIMEOUT = 0.5

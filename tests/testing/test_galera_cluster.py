@@ -24,6 +24,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.testing._galera_config import busy_ports, node_layouts, render_my_cnf
 from penbal.testing._galera_process import parse_recovered_position, parse_xml_rows
+from penbal.testing._galera_start import safe_to_bootstrap
 from penbal.testing.galera_cluster import GaleraCluster, SQLError, is_synced, require_galera
 
 # Away from the defaults (3311-3313, 4567-4589), so that these tests do not
@@ -139,6 +140,31 @@ class LayoutTests(SynchronousTestCase):
             port = listener.getsockname()[1]
             layouts = node_layouts(Path("/tmp/x"), 1, port - 1, 1)
             self.assertIn(port, busy_ports(layouts))
+
+
+    def test_safe_to_bootstrap(self) -> None:
+        """
+        Only a node whose grastate.dat says safe_to_bootstrap: 1 (the last to
+        stop cleanly) is safe to bootstrap from; a missing file is not.
+        """
+        base = Path(self.mktemp())
+        layouts = node_layouts(base, 2, 3310, 4557)
+        for node, flag in zip(layouts, ("1", "0"), strict=True):
+            node.datadir.mkdir(parents=True)
+            (node.datadir / "grastate.dat").write_text(
+                f"# GALERA saved state\nversion: 2.1\nseqno:   42\nsafe_to_bootstrap: {flag}\n"
+            )
+        self.assertEqual([safe_to_bootstrap(n) for n in layouts], [True, False])
+        self.assertFalse(safe_to_bootstrap(node_layouts(base / "none", 1, 3310, 4557)[0]))
+
+    def test_restart_cluster_order(self) -> None:
+        """
+        restart_cluster refuses an order that does not name every node once,
+        before it stops anything.
+        """
+        cluster = GaleraCluster("/tmp/penbal-unused", nodes=3)
+        error = self.assertRaises(ValueError, cluster.restart_cluster, [1, 2, 2])
+        self.assertIn("every node once", str(error))
 
 
 class RealClusterTests(SynchronousTestCase):

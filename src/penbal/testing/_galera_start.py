@@ -161,3 +161,19 @@ def recover_position(node: NodeLayout, timeout: float) -> str:
         raise RuntimeError(
             f"--wsrep-recover of node {node.index} found no position:\n" + tail(node.recover_log)
         ) from e
+
+
+def safe_to_bootstrap(node: NodeLayout) -> bool:
+    """
+    True if C{node}'s C{grastate.dat} says C{safe_to_bootstrap: 1}: it was
+    the last node of its cluster to stop cleanly.
+    """
+    try:
+        text = (node.datadir / "grastate.dat").read_text(errors="replace")
+    except OSError:
+        return False
+    return any(
+        line.split(":", 1)[1].strip() == "1"
+        for line in text.splitlines()
+        if line.startswith("safe_to_bootstrap:")
+    )

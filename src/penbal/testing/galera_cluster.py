@@ -17,13 +17,19 @@ import atexit
 import contextlib
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
 from penbal.testing._galera_config import require_galera, write_private
 from penbal.testing._galera_nodes import GaleraNodes
 from penbal.testing._galera_process import ServerProcess, SQLError, is_synced
-from penbal.testing._galera_start import recover_position, remaining, start_cluster
+from penbal.testing._galera_start import (
+    recover_position,
+    remaining,
+    safe_to_bootstrap,
+    start_cluster,
+)
 
 __all__ = ["GaleraCluster", "SQLError", "is_synced", "require_galera"]
 
@@ -122,6 +128,51 @@ class GaleraCluster(GaleraNodes):
         self.launch(i, f"--wsrep_start_position={position}")
         self.wait_synced(i, timeout=remaining(deadline))
         self.wait_rejoined(i, timeout=remaining(deadline))
+
+    # Outages
+
+    def shut_down(self, i: int, timeout: float = 60.0) -> None:
+        """
+        Stop node C{i} cleanly (SIGTERM by pid, SIGKILL if it outlives
+        C{timeout}): it leaves the cluster gracefully, so the others stay
+        Primary, and the last node of a cluster to stop is the one that is
+        safe to bootstrap from.
+        """
+        self._stop_node(i, timeout)
+        self._save_state()
+
+    def bootstrap(self, i: int, timeout: float = 30.0) -> None:
+        """
+        Make node C{i}, left alone in a non-Primary component, the Primary
+        component again (C{pc.bootstrap=YES}) and wait until it is Synced.
+        """
+        self.sql(i, "SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'")
+        self.wait_synced(i, timeout=timeout)
+
+    def restart_cluster(self, order: Sequence[int] | None = None, timeout: float = 180.0) -> int:
+        """
+        Stop every node cleanly, one after another in C{order} (default:
+        highest first), then bring the cluster back from the last one stopped:
+        it alone says C{safe_to_bootstrap: 1}, so it starts with
+        C{--wsrep-new-cluster}; the others join it one at a time, each
+        waiting to be Synced.  Return the node bootstrapped.
+        """
+        deadline = time.monotonic() + timeout
+        order = list(order or range(self.nodes, 0, -1))
+        if sorted(order) != list(range(1, self.nodes + 1)):
+            raise ValueError(f"the order must name every node once, not {order}")
+        for i in order:
+            self.thaw(i)
+            self.shut_down(i, timeout=max(5.0, min(60.0, remaining(deadline))))
+        last = order[-1]
+        if not safe_to_bootstrap(self._node(last)):
+            raise RuntimeError(f"node {last} stopped last but is not safe to bootstrap from")
+        self.launch(last, "--wsrep-new-cluster")
+        self.wait_synced(last, timeout=remaining(deadline), cluster_size=1)
+        for size, i in enumerate(order[:-1], start=2):
+            self.launch(i)
+            self.wait_synced(i, timeout=remaining(deadline), cluster_size=size)
+        return last
 
     def _running(self, i: int) -> ServerProcess:
         process = self._processes.get(self._node(i).index)

@@ -1,0 +1,3 @@
+"""
+Tests for penbal.testing.chaos (the parts that need no cluster).
+"""
