@@ -61,6 +61,7 @@ class Backend:
     __slots__ = (
         "admin",
         "blacklist_reason",
+        "blacklisted_at",
         "blacklisted_until",
         "counters",
         "health",
@@ -74,6 +75,8 @@ class Backend:
         self.index = index
         self.admin = AdminState.UP
         self.blacklisted_until = 0.0
+        #: When the blacklisting in force began (a check that started later may lift it).
+        self.blacklisted_at = 0.0
         self.blacklist_reason = ""
         self.health = Health()
         self.counters = Counters()
@@ -120,6 +123,7 @@ class Backend:
     def blacklist(self, now: float, seconds: float, reason: str) -> None:
         """Keep this backend out of new connections for C{seconds}."""
         self.blacklisted_until = now + seconds
+        self.blacklisted_at = now
         self.blacklist_reason = reason
         self.counters.failures += 1
 

@@ -207,6 +207,36 @@ class RiseTests(SynchronousTestCase):
         h.run_until(1.2)
         self.assertTrue(backend.usable(h.clock.seconds()))
 
+    def test_blacklist_lifted_by_a_later_passing_check(self) -> None:
+        """A failed connect blacklists a node that the checks never judge unfit (an outage
+        shorter than fall x interval): the first check that starts after the blacklisting
+        and passes lifts it, instead of the whole -b."""
+        h = Harness()  # fall 2: one failed check is not enough to judge it unfit
+        backend = h.pool[0]
+        h.check.set(backend, lambda t: rows.REFUSED if 0.9 <= t < 1.1 else rows.seen(rows.HEALTHY))
+        h.scheduler.startService()
+        h.run_until(1.05)  # the round of 1.0 found it refused; a client's connect failed too
+        backend.blacklist(h.clock.seconds(), 30.0, "Connection refused")
+        self.assertIs(backend.health.fitness, Fitness.FIT)
+        h.run_until(1.45)
+        self.assertTrue(backend.is_blacklisted(h.clock.seconds()))  # no round since
+        with capturedLogs() as events:
+            h.run_until(1.55)
+        self.assertFalse(backend.is_blacklisted(h.clock.seconds()))
+        self.assertTrue(backend.usable(h.clock.seconds()))
+        self.assertEqual([e.get("penbal_event") for e in events], ["blacklist-lifted"])
+
+    def test_blacklist_kept_by_a_check_that_began_before(self) -> None:
+        """A check already under way when the connect failed proves nothing about after."""
+        h = Harness()
+        backend = h.pool[0]
+        h.check.set(backend, lambda t: rows.seen(rows.HEALTHY))
+        h.check.latency = 0.2
+        h.scheduler.startService()
+        backend.blacklist(h.clock.seconds() + 0.1, 30.0, "Connection refused")
+        h.run_until(0.3)
+        self.assertTrue(backend.is_blacklisted(h.clock.seconds()))
+
 
 class DonorTests(SynchronousTestCase):
     """The donor policy through the pool's candidates."""

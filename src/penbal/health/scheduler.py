@@ -116,7 +116,7 @@ class HealthScheduler(Service):
         checks = [self._check_one(backend) for backend in backends]
         round_: Deferred[Any] = DeferredList(checks, consumeErrors=True)
         self._round = round_
-        round_.addCallback(self._judge, backends)
+        round_.addCallback(self._judge, backends, started)
         round_.addErrback(self._round_failed)
         round_.addCallback(self._schedule, started)
 
@@ -145,7 +145,9 @@ class HealthScheduler(Service):
         delay = max(0.0, started + self.interval - self._clock.seconds())
         self._next = self._clock.callLater(delay, self._start_round)
 
-    def _judge(self, outcomes: list[tuple[bool, CheckResult]], backends: list[Backend]) -> None:
+    def _judge(
+        self, outcomes: list[tuple[bool, CheckResult]], backends: list[Backend], started: float
+    ) -> None:
         if not self.running:
             return
         self.rounds += 1
@@ -159,9 +161,32 @@ class HealthScheduler(Service):
             del self._trackers[gone]
         everything = list(results.values())
         for backend, result in results.items():
-            self._apply(backend, result, self._assess(result, everything))
+            verdict = self._assess(result, everything)
+            self._lift_blacklist(backend, result, verdict, started)
+            self._apply(backend, result, verdict)
         for observer in self.observers:
             observer(results)
+
+    def _lift_blacklist(
+        self, backend: Backend, result: CheckResult, verdict: Verdict, started: float
+    ) -> None:
+        """A check that began after a failed connect blacklisted C{backend}, and passed: the
+        backend is back, whether or not it was ever judged unfit (an outage shorter than
+        fall x interval never is, and would otherwise stay out for the whole C{-b})."""
+        if (
+            result.reachable
+            and verdict.fitness is not Fitness.UNFIT
+            and backend.is_blacklisted(self._clock.seconds())
+            and started >= backend.blacklisted_at
+        ):
+            log.info(
+                "backend {backend} passed a check after it was blacklisted ({why}):"
+                " blacklisting lifted",
+                penbal_event="blacklist-lifted",
+                backend=backend.address,
+                why=backend.blacklist_reason,
+            )
+            backend.clear_blacklist()
 
     def _apply(self, backend: Backend, result: CheckResult, verdict: Verdict) -> None:
         tracker = self._trackers.get(backend)
