@@ -74,8 +74,7 @@ def report(outcome: Outcome) -> str:
         f"{what} x{n}" for what, n in sorted(row.errors.items(), key=lambda e: -e[1]))
         for row in outcome.tally.rows.values() if row.errors]
     lines += ["", f"{len(outcome.faults)} faults in {outcome.seconds / 60:.1f} min;"
-              f" penbal's --queue-timeout {outcome.queue_timeout:g} s"
-              + ("" if outcome.queue_timeout else " (this penbal has no client queue)")]
+              f" penbal's --queue-timeout {outcome.queue_timeout:g} s"]
     violations = outcome.violations()
     lines.append("goals met" if not violations else "goals missed:")
     lines += [f"- {v}" for v in violations]

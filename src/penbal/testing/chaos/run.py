@@ -8,7 +8,6 @@ the fault loop; then the counts per fault kind and the goals they miss.
 from __future__ import annotations
 
 import random
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +22,7 @@ from penbal.testing.chaos.journal import FaultSpan, Journal
 from penbal.testing.chaos.tally import Tally
 from penbal.testing.galera_cluster import GaleraCluster
 from penbal.testing.galera_poller import Poller
-from penbal.testing.process import BIN, PenbalProcess, free_port
+from penbal.testing.process import PenbalProcess, free_port
 
 #: The balancer's check settings (those of the failover tests): out within fall * interval +
 #: timeout = 1.5 s, back after rise good checks.
@@ -74,13 +73,6 @@ class Outcome:
         return out
 
 
-def queue_option_available() -> bool:
-    """True if this penbal has C{--queue-timeout} (issue 17's client queue)."""
-    done = subprocess.run([str(BIN / "twist"), "penbal", "--help"], capture_output=True,
-                          text=True, timeout=60, check=False)
-    return "--queue-timeout" in done.stdout
-
-
 class ChaosRun:
     """One run against C{cluster} (three nodes, running and Synced)."""
 
@@ -106,7 +98,7 @@ class ChaosRun:
 
     def run(self) -> Outcome:
         s = self.settings
-        queue = QUEUE_TIMEOUT if queue_option_available() else 0.0
+        queue = QUEUE_TIMEOUT
         bank.create_tables(self.cluster)
         port = free_port()
         addresses = {i: f"127.0.0.1:{self.cluster.node_port(i)}" for i in self.nodes}
