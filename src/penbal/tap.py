@@ -53,7 +53,8 @@ def makeService(options: Options) -> IService:
     pool = BackendPool(reactor, options.backend_specs)
     context = PolicyContext(clock=reactor, random=random.Random(),
                             clients=options["clients"], tracking=options["tracking"],
-                            settings={"failback": not options["no-failback"]})
+                            settings={"failback": not options["no-failback"],
+                                      "checked": options["check"] is not None})
     try:
         policy = make_policy(options.policy_choice, context)
     except PolicyError as e:

@@ -129,6 +129,7 @@ class PluginTests(SynchronousTestCase):
         """settings["failback"] false (--no-failback) is passed to the policy."""
         self.assertFalse(build_galera_writer(context(settings={"failback": False})).failback)
         self.assertTrue(build_galera_writer(context()).failback)
+        self.assertTrue(build_galera_writer(context(settings={"checked": True})).checked)
 
 
 def indexed(driver: Driver, *indexes: int | str) -> None:
@@ -191,6 +192,19 @@ class ViewIndexTests(SynchronousTestCase):
         indexed(driver, 0, 1, 2)
         self.assertEqual(driver.connect_index("a"), 0)
         indexed(driver, 2, 0, 1)
+        self.assertEqual(driver.connect_index("a"), 1)
+
+    def test_no_failback_waits_for_the_checks(self) -> None:
+        """With --no-failback and a health check, a writer named before the check read every
+        node (start-up: no index known, so the lowest address) is provisional: the first choice
+        with every node checked names the node of lowest index, and that one then stays."""
+        driver = Driver(GaleraWriterPolicy(failback=False, checked=True), THREE)
+        self.assertEqual(driver.connect_index("a"), 0)  # nothing checked yet: by address
+        indexed(driver, 1, 0, 2)
+        for backend in driver.pool:
+            backend.health.details["checked_at"] = 1.0
+        self.assertEqual(driver.connect_index("a"), 1)
+        indexed(driver, 0, 1, 2)  # a view change: no failback now
         self.assertEqual(driver.connect_index("a"), 1)
 
     def test_no_failback_keeps_history(self) -> None:

@@ -13,7 +13,10 @@ backend (C{Backend.health.details}); it knows nothing of the check itself.
 It changes when the writer stops being a candidate (unfit, drained, blacklisted, at its HARD
 limit) or a better node appears.  With the setting C{failback} false (C{--no-failback}) the
 current writer stays while it is a candidate: fewer changes, but then the writer depends on
-this instance's history, and two instances that saw different histories may disagree.
+this instance's history, and two instances that saw different histories may disagree.  A
+writer named before the health check has read every candidate (right after start-up, when the
+indexes are not known yet) is provisional even then: the first choice made with every
+candidate checked replaces it, so that a new instance does not lock in the lowest address.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ log = Logger(namespace="penbal.policy")
 VIEW_INDEX = "wsrep_local_index"
 # Sorts after every real index: nodes that report none come last.
 NO_INDEX = 1 << 62
+# The health detail a check leaves on every backend it has read (see penbal.health.scheduler).
+CHECKED = "checked_at"
 
 
 def view_index(backend: Backend) -> int:
@@ -58,19 +63,25 @@ def writer_order(candidates: Sequence[Backend]) -> list[Backend]:
 class GaleraWriterPolicy:
     """All clients to one writer; the rest of the order is the failover order."""
 
-    def __init__(self, failback: bool = True) -> None:
+    def __init__(self, failback: bool = True, checked: bool = False) -> None:
         self.failback = failback
+        #: Whether a health check runs (and will leave each backend's index in its details).
+        self.checked = checked
         self.writer: Backend | None = None
+        #: The writer was named before every candidate had been checked.
+        self.provisional = False
 
     def choose(self, client: ClientInfo, candidates: Sequence[Backend]) -> Sequence[Backend]:
         order = writer_order(candidates)
         if not order:
             return order
         current = self.writer
-        if not self.failback and current is not None and current in order:
+        keep = not self.failback and not self.provisional
+        if keep and current is not None and current in order:
             order.remove(current)
             order.insert(0, current)
         self._elect(order[0])
+        self.provisional = self.checked and any(CHECKED not in b.health.details for b in order)
         return order
 
     def connected(self, client: ClientInfo, backend: Backend) -> None:
@@ -94,4 +105,5 @@ class GaleraWriterPolicy:
 
 def build_galera_writer(context: PolicyContext) -> GaleraWriterPolicy:
     """The policy with C{settings["failback"]} (default true; false with --no-failback)."""
-    return GaleraWriterPolicy(failback=bool(context.settings.get("failback", True)))
+    return GaleraWriterPolicy(failback=bool(context.settings.get("failback", True)),
+                              checked=bool(context.settings.get("checked", False)))
