@@ -28,7 +28,9 @@ class Peer:
 LB1 = Peer("lb1", "MASTER", 150)
 LB2 = Peer("lb2", "BACKUP", 100)
 
-# Values of the docs' example, replaced by the test's own.
+# Values of the docs' example, replaced by the test's own. 192.0.2.10 is only the docs'
+# placeholder text: the VIP the test uses lives inside the network namespaces (netns) that
+# the HA test creates and removes, and nothing else is ever reached.
 DOCS_VALUES = {
     "router_id lb1": "router_id {name}",
     "state MASTER": "state {state}",

@@ -19,14 +19,14 @@ class CommandTests(SynchronousTestCase):
         launcher = {"reactorName": "penbal-epoll", "logLevel": LogLevel.warn,
                     "logFormat": "json", "logFile": io.StringIO()}
         self.assertEqual(
-            worker_command("/py", launcher, ["--workers", "2", "3306", "10.0.0.1"]),
+            worker_command("/py", launcher, ["--workers", "2", "3306", "127.0.0.9"]),
             ["/py", "-m", "twisted", "--reactor", "penbal-epoll", "--log-level", "warn",
              "--log-format", "json", "penbal", "--worker-fds", "3,4", "--workers", "2", "3306",
-             "10.0.0.1"])
+             "127.0.0.9"])
 
     def test_spare(self) -> None:
         """A spare worker has no socket yet."""
-        self.assertIn("-,4", worker_command("/py", None, ["3306", "10.0.0.1"], listening=False))
+        self.assertIn("-,4", worker_command("/py", None, ["3306", "127.0.0.9"], listening=False))
 
     def test_log_file(self) -> None:
         """A log file named on the main process's command line is the workers' too."""
