@@ -122,10 +122,23 @@ def judged(observations: Sequence[Observation], node: int) -> list[tuple[Observa
     return out
 
 
-def last_bad_before(observations: Sequence[Observation], node: int, when: float) -> float:
-    """The start of the last direct read, before C{when}, that found C{node} not fit."""
-    starts = [o.start for o, fitness in judged(observations, node)
-              if fitness is not Fitness.FIT and o.start < when]
+def last_bad_before(observations: Sequence[Observation], node: int, when: float,
+                    lasting: float = 0.0) -> float:
+    """The start of the last direct read, before C{when}, that found C{node} not fit, in a run
+    of such reads that lasted at least C{lasting} seconds.  The poller reads every node 25
+    times a second; a state shorter than the check interval can fall between two of penbal's
+    checks, and no hysteresis can be held to what its checks never saw."""
+    starts: list[float] = []
+    run: list[float] = []
+    for o, fitness in judged(observations, node):
+        if o.start >= when:
+            break
+        if fitness is Fitness.FIT:
+            run = []
+            continue
+        run.append(o.start)
+        if run[-1] - run[0] >= lasting:
+            starts.append(o.start)
     if not starts:
         raise AssertionError(f"node {node} was never seen unfit before {when}")
     return max(starts)

@@ -62,7 +62,8 @@ class FailureModeTests(SynchronousTestCase):
                                      within, f"{name}: new connections to node {node} again")
         first = min(x.start for x in to_port(after(samples, t_fix), port))
         observations = s.poller.observations()
-        since_bad = first - last_bad_before(observations, node, first)
+        # Unfit states that lasted a check interval: any shorter one may fall between checks.
+        since_bad = first - last_bad_before(observations, node, first, lasting=INTERVAL)
         since_good = first - first_good_after(observations, node, t_fix)
         self.assertGreaterEqual(since_bad, (RISE - 1) * INTERVAL - SLACK,
                                 f"{name}: node {node} re-admitted {since_bad:.3f}s after it was"
