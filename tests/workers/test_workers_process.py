@@ -175,6 +175,11 @@ class WorkersRelayTests(WorkersCase):
         time.sleep(0.1)
         self.assertEqual({named(port, source) for source in SOURCES * 2}, {"a", "b", "c"})
         self.ctl("remove", "0")
+        # a leaves the table once its last connection is over (a removed backend drains):
+        # only then is c number 1.
+        wait_for(lambda: [s["address"] for s in self.status()["backends"]] == [b.address,
+                                                                               c.address],
+                 10, "a to leave the table")
         self.ctl("server", "1", "down")  # c, now number 1
         time.sleep(0.1)
         self.assertEqual({named(port, source) for source in SOURCES * 2}, {"b"})
