@@ -5,6 +5,7 @@ Command line: run every (row, relay) cell, print the table, write the JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -51,7 +52,6 @@ PACKAGES = (
     "haproxy",
     "wrk",
     "nginx-light",
-    "iperf3",
     "sysbench",
     "mariadb-server",
     "galera-4",
@@ -64,7 +64,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=(
             "Benchmark penbal beside Pen, HAProxy and no relay (direct), on"
             " loopback, in one run: kept-alive HTTP and new connection per"
-            " request (wrk + nginx), bulk (iperf3) and memory per idle"
+            " request (wrk + nginx), bulk (one stream of a large file from nginx) and"
+            " memory per idle"
             " connection. Relays run on --relay-core, everything else on"
             " --load-core. On request (--rows sysbench), sysbench OLTP through"
             " each relay to a local 3-node Galera cluster, all unpinned."
@@ -165,7 +166,7 @@ def needed_tools(rows: list[str], relays: list[RelaySpec]) -> list[str]:
     if "workers" in rows:
         tools.add("pen")
     if "bulk" in rows:
-        tools.add("iperf3")
+        tools.add("nginx")
     if "sysbench" in rows:
         tools |= set(sysbench.TOOLS)
     return sorted(tools)
@@ -199,15 +200,15 @@ def run_cells(
     cells: list[Cell] = []
     nginx: Proc | None = None
     nginx_port = 0
-    try:
+    with contextlib.ExitStack() as stack:
+        bulk = stack.enter_context(backends.bulk_file()) if "bulk" in rows else None
         for row in rows:
             if row == "sysbench":
                 cells += sysbench.run(setup, relays, repeat, _progress, _summary)
                 continue
-            if row in ("keepalive", "newconn") and nginx is None:
-                nginx, nginx_port = backends.start_nginx(setup.load_core, setup.logdir)
-            if row == "workers" and nginx is None:
-                nginx, nginx_port = backends.start_nginx(setup.load_core, setup.logdir)
+            if row in NGINX_ROWS and nginx is None:
+                nginx, nginx_port = backends.start_nginx(setup.load_core, setup.logdir, bulk)
+                stack.callback(nginx.stop)
             rounds = 1 if row == "memory" else repeat
             runs: dict[tuple[str, str], list[Cell]] = {}
             for n in range(rounds):
@@ -220,10 +221,11 @@ def run_cells(
                         _progress(f"    {_summary(cell)}")
                         runs.setdefault((cell.row, cell.relay), []).append(cell)
             cells += [median_cell(got) for got in runs.values()]
-    finally:
-        if nginx is not None:
-            nginx.stop()
     return cells
+
+
+#: The rows whose backend is nginx (started once, on the first of them).
+NGINX_ROWS = ("keepalive", "newconn", "bulk", "workers")
 
 
 def _quiet(setup: measure.Setup) -> dict[str, JsonValue] | None:
@@ -242,7 +244,7 @@ def _cell(setup: measure.Setup, row: str, spec: RelaySpec, nginx_port: int) -> l
     if row in ("keepalive", "newconn"):
         return [measure.http(setup, spec, nginx_port, close=row == "newconn")]
     if row == "bulk":
-        return [measure.bulk(setup, spec)]
+        return [measure.bulk(setup, spec, nginx_port)]
     return measure.memory(setup, spec)
 
 

@@ -3,10 +3,11 @@ The relays under test and how to start each one in front of one backend.
 
 A relay is described by a command template; ``{listen_port}``,
 ``{backend_port}``, ``{listen}`` (``127.0.0.1:PORT``), ``{backend}``
-(``127.0.0.1:PORT``), ``{backends}`` (every backend, one argument each) and ``{max_conns}`` are
-filled in per measurement. ``{backend}`` and ``{backend_port}`` are the first backend; only the
-sysbench row has more than one. ``direct`` has no relay process: the load goes straight to the
-(first) backend.
+(``127.0.0.1:PORT``), ``{backends}`` (every backend, one argument each), ``{control}``
+(``127.0.0.1:PORT``, a free port for a control listener; ``{control_port}`` its number) and
+``{max_conns}`` are filled in per measurement. ``{backend}`` and ``{backend_port}`` are the
+first backend; only the sysbench row has more than one. ``direct`` has no relay process: the
+load goes straight to the (first) backend.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ TWIST = REPO / ".venv" / "bin" / "twist"
 PENBAL_CMD = f"{TWIST} penbal -x {{max_conns}} {{listen}} {{backends}}"
 # The same, round-robin (Pen's -r), for the rows with several backends.
 PENBAL_RR_CMD = f"{TWIST} penbal -r -x {{max_conns}} {{listen}} {{backends}}"
+# The command issue 15 sets its goals for: round-robin, a control port and TCP health checks
+# (how operators run penbal), -x 10000 as written there.
+PRODUCTION_CMD = (
+    f"{TWIST} penbal -r -x 10000 -C {{control}} --check tcp {{listen}} {{backends}}"
+)
 PORTFORWARD_CMD = (
     f"{TWIST} portforward --port tcp:{{listen_port}}:interface={LOOPBACK}"
     f" --host {LOOPBACK} --dest_port {{backend_port}}"
@@ -59,7 +65,7 @@ backend servers
 """
 
 # Short names accepted by --penbal-cmd and --extra-relay.
-ALIASES = {"penbal": PENBAL_CMD, "portforward": PORTFORWARD_CMD}
+ALIASES = {"penbal": PENBAL_CMD, "production": PRODUCTION_CMD, "portforward": PORTFORWARD_CMD}
 
 
 @dataclass(frozen=True)
@@ -151,9 +157,14 @@ def start_relay(
     if spec.template is None:
         return Relay(spec, backend_ports[0], None)
     port = free_port()
+    control_port = free_port()
+    while control_port == port:
+        control_port = free_port()
     backends = [f"{LOOPBACK}:{backend}" for backend in backend_ports]
     fields = {
         "listen_port": str(port),
+        "control_port": str(control_port),
+        "control": f"{LOOPBACK}:{control_port}",
         "backend_port": str(backend_ports[0]),
         "listen": f"{LOOPBACK}:{port}",
         "backend": backends[0],
