@@ -27,9 +27,10 @@ class WrkResult:
     non_2xx: int = 0
 
 
-def wrk(port: int, duration: int, *, close: bool) -> WrkResult:
+def wrk(port: int, duration: int, *, close: bool, connections: int = WRK_CONNECTIONS
+        ) -> WrkResult:
     """``wrk -t1 -c50`` against http://127.0.0.1:port/ for ``duration`` s."""
-    argv = ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{duration}s"]
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
     if close:
         argv += ["-H", "Connection: close"]
     argv.append(f"http://{LOOPBACK}:{port}/")
