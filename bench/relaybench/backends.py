@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.bench.test_harness -*-
 """
 Local backends behind the relays: nginx (small answers, and the bulk file), the hold server.
 

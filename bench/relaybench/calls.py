@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.bench.test_calls -*-
 """
 Python calls per relayed request, from the ``pstats`` file of a relay profiled under load
 (``cprofiled.py``): how much Python a connection costs, counted rather than sampled.

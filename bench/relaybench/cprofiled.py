@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.bench.test_calls -*-
 """
 Run a Python program (a relay) with cProfile switched on and off from outside, by SIGUSR2.
 
@@ -8,7 +9,8 @@ counted, not those of start-up and shutdown, which ``python -m cProfile`` would 
 
 Standalone (the standard library only): it runs in the relay's interpreter, not the
 benchmark's, with this directory first on ``sys.path`` until SCRIPT starts, so no module here
-may share a name with the standard library's (hence ``profiling.py``, not ``profile.py``).  SIGUSR2 is free in penbal (SIGHUP reloads, SIGUSR1 reopens the access log).
+may share a name with the standard library's (hence ``profiling.py``, not ``profile.py``).
+SIGUSR2 is free in penbal (it handles SIGHUP, SIGUSR1, SIGTERM and SIGINT).
 """
 
 from __future__ import annotations

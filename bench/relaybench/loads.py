@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.bench.test_harness -*-
 """
 The loads: wrk (kept-alive and connection-per-request), one bulk stream, idle connections.
 

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.bench.test_harness -*-
 """
 Processes started by the benchmark: pinning, limits, readiness, CPU and memory.
 

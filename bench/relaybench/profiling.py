@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.bench.test_harness -*-
 """
 ``bench/profile``: where one relay's time goes under load, pinned as ``bench/run`` pins it.
 

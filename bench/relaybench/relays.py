@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.bench.test_harness -*-
 """
 The relays under test and how to start each one in front of one backend.
 
@@ -126,16 +127,33 @@ def parse_extra(value: str) -> RelaySpec:
     return RelaySpec(name, expand_template(template))
 
 
-def _argv(template: str, fields: dict[str, str], backends: Sequence[str]) -> list[str]:
+def template_fields(port: int, control_port: int, backends: Sequence[str], max_conns: int
+                    ) -> dict[str, str]:
+    """What a template's fields become for a relay listening on ``port`` in front of
+    ``backends`` (``HOST:PORT`` each)."""
+    return {
+        "listen_port": str(port),
+        "control_port": str(control_port),
+        "control": f"{LOOPBACK}:{control_port}",
+        "backend_port": backends[0].rpartition(":")[2],
+        "listen": f"{LOOPBACK}:{port}",
+        "backend": backends[0],
+        "max_conns": str(max_conns),
+        "config": "",
+        "servers": "\n".join(f"    server s{n} {backend}" for n, backend in enumerate(backends, 1)),
+    }
+
+
+def argv(template: str, fields: dict[str, str], backends: Sequence[str]) -> list[str]:
     """Fill in ``template``; a ``{backends}`` argument becomes one argument per backend."""
     try:
-        argv: list[str] = []
+        words: list[str] = []
         for token in shlex.split(template):
             if token == "{backends}":
-                argv += backends
+                words += backends
             else:
-                argv.append(token.format(**fields, backends=" ".join(backends)))
-        return argv
+                words.append(token.format(**fields, backends=" ".join(backends)))
+        return words
     except (KeyError, IndexError, ValueError) as e:
         raise BenchError(f"bad relay command template {template!r}: {e}") from e
 
@@ -161,23 +179,13 @@ def start_relay(
     while control_port == port:
         control_port = free_port()
     backends = [f"{LOOPBACK}:{backend}" for backend in backend_ports]
-    fields = {
-        "listen_port": str(port),
-        "control_port": str(control_port),
-        "control": f"{LOOPBACK}:{control_port}",
-        "backend_port": str(backend_ports[0]),
-        "listen": f"{LOOPBACK}:{port}",
-        "backend": backends[0],
-        "max_conns": str(max_conns),
-        "config": "",
-        "servers": "\n".join(f"    server s{n} {backend}" for n, backend in enumerate(backends, 1)),
-    }
+    fields = template_fields(port, control_port, backends, max_conns)
     if spec.name == "haproxy" and spec.template == HAPROXY_CMD:
         config = logdir / f"haproxy-{port}.cfg"
         config.write_text(HAPROXY_CONFIG.format(**fields))
         fields["config"] = str(config)
         _check_haproxy_config(config)
-    proc = Proc(spec.name, _argv(spec.template, fields, backends), core, logdir)
+    proc = Proc(spec.name, argv(spec.template, fields, backends), core, logdir)
     relay = Relay(spec, port, proc)
     try:
         proc.wait_listening(port)

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.bench.test_harness -*-
 """
 Results: one cell per (row, relay), the printed table and the JSON file.
 """

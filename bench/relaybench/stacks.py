@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.bench.test_stacks -*-
 """
 Where a sampled relay spends its time: own-time and inclusive-time top lists from the raw
 (collapsed-stack) output of ``py-spy record -f raw``.
