@@ -28,6 +28,7 @@ from relaybench.procs import (
 from relaybench.relays import (
     PENBAL_CMD,
     PORTFORWARD_CMD,
+    PRODUCTION_CMD,
     RelaySpec,
     default_specs,
     parse_extra,
@@ -73,10 +74,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         epilog=(
             "Relay command templates may use {listen} and {backend}"
             " (127.0.0.1:PORT), {backends} (every backend), {listen_port},"
-            " {backend_port} and {max_conns};"
-            " the aliases"
-            f" 'penbal' ({PENBAL_CMD}) and 'portforward' ({PORTFORWARD_CMD})"
-            " are accepted where a template is."
+            " {backend_port}, {control} (127.0.0.1:PORT, free, for penbal's -C),"
+            " {control_port} and {max_conns}; the aliases"
+            f" 'penbal' ({PENBAL_CMD}), 'production' ({PRODUCTION_CMD}: issue 15's"
+            f" command) and 'portforward' ({PORTFORWARD_CMD}) are accepted where a"
+            " template is."
         ),
     )
     parser.add_argument(
@@ -98,7 +100,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--penbal-cmd", default="penbal", metavar="TEMPLATE",
-        help="command that runs penbal (default: the 'penbal' alias)",
+        help="command that runs penbal (default: the 'penbal' alias; 'production' for"
+        " issue 15's command)",
     )  # fmt: skip
     parser.add_argument(
         "--extra-relay", action="append", default=[], metavar="NAME=TEMPLATE",
