@@ -78,6 +78,8 @@ class LeanTCPTransport:
         "disconnecting",
         "max_read",
         "peer",
+        "pipe",
+        "piped",
         "producer",
         "protocol",
         "reactor",
@@ -122,6 +124,10 @@ class LeanTCPTransport:
         #: Whether this transport paused its producer because too much was queued.
         self._paused = False
         self.producer: Any = None
+        #: Where reads go straight to, past the protocol (see L{pipe_to}); None: the protocol.
+        self.pipe: LeanTCPTransport | None = None
+        #: Bytes read and written straight to the pipe.
+        self.piped = 0
         self._streaming = True
         self.connected = True
         self.disconnecting = False
@@ -157,6 +163,11 @@ class LeanTCPTransport:
                 self.read_size = self.max_read
             elif got < SMALL_READ < size:
                 self.read_size = SMALL_READ
+            pipe = self.pipe
+            if pipe is not None:
+                self.piped += got
+                pipe.write(data)
+                return
             self.protocol.dataReceived(data)
             return
         self._read_eof = True
@@ -361,6 +372,7 @@ class LeanTCPTransport:
         self._buffer = []
         self._buffered = 0
         self.socket.close()
+        self.pipe = None
         producer, self.producer = self.producer, None
         if producer is not None:
             producer.stopProducing()
