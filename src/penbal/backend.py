@@ -55,6 +55,19 @@ class Counters:
     datagrams_from_backend: int = 0
 
 
+def settle(connection: object) -> None:
+    """Bring a live connection's byte counts (and its backend's counters) up to date.
+
+    On the lean path a plain TCP connection's bytes pass from one transport straight to the
+    other (a pipe, see C{penbal.relay.legs.FrontLeg.settle}), counted by the transports and
+    added to the connection's and the backend's figures only when asked for: when the
+    connection ends, and when a status view or a health of the connection reads them.  Other
+    connections count their bytes as they pass and have nothing to settle."""
+    settle_now = getattr(connection, "settle", None)
+    if settle_now is not None:
+        settle_now()
+
+
 class Backend:
     """A server of the balancer's table, with state and counters."""
 
@@ -84,6 +97,12 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<Backend {self.index} {self.spec.address} {self.admin.value}>"
+
+    def settle_live(self) -> None:
+        """Bring the byte counters up to date with what the live connections relayed: call
+        before reading them (see L{settle})."""
+        for connection in list(self.live):
+            settle(connection)
 
     @property
     def address(self) -> str:

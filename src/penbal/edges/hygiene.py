@@ -27,6 +27,9 @@ class Watched(Protocol):
 
     def close(self) -> None: ...
 
+    def settle(self) -> None:
+        """Bring the byte counters up to date (the lean path counts piped bytes lazily)."""
+
 
 class IdleWatch:
     """Closes one connection once its byte counters stop moving for C{timeout} seconds."""
@@ -45,6 +48,7 @@ class IdleWatch:
         connection = self._connection
         if connection.closed:
             return
+        connection.settle()
         now = (connection.bytes_in, connection.bytes_out)
         if now != self._seen:
             self._seen = now

@@ -145,6 +145,7 @@ class RelayFactory(ServerFactory):
             self.queue.ended(front)
         if self.edges is not None:
             self.edges.ended(front)
+        front.settle()  # what the pipes relayed, into the figures below
         backend = front.backend
         if backend is not None and front in backend.live:
             backend.live.discard(front)

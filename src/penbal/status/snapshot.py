@@ -18,7 +18,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from penbal.backend import Backend
+from penbal.backend import Backend, settle
 from penbal.config.edit import mode_line
 from penbal.config.reconcile import capture
 from penbal.connlog import ConnectionRecord
@@ -200,9 +200,15 @@ def backend_status(runtime: Runtime, backend: Backend, now: float) -> BackendSta
         health_reason=health.reason,
         health_since=health.since,
         blacklisted_for=max(0.0, backend.blacklisted_until - now),
-        counters={key: int(value) for key, value in asdict(backend.counters).items()},
+        counters=_settled_counters(backend),
         health={str(key): _plain(value) for key, value in health.details.items()},
     )
+
+
+def _settled_counters(backend: Backend) -> dict[str, int]:
+    """The backend's counters, with what its live connections relayed until now."""
+    backend.settle_live()
+    return {key: int(value) for key, value in asdict(backend.counters).items()}
 
 
 def backend_statuses(runtime: Runtime, now: float) -> list[BackendStatus]:
@@ -217,6 +223,7 @@ def _live(runtime: Runtime, now: float) -> list[LiveConnection]:
             if len(shown) >= MAX_CONNECTIONS_SHOWN:
                 return shown
             backend = getattr(front, "backend", None)
+            settle(front)
             client = front.client
             shown.append(
                 LiveConnection(

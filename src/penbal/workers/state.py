@@ -212,6 +212,7 @@ def worker_figures(pool: BackendPool, active: int, accepted: int,
     the last push (None if none)."""
     backends: dict[str, dict[str, Any]] = {}
     for backend in pool:
+        backend.settle_live()
         figure = backends.setdefault(
             backend.address, {"counters": dict.fromkeys(COUNTER_NAMES, 0), "blacklist": None})
         for name, value in vars(backend.counters).items():
