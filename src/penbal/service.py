@@ -12,7 +12,7 @@ from typing import Any
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint, serverFromString
 from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -23,10 +23,14 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from penbal.address import ListenSpec
+from penbal.address import ListenSpec, tcp_listen
+from penbal.relay.leanport import LeanTCPServerEndpoint
 from penbal.relay.listener import RelayFactory
 
 log = Logger()
+
+#: Makes the server endpoint of a LISTEN endpoint string (Twisted's C{serverFromString}).
+EndpointFor = Callable[[Any, str], IStreamServerEndpoint]
 
 #: After the shutdown timeout, closed connections get this long to flush before an abort.
 CLOSE_BOUND = 5.0
@@ -71,8 +75,26 @@ class DaemonServices(MultiService):
             raise DaemonStartupError(e.message) from None
 
 
+def relay_endpoints(factory: RelayFactory, other: EndpointFor = serverFromString) -> EndpointFor:
+    """The endpoints of C{factory}'s LISTEN: penbal's own lean port for a plain C{tcp:} or
+    C{tcp6:} address when its clients run on lean transports (L{RelayFactory.lean_accept}),
+    C{other} for every other one (unix sockets, TLS, C{systemd:}, C{haproxy:}, plugins), and
+    for all of them on the stock path (C{--relay-path twisted}) or with PROXY clients."""
+
+    def endpoint_for(reactor: Any, description: str) -> IStreamServerEndpoint:
+        endpoint = other(reactor, description)  # its checks and errors, whichever listens
+        tcp = tcp_listen(description)
+        if (tcp is not None and factory.lean_accept
+                and isinstance(endpoint, TCP4ServerEndpoint | TCP6ServerEndpoint)):
+            return LeanTCPServerEndpoint(reactor, tcp.port, tcp.backlog, tcp.interface)
+        return endpoint
+
+    return endpoint_for
+
+
 class TCPBalancerService(Service):
-    """Listen on one endpoint and relay every client through a L{RelayFactory}."""
+    """Listen on one endpoint and relay every client through a L{RelayFactory}; the
+    endpoint is C{endpoint_for}'s, L{relay_endpoints} by default."""
 
     def __init__(
         self,
@@ -80,10 +102,10 @@ class TCPBalancerService(Service):
         listen: ListenSpec,
         factory: RelayFactory,
         stop_timeout: float = 30.0,
-        endpoint_for: Callable[[Any, str], IStreamServerEndpoint] = serverFromString,
+        endpoint_for: EndpointFor | None = None,
     ) -> None:
         self._reactor = reactor
-        self._endpoint_for = endpoint_for
+        self._endpoint_for = endpoint_for or relay_endpoints(factory)
         self._listen = listen
         self.factory = factory
         self._stop_timeout = stop_timeout
