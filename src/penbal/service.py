@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_service_shutdown -*-
+# -*- test-case-name: tests.test_service_shutdown,tests.test_service_listen -*-
 """
 The balancer as a Twisted service: listen on start; on SIGTERM stop accepting, let live
 connections finish (bounded by --shutdown-timeout), close the rest and exit 0.
