@@ -6,16 +6,22 @@ lean path, Twisted's endpoints for everything else.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
-from twisted.internet.endpoints import TCP4ServerEndpoint, UNIXServerEndpoint, serverFromString
+from twisted.internet.endpoints import (
+    AdoptedStreamServerEndpoint,
+    TCP4ServerEndpoint,
+    UNIXServerEndpoint,
+    serverFromString,
+)
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.address import ListenSpec
 from penbal.edges.acl import AccessList
 from penbal.edges.gate import Edges
-from penbal.relay.leanport import LeanTCPPort, LeanTCPServerEndpoint
+from penbal.relay.leanport import LeanAdoptedEndpoint, LeanTCPPort, LeanTCPServerEndpoint
 from penbal.service import StartupError, TCPBalancerService, relay_endpoints
 from tests.relay.fixtures import RelayHarness
 
@@ -48,6 +54,23 @@ class RelayEndpointsTests(SynchronousTestCase):
         self.factory.edges = Edges(self.harness.reactor, self.harness.reactor,
                                    proxy_networks=AccessList())
         self.assertIsInstance(self.endpoint("tcp:3306"), TCP4ServerEndpoint)
+
+    def test_systemd_tcp_socket_is_lean(self) -> None:
+        """A TCP socket passed by systemd (Twisted's systemd: endpoint found it) is adopted
+        by penbal's own port; a unix one stays Twisted's."""
+        shared = socket.socket()
+        self.addCleanup(shared.close)
+        fd = shared.fileno()
+        adopted = AdoptedStreamServerEndpoint(self.harness.reactor, fd, socket.AF_INET)
+        endpoint = self.endpoint("systemd:domain=INET:index=0", lambda reactor, text: adopted)
+        assert isinstance(endpoint, LeanAdoptedEndpoint)
+        self.assertEqual(endpoint.fd, fd)
+        unix = AdoptedStreamServerEndpoint(self.harness.reactor, fd, socket.AF_UNIX)
+        self.assertIs(self.endpoint("systemd:domain=UNIX:index=0", lambda reactor, text: unix),
+                      unix)
+        self.factory.lean = False
+        self.assertIs(self.endpoint("systemd:domain=INET:index=0", lambda reactor, text: adopted),
+                      adopted)
 
     def test_other_kinds_are_twisted(self) -> None:
         """A unix socket (and any other kind) is Twisted's."""

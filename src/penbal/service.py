@@ -7,12 +7,18 @@ connections finish (bounded by --shutdown-timeout), close the rest and exit 0.
 from __future__ import annotations
 
 import signal
+import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint, serverFromString
+from twisted.internet.endpoints import (
+    AdoptedStreamServerEndpoint,
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+    serverFromString,
+)
 from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -24,7 +30,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from penbal.address import ListenSpec, tcp_listen
-from penbal.relay.leanport import LeanTCPServerEndpoint
+from penbal.relay.leanport import LeanAdoptedEndpoint, LeanTCPServerEndpoint
 from penbal.relay.listener import RelayFactory
 
 log = Logger()
@@ -77,16 +83,21 @@ class DaemonServices(MultiService):
 
 def relay_endpoints(factory: RelayFactory, other: EndpointFor = serverFromString) -> EndpointFor:
     """The endpoints of C{factory}'s LISTEN: penbal's own lean port for a plain C{tcp:} or
-    C{tcp6:} address when its clients run on lean transports (L{RelayFactory.lean_accept}),
-    C{other} for every other one (unix sockets, TLS, C{systemd:}, C{haproxy:}, plugins), and
-    for all of them on the stock path (C{--relay-path twisted}) or with PROXY clients."""
+    C{tcp6:} address, or a TCP socket passed by systemd (C{systemd:}, found by Twisted's
+    endpoint), when its clients run on lean transports (L{RelayFactory.lean_accept});
+    C{other}'s endpoint for every other one (unix sockets, TLS, C{haproxy:}, plugins), and for
+    all of them on the stock path (C{--relay-path twisted}) or with PROXY clients."""
 
     def endpoint_for(reactor: Any, description: str) -> IStreamServerEndpoint:
         endpoint = other(reactor, description)  # its checks and errors, whichever listens
         tcp = tcp_listen(description)
-        if (tcp is not None and factory.lean_accept
-                and isinstance(endpoint, TCP4ServerEndpoint | TCP6ServerEndpoint)):
+        if not factory.lean_accept:
+            return endpoint
+        if tcp is not None and isinstance(endpoint, TCP4ServerEndpoint | TCP6ServerEndpoint):
             return LeanTCPServerEndpoint(reactor, tcp.port, tcp.backlog, tcp.interface)
+        if (isinstance(endpoint, AdoptedStreamServerEndpoint)  # systemd:domain=INET[6]
+                and endpoint.addressFamily in (socket.AF_INET, socket.AF_INET6)):
+            return LeanAdoptedEndpoint(reactor, endpoint.fileno)
         return endpoint
 
     return endpoint_for

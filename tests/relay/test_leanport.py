@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.error import CannotListenError
+from twisted.internet.error import AlreadyListened, CannotListenError
 from twisted.internet.interfaces import IListeningPort, IReadDescriptor
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactor
@@ -24,7 +24,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from penbal.relay import leanport
-from penbal.relay.leanport import LeanTCPPort, LeanTCPServerEndpoint
+from penbal.relay.leanport import LeanAdoptedEndpoint, LeanTCPPort, LeanTCPServerEndpoint
 from penbal.relay.leantransport import LeanTCPTransport
 
 
@@ -460,3 +460,37 @@ class CapBatchesTests(SynchronousTestCase):
         self.assertFalse(leanport.supported(port))
         leanport.cap_batches(port, lambda: 1)
         self.assertEqual(port.doRead, read)
+
+
+class AdoptedEndpointTests(SynchronousTestCase):
+    """LeanAdoptedEndpoint (a socket passed by systemd)."""
+
+    def socket_fd(self) -> tuple[socket.socket, int]:
+        shared = socket.socket()
+        self.addCleanup(shared.close)
+        shared.bind(("127.0.0.1", 0))
+        shared.listen(8)
+        return shared, os.dup(shared.fileno())
+
+    def test_listen_once(self) -> None:
+        """It listens on a duplicate and closes the descriptor it was given; a second listen
+        is AlreadyListened."""
+        shared, fd = self.socket_fd()
+        fds = MemoryReactor()
+        endpoint = LeanAdoptedEndpoint(fds, fd)
+        port = self.successResultOf(endpoint.listen(Relay()))
+        self.addCleanup(port.stopListening)
+        assert isinstance(port, LeanTCPPort)
+        self.assertIn(port, fds.readers)
+        self.assertEqual(port.getHost().port, shared.getsockname()[1])
+        with self.assertRaises(OSError):
+            os.fstat(fd)
+        self.failureResultOf(endpoint.listen(Relay()), AlreadyListened)
+
+    def test_not_a_socket(self) -> None:
+        """A descriptor that is no TCP socket fails the Deferred."""
+        one, other = socket.socketpair()
+        self.addCleanup(one.close)
+        self.addCleanup(other.close)
+        self.failureResultOf(LeanAdoptedEndpoint(MemoryReactor(), one.fileno()).listen(Relay()),
+                             ValueError)

@@ -30,7 +30,7 @@ from typing import Any
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.error import CannotListenError
+from twisted.internet.error import AlreadyListened, CannotListenError
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
@@ -295,6 +295,32 @@ class LeanTCPServerEndpoint:
         try:
             port.startListening()
         except CannotListenError:
+            return fail()
+        return succeed(port)
+
+
+@implementer(IStreamServerEndpoint)
+class LeanAdoptedEndpoint:
+    """A listening TCP socket made elsewhere (systemd's, found by Twisted's C{systemd:}
+    endpoint) as an endpoint that listens with a L{LeanTCPPort}.  As with Twisted's
+    C{AdoptedStreamServerEndpoint}, the descriptor is closed once the port has its
+    duplicate, and it listens once."""
+
+    def __init__(self, reactor: IReactorFDSet, fd: int) -> None:
+        self._reactor = reactor
+        self.fd = fd
+        self._used = False
+
+    def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
+        """A started L{LeanTCPPort} on the socket."""
+        if self._used:
+            return fail(AlreadyListened())
+        self._used = True
+        try:
+            port = LeanTCPPort.adopt(self._reactor, self.fd, factory)
+            port.startListening()
+            os.close(self.fd)
+        except Exception:
             return fail()
         return succeed(port)
 
