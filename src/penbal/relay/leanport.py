@@ -8,9 +8,9 @@ Why not Twisted's C{tcp.Port}: its C{doRead} wraps each batch in a log buffer, b
 C{tcp.Server} per client, and accepts up to C{numberAccepts} clients (100 and growing) before
 pausing the port could take effect.  This port does what a plain TCP listener of the relay
 needs with the reactor's public C{IReactorFDSet}: it is an C{IListeningPort} and the
-reactor's C{IReadDescriptor}, binds its socket (or adopts a listening one, as a C{--workers}
-worker does), and its accept loop builds a lean transport per client, with no Deferred and no
-log context per client.  TCP_NODELAY is set once on the listening socket (Linux gives it to
+reactor's C{IReadDescriptor}, binds its socket (or adopts a listening one: a C{--workers}
+worker's, a socket passed by systemd), and its accept loop builds a lean transport per
+client, with no Deferred and no log context per client.  TCP_NODELAY is set once on the listening socket (Linux gives it to
 every accepted socket).  Out of descriptors, it sheds the waiting clients with a reserved
 descriptor, as Twisted's port does, so that the poll loop does not spin on a readable
 listener it cannot accept from.
@@ -331,10 +331,11 @@ def cap_batches(port: Any, free_slots: Callable[[], int]) -> None:
     could take effect, so C{-x} would overshoot under a burst.
 
     The one place penbal touches C{tcp.Port} internals: it reads and sets C{numberAccepts}
-    and replaces C{doRead}, as C{tcp.Port} (and the ports built on it: C{unix.Port}, TLS
-    listeners) has them in Twisted 24.7 to 26.10 (checked against each).  L{supported} is
-    the check: a port without them is left to Twisted's own loop, paused and resumed through
-    its public C{stopReading}/C{startReading} only."""
+    (read by C{doRead} at each readiness event) and replaces C{doRead} on the instance, as
+    C{tcp.Port} and the ports built on it (C{unix.Port}, TLS listeners) have them in Twisted
+    26.10, the version checked (penbal requires 24.7 or later).  L{supported} is the check,
+    made when the port is attached: a port without them is left to Twisted's own loop
+    (uncapped), paused and resumed through its public C{stopReading}/C{startReading} only."""
     if not supported(port):
         return
     read = port.doRead
