@@ -10,10 +10,10 @@ pausing the port could take effect.  This port does what a plain TCP listener of
 needs with the reactor's public C{IReactorFDSet}: it is an C{IListeningPort} and the
 reactor's C{IReadDescriptor}, binds its socket (or adopts a listening one: a C{--workers}
 worker's, a socket passed by systemd), and its accept loop builds a lean transport per
-client, with no Deferred and no log context per client.  TCP_NODELAY is set once on the listening socket (Linux gives it to
-every accepted socket).  Out of descriptors, it sheds the waiting clients with a reserved
-descriptor, as Twisted's port does, so that the poll loop does not spin on a readable
-listener it cannot accept from.
+client, with no Deferred and no log context per client.  TCP_NODELAY is set once on the
+listening socket (Linux gives it to every accepted socket).  Out of descriptors, it sheds the
+waiting clients with a reserved descriptor, as Twisted's port does, so that the poll loop
+does not spin on a readable listener it cannot accept from.
 
 L{cap_batches} caps the accept batches of Twisted's own ports (unix sockets, TLS, the stock
 C{--relay-path twisted}, PROXY-receiving fronts); it is the one function of penbal that
@@ -207,9 +207,12 @@ class LeanTCPPort:
         self._close()
 
     def doRead(self) -> None:
-        """Accept the waiting clients, at most C{min(BATCH, free_slots())} (at least one)."""
+        """Accept the waiting clients, at most C{min(BATCH, free_slots())} (at least one: a
+        port still registered must not spin), each onto a lean transport."""
         free = self.free_slots()
-        accept = self.accept
+        accept, build = self.accept, self.factory.buildProtocol
+        family, kind, proto, address = self._family, self._type, self._proto, self._address
+        reactor, max_read, nodelay = self.reactor, self.max_read, self._nodelay
         for _ in range(BATCH if free >= BATCH else free if free > 1 else 1):
             try:
                 fd, addr = accept()
@@ -220,24 +223,21 @@ class LeanTCPPort:
                     self._shed(e)
                     return
                 continue  # the client gave up before it was accepted (ECONNABORTED, EPERM...)
-            self._serve(fd, addr)
-
-    def _serve(self, fd: int, addr: Any) -> None:
-        sock = transport = None
-        try:
-            sock = socket.socket(self._family, self._type, self._proto, fd)
-            if len(addr) == 4:  # IPv6: the scope id, as Twisted gives it
-                addr = (socket.getnameinfo(addr, _NUMERIC)[0], *addr[1:])
-            protocol = self.factory.buildProtocol(self._address("TCP", addr[0], addr[1]))
-            if protocol is None:  # the factory refused it
-                sock.close()
-                return
-            transport = LeanTCPTransport(sock, protocol, self.reactor, addr,  # type: ignore[arg-type]
-                                         self.max_read, self._nodelay)
-            protocol.makeConnection(transport)
-        except Exception:
-            log.failure("accepting a client from {addr}", addr=addr)
-            _discard(fd, sock, transport)
+            sock = transport = None
+            try:
+                sock = socket.socket(family, kind, proto, fd)
+                if len(addr) == 4:  # IPv6: the scope id, as Twisted gives it
+                    addr = (socket.getnameinfo(addr, _NUMERIC)[0], *addr[1:])
+                protocol = build(address("TCP", addr[0], addr[1]))
+                if protocol is None:  # the factory refused it
+                    sock.close()
+                    continue
+                transport = LeanTCPTransport(sock, protocol, reactor,  # type: ignore[arg-type]
+                                             addr, max_read, nodelay)
+                protocol.makeConnection(transport)
+            except Exception:
+                log.failure("accepting a client from {addr}", addr=addr)
+                _discard(fd, sock, transport)
 
     def _shed(self, error: OSError) -> None:
         """Out of descriptors: free the reserved one, accept and close the clients waiting
