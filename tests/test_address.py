@@ -178,8 +178,10 @@ class TCPListenTests(SynchronousTestCase):
 
     def test_pen_listen_addresses(self) -> None:
         """Pen's [HOST:]PORT forms are plain TCP addresses too."""
-        self.assertEqual(parse_listen("3306").tcp, address.TCPListen(3306))
-        self.assertEqual(parse_listen("[::1]:3306").tcp, address.TCPListen(3306, "::1"))
+        self.assertEqual(address.tcp_listen(parse_listen("3306").endpoint),
+                         address.TCPListen(3306))
+        self.assertEqual(address.tcp_listen(parse_listen("[::1]:3306").endpoint),
+                         address.TCPListen(3306, "::1"))
 
     def test_other_endpoints_are_not(self) -> None:
         """Other kinds, and tcp strings with fields this does not read, are left to

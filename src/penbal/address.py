@@ -56,11 +56,6 @@ class ListenSpec:
     endpoint: str
     port: int | None
 
-    @property
-    def tcp(self) -> TCPListen | None:
-        """The address, when the endpoint is a plain C{tcp:}/C{tcp6:} one (see L{tcp_listen})."""
-        return tcp_listen(self.endpoint)
-
 
 @dataclass(frozen=True)
 class TCPListen:

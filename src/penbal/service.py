@@ -90,9 +90,9 @@ def relay_endpoints(factory: RelayFactory, other: EndpointFor = serverFromString
 
     def endpoint_for(reactor: Any, description: str) -> IStreamServerEndpoint:
         endpoint = other(reactor, description)  # its checks and errors, whichever listens
-        tcp = tcp_listen(description)
         if not factory.lean_accept:
             return endpoint
+        tcp = tcp_listen(description)
         if tcp is not None and isinstance(endpoint, TCP4ServerEndpoint | TCP6ServerEndpoint):
             return LeanTCPServerEndpoint(reactor, tcp.port, tcp.backlog, tcp.interface)
         if (isinstance(endpoint, AdoptedStreamServerEndpoint)  # systemd:domain=INET[6]
