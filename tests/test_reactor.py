@@ -12,7 +12,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from penbal.reactor import LeanEPollReactor
+from penbal.reactor import LeanEPollReactor, PublicShortcuts, shortcuts
 
 
 class Reader:
@@ -43,7 +43,7 @@ class SocketPairCase(SynchronousTestCase):
     """A lean reactor and a connected socket pair for each test."""
 
     def setUp(self) -> None:
-        self.reactor = LeanEPollReactor()  # type: ignore[no-untyped-call]
+        self.reactor = LeanEPollReactor()
         self.left, self.right = socket.socketpair()
         self.addCleanup(self.left.close)
         self.addCleanup(self.right.close)
@@ -134,3 +134,80 @@ class LeanDispatchTests(SocketPairCase):
         self.right.close()
         self.reactor.doPoll(1)
         self.assertEqual(reader.reads, 1)
+
+
+class Connecting(Reader):
+    """A write descriptor (a connect in progress) recording its write events."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self.writes = 0
+
+    def doWrite(self) -> None:
+        self.writes += 1
+
+
+class ShortcutTests(SocketPairCase):
+    """The two shortcuts that save an epoll_ctl each, and their public fallback."""
+
+    def test_forget(self) -> None:
+        """A forgotten descriptor is no longer watched (its owner closes it next)."""
+        reader = Reader(self.left)
+        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.reactor.forget(reader)
+        self.assertNotIn(reader, self.reactor.getReaders())  # type: ignore[no-untyped-call]
+        self.left.close()
+        self.reactor.doPoll(0)  # the closed descriptor left the epoll set with its close
+        self.assertEqual(reader.reads, 0)
+
+    def test_forget_unknown(self) -> None:
+        """Forgetting what is not registered (or is another's descriptor) changes nothing."""
+        reader, other = Reader(self.left), Reader(self.left)
+        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.reactor.forget(other)
+        self.assertIn(reader, self.reactor.getReaders())  # type: ignore[no-untyped-call]
+
+    def test_hand_over(self) -> None:
+        """A descriptor registered for writing passes to its reader with one modify: the
+        reader gets the reads, the writer no more write events."""
+        writer, reader = Connecting(self.left), Reader(self.left)
+        self.reactor.addWriter(writer)  # type: ignore[no-untyped-call]
+        self.reactor.doPoll(0)
+        self.assertEqual(writer.writes, 1)
+        self.reactor.hand_over(writer, reader)
+        self.assertNotIn(writer, self.reactor.getWriters())  # type: ignore[no-untyped-call]
+        self.assertIn(reader, self.reactor.getReaders())  # type: ignore[no-untyped-call]
+        self.right.send(b"x")
+        self.reactor.doPoll(0)
+        self.assertEqual((writer.writes, reader.reads), (1, 1))
+
+    def test_hand_over_not_writing(self) -> None:
+        """Where the old descriptor is not registered for writing only, the hand-over takes
+        the public route and still ends with the reader registered."""
+        writer, reader = Connecting(self.left), Reader(self.left)
+        self.reactor.hand_over(writer, reader)
+        self.assertIn(reader, self.reactor.getReaders())  # type: ignore[no-untyped-call]
+        self.assertNotIn(writer, self.reactor.getWriters())  # type: ignore[no-untyped-call]
+
+    def test_shortcuts_choice(self) -> None:
+        """The lean reactor is its own shortcuts; another reactor gets the public calls, and so
+        does a lean reactor whose internals did not check out."""
+        from twisted.internet.testing import MemoryReactor
+
+        self.assertIs(shortcuts(self.reactor), self.reactor)
+        self.assertIsInstance(shortcuts(MemoryReactor()), PublicShortcuts)
+        self.reactor.internals_ok = False
+        self.assertIsInstance(shortcuts(self.reactor), PublicShortcuts)
+
+    def test_public_shortcuts(self) -> None:
+        """The public fallback does the same with addReader/removeWriter."""
+        from twisted.internet.testing import MemoryReactor
+
+        memory = MemoryReactor()
+        writer, reader = Connecting(self.left), Reader(self.left)
+        memory.addWriter(writer)
+        public = PublicShortcuts(memory)
+        public.hand_over(writer, reader)
+        self.assertEqual((memory.getWriters(), memory.getReaders()), ([], [reader]))
+        public.forget(reader)
+        self.assertEqual(memory.getReaders(), [])

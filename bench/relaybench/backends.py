@@ -1,15 +1,22 @@
+# -*- test-case-name: tests.bench.test_harness -*-
 """
-Local backends behind the relays: nginx, an iperf3 server, the hold server.
+Local backends behind the relays: nginx (small answers, and the bulk file), the hold server.
 
-All listen on 127.0.0.1 ephemeral ports and run on the load core.
+All listen on 127.0.0.1 ephemeral ports and run on the load core.  The bulk row's backend is
+nginx sending one large sparse file with sendfile: unlike iperf3's server, it does not mind
+health checks that connect and close (``--check tcp``), and it costs the load core little.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from relaybench.procs import LOOPBACK, Proc, free_port
+from relaybench.procs import LOOPBACK, BenchError, Proc, free_port
 
 BODY = "hello from the penbal benchmark\\n"
 
@@ -35,34 +42,67 @@ http {{
     keepalive_requests 100000000;
     keepalive_timeout 300s;
     default_type text/plain;
+    sendfile on;
+    tcp_nopush on;
 
     server {{
         listen {listen};
         location / {{
             return 200 "{body}";
         }}
+{bulk}
     }}
 }}
 """
 
+#: Where nginx serves the bulk file.
+BULK_PATH = "/bulk"
 
-def start_nginx(core: int, logdir: Path) -> tuple[Proc, int]:
-    """Start nginx (one process) answering every request with a small body."""
+BULK_LOCATION = """        location = {path} {{
+            alias {file};
+        }}"""
+
+#: The bulk file's size: 1 TiB lasts over 4 minutes at 30 Gbit/s (a stream that reaches its
+#: end before the load's time is up is an error).  Sparse in tmpfs, it takes no memory.
+BULK_FILE_BYTES = 1 << 40
+
+#: Where the bulk file lives: tmpfs, whose holes read as the shared zero page (no memory, no
+#: disk); on a disk file system each page read would fill the page cache.
+SHM = Path("/dev/shm")
+
+
+@contextmanager
+def bulk_file(size: int = BULK_FILE_BYTES, directory: Path = SHM) -> Iterator[Path]:
+    """A sparse file of ``size`` bytes (all zeros) in a new directory under ``directory``,
+    removed afterwards."""
+    if not directory.is_dir():
+        raise BenchError(f"the bulk row needs {directory} (tmpfs) for its sparse file")
+    home = Path(tempfile.mkdtemp(prefix="relaybench-bulk-", dir=directory))
+    try:
+        path = home / "bulk"
+        with path.open("wb") as out:
+            out.truncate(size)
+        yield path
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def nginx_config(prefix: Path, port: int, bulk: Path | None) -> str:
+    """nginx's configuration: a small body for every path, and ``bulk`` at BULK_PATH."""
+    location = "" if bulk is None else BULK_LOCATION.format(path=BULK_PATH, file=bulk)
+    return NGINX_CONFIG.format(prefix=prefix, listen=f"{LOOPBACK}:{port}", body=BODY,
+                               bulk=location)
+
+
+def start_nginx(core: int, logdir: Path, bulk: Path | None = None) -> tuple[Proc, int]:
+    """Start nginx (one process) answering every request with a small body, and with the
+    file ``bulk`` (sent with sendfile) at BULK_PATH."""
     port = free_port()
     prefix = logdir / "nginx"
     prefix.mkdir(exist_ok=True)
     config = prefix / "nginx.conf"
-    config.write_text(NGINX_CONFIG.format(prefix=prefix, listen=f"{LOOPBACK}:{port}", body=BODY))
+    config.write_text(nginx_config(prefix, port, bulk))
     proc = Proc("nginx", ["nginx", "-p", str(prefix), "-c", str(config)], core, logdir)
-    _wait(proc, port)
-    return proc, port
-
-
-def start_iperf3_server(core: int, logdir: Path) -> tuple[Proc, int]:
-    """Start ``iperf3 -s`` for a single test on 127.0.0.1."""
-    port = free_port()
-    argv = ["iperf3", "-s", "-1", "-B", LOOPBACK, "-p", str(port)]
-    proc = Proc("iperf3-server", argv, core, logdir)
     _wait(proc, port)
     return proc, port
 

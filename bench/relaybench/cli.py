@@ -5,6 +5,7 @@ Command line: run every (row, relay) cell, print the table, write the JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -27,6 +28,7 @@ from relaybench.procs import (
 from relaybench.relays import (
     PENBAL_CMD,
     PORTFORWARD_CMD,
+    PRODUCTION_CMD,
     RelaySpec,
     default_specs,
     parse_extra,
@@ -51,7 +53,6 @@ PACKAGES = (
     "haproxy",
     "wrk",
     "nginx-light",
-    "iperf3",
     "sysbench",
     "mariadb-server",
     "galera-4",
@@ -64,7 +65,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=(
             "Benchmark penbal beside Pen, HAProxy and no relay (direct), on"
             " loopback, in one run: kept-alive HTTP and new connection per"
-            " request (wrk + nginx), bulk (iperf3) and memory per idle"
+            " request (wrk + nginx), bulk (one stream of a large file from nginx) and"
+            " memory per idle"
             " connection. Relays run on --relay-core, everything else on"
             " --load-core. On request (--rows sysbench), sysbench OLTP through"
             " each relay to a local 3-node Galera cluster, all unpinned."
@@ -72,10 +74,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         epilog=(
             "Relay command templates may use {listen} and {backend}"
             " (127.0.0.1:PORT), {backends} (every backend), {listen_port},"
-            " {backend_port} and {max_conns};"
-            " the aliases"
-            f" 'penbal' ({PENBAL_CMD}) and 'portforward' ({PORTFORWARD_CMD})"
-            " are accepted where a template is."
+            " {backend_port}, {control} (127.0.0.1:PORT, free, for penbal's -C),"
+            " {control_port} and {max_conns}; the aliases"
+            f" 'penbal' ({PENBAL_CMD}), 'production' ({PRODUCTION_CMD}: issue 15's"
+            f" command) and 'portforward' ({PORTFORWARD_CMD}) are accepted where a"
+            " template is."
         ),
     )
     parser.add_argument(
@@ -97,7 +100,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--penbal-cmd", default="penbal", metavar="TEMPLATE",
-        help="command that runs penbal (default: the 'penbal' alias)",
+        help="command that runs penbal (default: the 'penbal' alias; 'production' for"
+        " issue 15's command)",
     )  # fmt: skip
     parser.add_argument(
         "--extra-relay", action="append", default=[], metavar="NAME=TEMPLATE",
@@ -165,7 +169,7 @@ def needed_tools(rows: list[str], relays: list[RelaySpec]) -> list[str]:
     if "workers" in rows:
         tools.add("pen")
     if "bulk" in rows:
-        tools.add("iperf3")
+        tools.add("nginx")
     if "sysbench" in rows:
         tools |= set(sysbench.TOOLS)
     return sorted(tools)
@@ -199,15 +203,15 @@ def run_cells(
     cells: list[Cell] = []
     nginx: Proc | None = None
     nginx_port = 0
-    try:
+    with contextlib.ExitStack() as stack:
+        bulk = stack.enter_context(backends.bulk_file()) if "bulk" in rows else None
         for row in rows:
             if row == "sysbench":
                 cells += sysbench.run(setup, relays, repeat, _progress, _summary)
                 continue
-            if row in ("keepalive", "newconn") and nginx is None:
-                nginx, nginx_port = backends.start_nginx(setup.load_core, setup.logdir)
-            if row == "workers" and nginx is None:
-                nginx, nginx_port = backends.start_nginx(setup.load_core, setup.logdir)
+            if row in NGINX_ROWS and nginx is None:
+                nginx, nginx_port = backends.start_nginx(setup.load_core, setup.logdir, bulk)
+                stack.callback(nginx.stop)
             rounds = 1 if row == "memory" else repeat
             runs: dict[tuple[str, str], list[Cell]] = {}
             for n in range(rounds):
@@ -220,10 +224,11 @@ def run_cells(
                         _progress(f"    {_summary(cell)}")
                         runs.setdefault((cell.row, cell.relay), []).append(cell)
             cells += [median_cell(got) for got in runs.values()]
-    finally:
-        if nginx is not None:
-            nginx.stop()
     return cells
+
+
+#: The rows whose backend is nginx (started once, on the first of them).
+NGINX_ROWS = ("keepalive", "newconn", "bulk", "workers")
 
 
 def _quiet(setup: measure.Setup) -> dict[str, JsonValue] | None:
@@ -242,7 +247,7 @@ def _cell(setup: measure.Setup, row: str, spec: RelaySpec, nginx_port: int) -> l
     if row in ("keepalive", "newconn"):
         return [measure.http(setup, spec, nginx_port, close=row == "newconn")]
     if row == "bulk":
-        return [measure.bulk(setup, spec)]
+        return [measure.bulk(setup, spec, nginx_port)]
     return measure.memory(setup, spec)
 
 

@@ -1,14 +1,15 @@
+# -*- test-case-name: tests.bench.test_harness -*-
 """
-The loads: wrk (kept-alive and connection-per-request), iperf3, idle connections.
+The loads: wrk (kept-alive and connection-per-request), one bulk stream, idle connections.
 
 Each returns its measurement; the caller measures the relay's CPU around it.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 
 from relaybench.procs import LOOPBACK, BenchError, run_tool
@@ -27,9 +28,10 @@ class WrkResult:
     non_2xx: int = 0
 
 
-def wrk(port: int, duration: int, *, close: bool) -> WrkResult:
+def wrk(port: int, duration: int, *, close: bool, connections: int = WRK_CONNECTIONS
+        ) -> WrkResult:
     """``wrk -t1 -c50`` against http://127.0.0.1:port/ for ``duration`` s."""
-    argv = ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{duration}s"]
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
     if close:
         argv += ["-H", "Connection: close"]
     argv.append(f"http://{LOOPBACK}:{port}/")
@@ -53,38 +55,52 @@ def parse_wrk(out: str) -> WrkResult:
     return result
 
 
-@dataclass
-class IperfResult:
-    """What iperf3 reported for one stream."""
+@dataclass(frozen=True)
+class StreamResult:
+    """One stream read to its end of time: bytes received over seconds."""
 
-    gbit_per_s: float
-    sent_gbit_per_s: float
-    retransmits: int
+    bytes: int
+    seconds: float
 
-
-def iperf3(port: int, duration: int) -> IperfResult:
-    """One iperf3 stream to 127.0.0.1:port for ``duration`` s."""
-    argv = [
-        "iperf3", "-c", LOOPBACK, "-p", str(port), "-t", str(duration),
-        "-J", "--connect-timeout", "5000",
-    ]  # fmt: skip
-    return parse_iperf3(run_tool(argv, duration + TOOL_GRACE))
+    @property
+    def gbit_per_s(self) -> float:
+        return 8 * self.bytes / self.seconds / 1e9 if self.seconds > 0 else 0.0
 
 
-def parse_iperf3(out: str) -> IperfResult:
-    """Parse ``iperf3 -J`` output."""
+#: The bulk client's read size: large reads keep the client's own cost per byte small (one
+#: system call and one copy per up to 1 MiB), so that it reads faster than any relay sends.
+STREAM_READ = 1 << 20
+STREAM_TIMEOUT = 5.0
+
+
+def stream(port: int, duration: float, path: str) -> StreamResult:
+    """GET ``path`` from 127.0.0.1:port on one connection and read the body for ``duration``
+    s, then close: what one stream carried.  The body must last longer than ``duration``."""
+    request = f"GET {path} HTTP/1.1\r\nHost: relaybench\r\n\r\n".encode()
+    buffer = bytearray(STREAM_READ)
+    received = 0
     try:
-        report = json.loads(out)
-        if "error" in report:
-            raise BenchError(f"iperf3: {report['error']}")
-        end = report["end"]
-        return IperfResult(
-            end["sum_received"]["bits_per_second"] / 1e9,
-            end["sum_sent"]["bits_per_second"] / 1e9,
-            int(end["sum_sent"].get("retransmits", 0)),
-        )
-    except (ValueError, KeyError, TypeError) as e:
-        raise BenchError(f"cannot parse iperf3 output: {e}\n{out[-800:]}") from e
+        with socket.create_connection((LOOPBACK, port), timeout=STREAM_TIMEOUT) as sock:
+            sock.sendall(request)
+            start = time.monotonic()
+            end = start + duration
+            head = sock.recv_into(buffer)
+            if not buffer[:head].startswith(b"HTTP/1.1 200 "):
+                raise BenchError(f"bulk: GET {path} answered {bytes(buffer[:80])!r}")
+            received = head
+            now = time.monotonic()
+            while now < end:
+                got = sock.recv_into(buffer)
+                if not got:
+                    raise BenchError(
+                        f"bulk: the stream ended after {received:,} bytes,"
+                        f" {now - start:.1f} s of {duration} s"
+                    )
+                received += got
+                now = time.monotonic()
+    except OSError as e:
+        raise BenchError(f"bulk: after {received:,} bytes: {e}") from e
+    return StreamResult(received, now - start)
 
 
 def open_idle(

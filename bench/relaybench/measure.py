@@ -65,18 +65,15 @@ def http(setup: Setup, spec: RelaySpec, nginx_port: int, *, close: bool) -> Cell
         cpu = meter.stop()
         busy = _json(cores.stop())
         errors = sum(result.socket_errors.values())
-        cell = Cell(
-            row,
-            spec.name,
-            result.requests_per_s,
-            cpu,
-            detail={
-                "requests": result.requests,
-                "socket_errors": dict(result.socket_errors),
-                "non_2xx": result.non_2xx,
-                "core_busy_percent": busy,
-            },
-        )
+        detail: dict[str, JsonValue] = {
+            "requests": result.requests,
+            "socket_errors": dict(result.socket_errors),
+            "non_2xx": result.non_2xx,
+            "core_busy_percent": busy,
+        }
+        if relay.proc is not None:
+            detail.update(cpu_per_request(meter, result.requests))
+        cell = Cell(row, spec.name, result.requests_per_s, cpu, detail=detail)
         if errors > result.requests // 100:
             cell.error = f"wrk saw {errors} socket errors: {result.socket_errors}"
         return cell
@@ -84,6 +81,20 @@ def http(setup: Setup, spec: RelaySpec, nginx_port: int, *, close: bool) -> Cell
         return Cell(row, spec.name, None, error=str(e))
     finally:
         relay.stop()
+
+
+def cpu_per_request(meter: CpuMeter, requests: int) -> dict[str, JsonValue]:
+    """The relay's CPU time over the load, user and system, in all and per request (µs)."""
+    times = meter.times
+    detail: dict[str, JsonValue] = {
+        "relay_cpu_seconds": round(times.total, 3),
+        "relay_user_seconds": round(times.user, 3),
+        "relay_sys_seconds": round(times.system, 3),
+    }
+    if requests:
+        detail["relay_user_us_per_request"] = round(1e6 * times.user / requests, 2)
+        detail["relay_sys_us_per_request"] = round(1e6 * times.system / requests, 2)
+    return detail
 
 
 #: Seconds a relay with worker processes gets to start them after it listens.
@@ -117,9 +128,9 @@ def workers_newconn(setup: Setup, spec: RelaySpec, nginx_port: int,
     detail: dict[str, JsonValue] = {
         "requests": result.requests,
         "socket_errors": dict(result.socket_errors),
-        "relay_cpu_seconds": meter.seconds,
         "core_busy_percent": busy,
     }
+    detail.update(cpu_per_request(meter, result.requests))
     per_connection = 1e6 * meter.seconds / result.requests if result.requests else None
     cells = [Cell(rows[0], spec.name, result.requests_per_s, cpu, detail=dict(detail)),
              Cell(rows[1], spec.name, per_connection, cpu, detail=dict(detail))]
@@ -172,38 +183,31 @@ def _json(busy: dict[str, float]) -> dict[str, JsonValue]:
     return dict(busy.items())
 
 
-def bulk(setup: Setup, spec: RelaySpec) -> Cell:
-    """One iperf3 stream through the relay: Gbit/s and the relay's CPU."""
+def bulk(setup: Setup, spec: RelaySpec, nginx_port: int) -> Cell:
+    """One stream of nginx's bulk file through the relay: Gbit/s and the relay's CPU."""
     try:
-        server, port = backends.start_iperf3_server(setup.load_core, setup.logdir)
+        relay = setup.relay(spec, nginx_port)
     except BenchError as e:
         return Cell("bulk", spec.name, None, error=str(e))
     try:
-        relay = setup.relay(spec, port)
-        try:
-            meter, cores = CpuMeter(relay.proc), CoreMeter()
-            meter.start()
-            cores.start()
-            result = loads.iperf3(relay.port, setup.duration)
-            cpu = meter.stop()
-            busy = _json(cores.stop())
-        finally:
-            relay.stop()
-        return Cell(
-            "bulk",
-            spec.name,
-            result.gbit_per_s,
-            cpu,
-            detail={
-                "sent_gbit_per_s": result.sent_gbit_per_s,
-                "retransmits": result.retransmits,
-                "core_busy_percent": busy,
-            },
-        )
+        meter, cores = CpuMeter(relay.proc), CoreMeter()
+        meter.start()
+        cores.start()
+        result = loads.stream(relay.port, setup.duration, backends.BULK_PATH)
+        cpu = meter.stop()
+        busy = _json(cores.stop())
     except BenchError as e:
         return Cell("bulk", spec.name, None, error=str(e))
     finally:
-        server.stop()
+        relay.stop()
+    detail: dict[str, JsonValue] = {
+        "bytes": result.bytes,
+        "seconds": round(result.seconds, 3),
+        "core_busy_percent": busy,
+    }
+    if relay.proc is not None:
+        detail.update(cpu_per_request(meter, 0))
+    return Cell("bulk", spec.name, result.gbit_per_s, cpu, detail=detail)
 
 
 def memory(setup: Setup, spec: RelaySpec) -> list[Cell]:

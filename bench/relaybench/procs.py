@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.bench.test_harness -*-
 """
 Processes started by the benchmark: pinning, limits, readiness, CPU and memory.
 
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from penbal.testing.process import descendants as descendants
 
@@ -30,6 +32,21 @@ ALL_CORES = frozenset(os.sched_getaffinity(0))
 
 class BenchError(Exception):
     """A failure the benchmark reports to the user without a traceback."""
+
+
+class CpuTimes(NamedTuple):
+    """CPU seconds a process spent in user space and in the kernel (utime, stime)."""
+
+    user: float
+    system: float
+
+    @property
+    def total(self) -> float:
+        return self.user + self.system
+
+    def since(self, earlier: CpuTimes) -> CpuTimes:
+        """The CPU time used between ``earlier`` and these times."""
+        return CpuTimes(self.user - earlier.user, self.system - earlier.system)
 
 
 def require_tools(names: Sequence[str]) -> None:
@@ -158,16 +175,15 @@ class Proc:
             f"  command: {' '.join(self.argv)}\n  output:\n{self.log_tail()}"
         )
 
-    def cpu_seconds(self) -> float:
-        """User plus system CPU time of the process (all its threads)."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    def cpu_times(self) -> CpuTimes:
+        """User and system CPU time of the process (all its threads)."""
+        return _cpu_times(self.pid)
 
-    def tree_cpu_seconds(self) -> float:
-        """User plus system CPU time of the process and every live descendant (a main
+    def tree_cpu_times(self) -> CpuTimes:
+        """User and system CPU time of the process and every live descendant (a main
         process and its workers)."""
-        return sum(_cpu_seconds(pid) for pid in (self.pid, *descendants(self.pid)))
+        times = [_cpu_times(pid) for pid in (self.pid, *descendants(self.pid))]
+        return CpuTimes(sum(t.user for t in times), sum(t.system for t in times))
 
     def rss_kib(self) -> int:
         """Resident set size (VmRSS) in KiB."""
@@ -175,6 +191,19 @@ class Proc:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise BenchError(f"{self.name}: no VmRSS in /proc/{self.pid}/status")
+
+    def send(self, signum: int) -> None:
+        """Send ``signum`` to this pid, if it still runs."""
+        if self._popen.poll() is None:
+            self._popen.send_signal(signum)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the process to end; True if it did."""
+        try:
+            self._popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def stop(self) -> None:
         """SIGTERM this pid, wait with a deadline, then SIGKILL this pid."""
@@ -188,13 +217,18 @@ class Proc:
             self._popen.wait(timeout=STOP_DEADLINE)
 
 
-def _cpu_seconds(pid: int) -> float:
+def parse_stat_times(stat: str) -> CpuTimes:
+    """utime and stime (fields 14 and 15) of a ``/proc/PID/stat`` line, in seconds."""
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return CpuTimes(int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS)
+
+
+def _cpu_times(pid: int) -> CpuTimes:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return 0.0  # ended meanwhile
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return CpuTimes(0.0, 0.0)  # ended meanwhile
+    return parse_stat_times(stat)
 
 
 class CpuMeter:
@@ -204,14 +238,19 @@ class CpuMeter:
     def __init__(self, proc: Proc | None, tree: bool = False):
         self.proc = proc
         self.tree = tree
-        self._cpu = 0.0
+        self._cpu = CpuTimes(0.0, 0.0)
         self._wall = 0.0
-        #: CPU seconds used between start() and stop().
-        self.seconds = 0.0
+        #: CPU time used between start() and stop(), user and system.
+        self.times = CpuTimes(0.0, 0.0)
 
-    def _now(self) -> float:
+    @property
+    def seconds(self) -> float:
+        """CPU seconds (user plus system) used between start() and stop()."""
+        return self.times.total
+
+    def _now(self) -> CpuTimes:
         assert self.proc is not None
-        return self.proc.tree_cpu_seconds() if self.tree else self.proc.cpu_seconds()
+        return self.proc.tree_cpu_times() if self.tree else self.proc.cpu_times()
 
     def start(self) -> None:
         if self.proc is not None:
@@ -222,7 +261,7 @@ class CpuMeter:
         wall = time.monotonic() - self._wall
         if self.proc is None or wall <= 0:
             return None
-        self.seconds = self._now() - self._cpu
+        self.times = self._now().since(self._cpu)
         return 100.0 * self.seconds / wall
 
 

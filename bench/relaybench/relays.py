@@ -1,12 +1,14 @@
+# -*- test-case-name: tests.bench.test_harness -*-
 """
 The relays under test and how to start each one in front of one backend.
 
 A relay is described by a command template; ``{listen_port}``,
 ``{backend_port}``, ``{listen}`` (``127.0.0.1:PORT``), ``{backend}``
-(``127.0.0.1:PORT``), ``{backends}`` (every backend, one argument each) and ``{max_conns}`` are
-filled in per measurement. ``{backend}`` and ``{backend_port}`` are the first backend; only the
-sysbench row has more than one. ``direct`` has no relay process: the load goes straight to the
-(first) backend.
+(``127.0.0.1:PORT``), ``{backends}`` (every backend, one argument each), ``{control}``
+(``127.0.0.1:PORT``, a free port for a control listener; ``{control_port}`` its number) and
+``{max_conns}`` are filled in per measurement. ``{backend}`` and ``{backend_port}`` are the
+first backend; only the sysbench row has more than one. ``direct`` has no relay process: the
+load goes straight to the (first) backend.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ TWIST = REPO / ".venv" / "bin" / "twist"
 PENBAL_CMD = f"{TWIST} penbal -x {{max_conns}} {{listen}} {{backends}}"
 # The same, round-robin (Pen's -r), for the rows with several backends.
 PENBAL_RR_CMD = f"{TWIST} penbal -r -x {{max_conns}} {{listen}} {{backends}}"
+# The command issue 15 sets its goals for: round-robin, a control port and TCP health checks
+# (how operators run penbal), -x 10000 as written there.
+PRODUCTION_CMD = (
+    f"{TWIST} penbal -r -x 10000 -C {{control}} --check tcp {{listen}} {{backends}}"
+)
 PORTFORWARD_CMD = (
     f"{TWIST} portforward --port tcp:{{listen_port}}:interface={LOOPBACK}"
     f" --host {LOOPBACK} --dest_port {{backend_port}}"
@@ -59,7 +66,7 @@ backend servers
 """
 
 # Short names accepted by --penbal-cmd and --extra-relay.
-ALIASES = {"penbal": PENBAL_CMD, "portforward": PORTFORWARD_CMD}
+ALIASES = {"penbal": PENBAL_CMD, "production": PRODUCTION_CMD, "portforward": PORTFORWARD_CMD}
 
 
 @dataclass(frozen=True)
@@ -120,16 +127,33 @@ def parse_extra(value: str) -> RelaySpec:
     return RelaySpec(name, expand_template(template))
 
 
-def _argv(template: str, fields: dict[str, str], backends: Sequence[str]) -> list[str]:
+def template_fields(port: int, control_port: int, backends: Sequence[str], max_conns: int
+                    ) -> dict[str, str]:
+    """What a template's fields become for a relay listening on ``port`` in front of
+    ``backends`` (``HOST:PORT`` each)."""
+    return {
+        "listen_port": str(port),
+        "control_port": str(control_port),
+        "control": f"{LOOPBACK}:{control_port}",
+        "backend_port": backends[0].rpartition(":")[2],
+        "listen": f"{LOOPBACK}:{port}",
+        "backend": backends[0],
+        "max_conns": str(max_conns),
+        "config": "",
+        "servers": "\n".join(f"    server s{n} {backend}" for n, backend in enumerate(backends, 1)),
+    }
+
+
+def argv(template: str, fields: dict[str, str], backends: Sequence[str]) -> list[str]:
     """Fill in ``template``; a ``{backends}`` argument becomes one argument per backend."""
     try:
-        argv: list[str] = []
+        words: list[str] = []
         for token in shlex.split(template):
             if token == "{backends}":
-                argv += backends
+                words += backends
             else:
-                argv.append(token.format(**fields, backends=" ".join(backends)))
-        return argv
+                words.append(token.format(**fields, backends=" ".join(backends)))
+        return words
     except (KeyError, IndexError, ValueError) as e:
         raise BenchError(f"bad relay command template {template!r}: {e}") from e
 
@@ -151,22 +175,17 @@ def start_relay(
     if spec.template is None:
         return Relay(spec, backend_ports[0], None)
     port = free_port()
+    control_port = free_port()
+    while control_port == port:
+        control_port = free_port()
     backends = [f"{LOOPBACK}:{backend}" for backend in backend_ports]
-    fields = {
-        "listen_port": str(port),
-        "backend_port": str(backend_ports[0]),
-        "listen": f"{LOOPBACK}:{port}",
-        "backend": backends[0],
-        "max_conns": str(max_conns),
-        "config": "",
-        "servers": "\n".join(f"    server s{n} {backend}" for n, backend in enumerate(backends, 1)),
-    }
+    fields = template_fields(port, control_port, backends, max_conns)
     if spec.name == "haproxy" and spec.template == HAPROXY_CMD:
         config = logdir / f"haproxy-{port}.cfg"
         config.write_text(HAPROXY_CONFIG.format(**fields))
         fields["config"] = str(config)
         _check_haproxy_config(config)
-    proc = Proc(spec.name, _argv(spec.template, fields, backends), core, logdir)
+    proc = Proc(spec.name, argv(spec.template, fields, backends), core, logdir)
     relay = Relay(spec, port, proc)
     try:
         proc.wait_listening(port)

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.bench.test_harness -*-
 """
 Results: one cell per (row, relay), the printed table and the JSON file.
 """
@@ -26,7 +27,7 @@ ROWS: dict[str, Row] = {
     for row in (
         Row("keepalive", "kept-alive", "req/s", 0),
         Row("newconn", "new connection per request", "req/s", 0),
-        Row("bulk", "bulk, one iperf3 stream", "Gbit/s", 2),
+        Row("bulk", "bulk, one stream", "Gbit/s", 2),
         Row("idle_kib", "idle connections", "KiB/conn", 2),
         Row("idle_mib", "RSS with the idle connections", "MiB", 1),
         Row("w_pinned_newconn", "new connection per request, relay on one core", "req/s", 0),
@@ -102,13 +103,24 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def per_request(cell: Cell) -> str:
+    """The relay's CPU time per request, user + system, in µs (``-`` where not measured)."""
+    user = cell.detail.get("relay_user_us_per_request")
+    system = cell.detail.get("relay_sys_us_per_request")
+    if cell.error is not None or not isinstance(user, float | int):
+        return "-"
+    if not isinstance(system, float | int):
+        return "-"
+    return f"{user:.1f}+{system:.1f}"
+
+
 def table(cells: list[Cell], relays: list[str], relay_core: str) -> str:
     """The side-by-side table, grouped by row, relays in the given order.
 
     Notes below it give failures, and how busy the relay core was while
     ``direct`` ran (no relay on it): other processes competing with the relays.
     """
-    head = ("row", "relay", "value", "relay CPU", "vs direct", "vs pen")
+    head = ("row", "relay", "value", "relay CPU", "us/req usr+sys", "vs direct", "vs pen")
     lines: list[tuple[str, ...]] = [head]
     notes: list[str] = []
     for row in ROWS.values():
@@ -132,6 +144,7 @@ def table(cells: list[Cell], relays: list[str], relay_core: str) -> str:
                     relay,
                     value,
                     cpu,
+                    per_request(cell),
                     _ratio(ratio(cells, cell, "direct")),
                     _ratio(ratio(cells, cell, "pen")),
                 )

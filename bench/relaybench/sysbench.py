@@ -6,7 +6,10 @@ ports 3381-3383 and group communication from 5067, apart from the test
 clusters. It is started once, its tables prepared once through node 1, and it
 is stopped at the end, also after a failure. ``direct`` goes to node 1; the
 relays balance over the three nodes, round-robin (penbal and Pen with ``-r``,
-HAProxy's default). For these rows the cluster, the relays and sysbench are
+HAProxy's default; a ``--penbal-cmd`` template such as ``production`` runs as given, with
+``{backends}`` the three nodes and ``{control}`` its own control port). Each round runs every
+relay in the order given, so Pen and penbal alternate, and each cell is the median of its
+rounds. For these rows the cluster, the relays and sysbench are
 unpinned: they run on every core.
 """
 

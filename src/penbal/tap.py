@@ -43,6 +43,7 @@ def makeService(options: Options) -> IService:
     from penbal.connlog import ConnectionLog
     from penbal.control.operations import build_operations, make_runtime
     from penbal.edges.config import build_edges
+    from penbal.garbage import freeze_startup_objects
     from penbal.interfaces import PolicyContext
     from penbal.policies.registry import PolicyError, make_policy
     from penbal.pool import BackendPool
@@ -50,6 +51,7 @@ def makeService(options: Options) -> IService:
     from penbal.service import DaemonServices, TCPBalancerService, relay_endpoints
 
     assert options.listen_spec is not None
+    freeze_startup_objects(reactor)  # out of the collector's walks once running (garbage.py)
     pool = BackendPool(reactor, options.backend_specs)
     context = PolicyContext(clock=reactor, random=random.Random(),
                             clients=options["clients"], tracking=options["tracking"],

@@ -17,7 +17,12 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
-from penbal.relay.directconnect import DirectAttempt, ip_family
+from penbal.relay.directconnect import (
+    ConnectDeadlines,
+    DirectAttempt,
+    deadlines_for,
+    ip_family,
+)
 from penbal.relay.leantransport import LeanTCPTransport
 
 
@@ -115,3 +120,65 @@ class DirectAttemptTests(TestCase):
             self.assertEqual(attempt.fileno(), -1)
             self.assertNoResult(factory.done)
             self.assertNotIn(attempt, reactor.getWriters())
+
+
+class Due:
+    """Stands for an attempt in the deadline table, recording its timeout."""
+
+    def __init__(self) -> None:
+        self.timed_out_at: float | None = None
+        self.clock: Clock | None = None
+
+    def timed_out(self) -> None:
+        assert self.clock is not None
+        self.timed_out_at = self.clock.seconds()
+
+
+class ConnectDeadlinesTests(TestCase):
+    """One timer for every connect timeout in progress."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.table = ConnectDeadlines(self.clock)
+
+    def due(self, seconds: float) -> Due:
+        attempt = Due()
+        attempt.clock = self.clock
+        self.table.add(attempt, seconds)  # type: ignore[arg-type]
+        return attempt
+
+    def test_times_out_on_time(self) -> None:
+        """Each attempt times out at its own deadline, on one timer."""
+        first = self.due(2)
+        self.clock.advance(0.5)
+        second = self.due(2)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.clock.advance(1.5)
+        self.assertEqual((first.timed_out_at, second.timed_out_at), (2.0, None))
+        self.clock.advance(0.5)
+        self.assertEqual(second.timed_out_at, 2.5)
+        self.assertEqual((len(self.table), self.clock.getDelayedCalls()), (0, []))
+
+    def test_discarded_never_times_out(self) -> None:
+        """An attempt that connected leaves the table; the last one out stops the timer."""
+        first, second = self.due(2), self.due(2)
+        self.table.discard(first)  # type: ignore[arg-type]
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.table.discard(second)  # type: ignore[arg-type]
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(5)
+        self.assertEqual((first.timed_out_at, second.timed_out_at), (None, None))
+
+    def test_shortened_timeout(self) -> None:
+        """A timeout shortened at run time (control port) is honoured to the moment."""
+        slow = self.due(10)
+        fast = self.due(1)
+        self.clock.advance(1)
+        self.assertEqual((fast.timed_out_at, slow.timed_out_at), (1.0, None))
+        self.clock.advance(9)
+        self.assertEqual(slow.timed_out_at, 10.0)
+
+    def test_one_table_per_clock(self) -> None:
+        """Attempts on the same clock share a table; another clock has its own."""
+        self.assertIs(deadlines_for(self.clock), deadlines_for(self.clock))
+        self.assertIsNot(deadlines_for(self.clock), deadlines_for(Clock()))

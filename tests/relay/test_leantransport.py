@@ -311,3 +311,64 @@ class LeanTransportTests(SynchronousTestCase):
         transport.doWrite()
         self.assertIsInstance(proto.lost[0].value, ConnectionDone)
         self.assertEqual(peer.recv(10), b"")
+
+
+class PipeTests(SynchronousTestCase):
+    """A piped transport writes what it reads straight to its peer transport."""
+
+    def pair(self) -> tuple[LeanTCPTransport, Recording, socket.socket, LeanTCPTransport,
+                            Recording, socket.socket]:
+        fds = self.fds = MemoryReactor()
+        made = []
+        for _ in range(2):
+            ours, peer = tcp_pair()
+            self.addCleanup(peer.close)
+            self.addCleanup(ours.close)
+            proto = Recording()
+            transport = LeanTCPTransport(ours, proto, fds, peer.getsockname())
+            proto.makeConnection(transport)
+            made.append((transport, proto, peer))
+        (a, pa, sa), (b, pb, sb) = made
+        a.pipe, b.pipe = b, a
+        return a, pa, sa, b, pb, sb
+
+    def test_reads_go_to_the_peer_counted(self) -> None:
+        """Bytes read by one transport leave by the other, counted in C{piped}, unseen by
+        the protocol; the end of stream still reaches the protocol."""
+        a, pa, sa, b, pb, sb = self.pair()
+        sa.sendall(b"request")
+        a.doRead()
+        self.assertEqual(sb.recv(100), b"request")
+        sb.sendall(b"answer!!")
+        b.doRead()
+        self.assertEqual(sa.recv(100), b"answer!!")
+        self.assertEqual((a.piped, b.piped, pa.data, pb.data), (7, 8, [], []))
+        sa.shutdown(socket.SHUT_WR)
+        a.doRead()
+        self.assertEqual(pa.read_lost, 1)
+
+    def test_close_drops_the_pipe(self) -> None:
+        """A closed transport holds no pipe (no cycle between the two transports), and a
+        write through a pipe to a closed transport is dropped, not raised."""
+        a, _, sa, b, _, _ = self.pair()
+        b.abortConnection()
+        self.assertIsNone(b.pipe)
+        sa.sendall(b"late")
+        a.doRead()
+        self.assertEqual(a.piped, 4)
+
+    def test_backpressure_through_the_pipe(self) -> None:
+        """A piped read that fills the peer's queue pauses the reading transport, its
+        registered producer, as the protocol path does."""
+        a, _, sa, b, _, sb = self.pair()
+        b.registerProducer(a, True)
+        b.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        sb.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        chunk = b"x" * 65536
+        for _ in turns(limit=200):
+            if a not in self.fds.readers:
+                break
+            sa.sendall(chunk)
+            a.doRead()
+        self.assertNotIn(a, self.fds.readers)
+        self.assertIn(b, self.fds.writers)  # its queue waits for the socket

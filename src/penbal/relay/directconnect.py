@@ -3,8 +3,12 @@
 Direct connect: reach a backend at an IP literal with one non-blocking socket, then wrap it in
 penbal's lean transport, skipping C{connectTCP}'s per-connection connector, address
 "resolution" Deferreds, timers and second C{connect()} (new connections: +30 % in the notes).
-It uses the reactor's public C{IReactorFDSet} only.  Host names, TLS to backends, the stock
+It uses the reactor's public C{IReactorFDSet}, and L{penbal.reactor}'s shortcut that hands
+the descriptor to its transport with one C{epoll_ctl}.  Host names, TLS to backends, the stock
 path (C{--relay-path twisted}) and test reactors use C{connectTCP}.
+
+Connect timeouts share one timer per clock (L{ConnectDeadlines}) instead of a C{callLater}
+(a DelayedCall, a heap push and a cancel) per attempt.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import weakref
 from typing import Any
 
 from twisted.internet import error
@@ -23,6 +28,78 @@ from twisted.python.failure import Failure
 from penbal.relay.leantransport import LeanTCPTransport
 
 _PENDING = (0, errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK)
+
+
+class ConnectDeadlines:
+    """The connect timeouts of the attempts in progress, on one timer.
+
+    The timer is set for the earliest deadline; when it fires it times out every attempt due
+    and sets itself for the earliest one left.  An attempt that connects (or fails) leaves
+    the table, which costs a dict deletion; the timer is cancelled only when the table empties
+    (so that nothing is left scheduled when no connect is in progress), which under load is
+    about once per reactor turn, not once per connection.
+    """
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self._clock = clock
+        self._due: dict[DirectAttempt, float] = {}
+        self._timer: IDelayedCall | None = None
+        self._timer_at = 0.0
+
+    def add(self, attempt: DirectAttempt, seconds: float) -> None:
+        """Time C{attempt} out after C{seconds}, unless it leaves first (L{discard})."""
+        at = self._clock.seconds() + seconds
+        self._due[attempt] = at
+        timer = self._timer
+        if timer is None:
+            self._timer = self._clock.callLater(seconds, self._expire)
+            self._timer_at = at
+        elif at < self._timer_at:  # the timeout was shortened at run time
+            timer.reset(seconds)
+            self._timer_at = at
+
+    def discard(self, attempt: DirectAttempt) -> None:
+        """C{attempt} connected, failed or was stopped."""
+        due = self._due
+        due.pop(attempt, None)
+        if not due and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = self._clock.seconds()
+        due = [attempt for attempt, at in self._due.items() if at <= now]
+        for attempt in due:
+            self._due.pop(attempt, None)
+            attempt.timed_out()
+        if self._due and self._timer is None:
+            earliest = min(self._due.values())
+            self._timer = self._clock.callLater(max(0.0, earliest - now), self._expire)
+            self._timer_at = earliest
+
+
+_deadlines: weakref.WeakKeyDictionary[IReactorTime, ConnectDeadlines] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+_last: list[Any] = [None, None]  # the clock asked for last, and its table (the common case)
+
+
+def deadlines_for(clock: IReactorTime) -> ConnectDeadlines:
+    """The one L{ConnectDeadlines} of C{clock}."""
+    if _last[0] is clock:
+        table: ConnectDeadlines = _last[1]
+        return table
+    found = _deadlines.get(clock)
+    if found is None:
+        found = _deadlines[clock] = ConnectDeadlines(clock)
+    _last[:] = [clock, found]
+    return found
 _families: dict[str, int | None] = {}
 
 
@@ -68,12 +145,13 @@ class DirectAttempt:
         self._sock: socket.socket | None = socket.socket(
             family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK
         )
-        self._timer: IDelayedCall | None = None
+        self._deadlines: ConnectDeadlines | None = None
         err = self._sock.connect_ex(self._address)
         if err not in _PENDING:
             self._fail(error.getConnectError((err, os.strerror(err))))
             return
-        self._timer = clock.callLater(timeout, self._timed_out)
+        self._deadlines = deadlines_for(clock)
+        self._deadlines.add(self, timeout)
         reactor.addWriter(self)  # type: ignore[arg-type]
 
     def fileno(self) -> int:
@@ -87,13 +165,16 @@ class DirectAttempt:
         sock = self._sock
         if sock is None:
             return
-        self._stop_waiting()
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
+            self._stop_waiting()
             self._fail(error.getConnectError((err, os.strerror(err))))
             return
+        if self._deadlines is not None:
+            self._deadlines.discard(self)
+            self._deadlines = None
         self._sock = None
-        self._adopt(sock)
+        self._adopt(sock)  # its transport takes over the registration (see penbal.reactor)
 
     doRead = doWrite
 
@@ -115,16 +196,17 @@ class DirectAttempt:
             self._sock.close()
             self._sock = None
 
-    def _timed_out(self) -> None:
-        self._timer = None
+    def timed_out(self) -> None:
+        """The connect timeout passed (see L{ConnectDeadlines})."""
+        self._deadlines = None
         if self._sock is not None:
             self._stop_waiting()
             self._fail(error.TimeoutError())
 
     def _stop_waiting(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        if self._deadlines is not None:
+            self._deadlines.discard(self)
+            self._deadlines = None
         if self._sock is not None:
             self._reactor.removeWriter(self)  # type: ignore[arg-type]
 
@@ -140,4 +222,7 @@ class DirectAttempt:
         protocol = self._factory.buildProtocol(address_type("TCP", *peer))
         assert protocol is not None
         lean: Any = protocol
-        lean.makeConnection(LeanTCPTransport(sock, lean, self._reactor, peer, self._lean_read))
+        lean.makeConnection(
+            LeanTCPTransport(sock, lean, self._reactor, peer, self._lean_read,
+                             handed_over_from=self)
+        )

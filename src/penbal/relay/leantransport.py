@@ -33,6 +33,8 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from penbal.reactor import DescriptorShortcuts, shortcuts
+
 #: The first read size, and the size reads go back to after large ones (Twisted's own): every
 #: recv allocates its full size, so large reads pay only while a read fills the buffer.
 SMALL_READ = 65536
@@ -40,6 +42,13 @@ SMALL_READ = 65536
 WRITE_LIMIT = 65536
 
 _aborted = Failure(error.ConnectionAborted())
+#: What a closed transport's C{protocol} becomes: the transport and its protocol refer to each
+#: other while open, and dropping the protocol at close lets reference counting free both at
+#: once instead of leaving the pair to the cyclic garbage collector.
+_GONE = Protocol()
+#: Whether instances of a protocol class are half-closeable (asked once per class, not per
+#: connection; penbal's legs declare it on the class).
+_half_closeable: dict[type, bool] = {}
 
 
 def _lost(err: OSError) -> Failure:
@@ -56,6 +65,7 @@ class LeanTCPTransport:
         "_closed",
         "_eof_pending",
         "_fd",
+        "_fds",
         "_half_close",
         "_nodelay",
         "_paused",
@@ -68,6 +78,8 @@ class LeanTCPTransport:
         "disconnecting",
         "max_read",
         "peer",
+        "pipe",
+        "piped",
         "producer",
         "protocol",
         "reactor",
@@ -83,6 +95,7 @@ class LeanTCPTransport:
         peer: tuple[Any, ...],
         max_read: int = SMALL_READ,
         nodelay: bool = False,
+        handed_over_from: Any = None,
     ) -> None:
         if sock.gettimeout() != 0.0:
             sock.setblocking(False)  # an accepted socket; a connected one already is
@@ -90,8 +103,13 @@ class LeanTCPTransport:
         self._fd = sock.fileno()
         self.protocol = protocol
         #: Whether the protocol hears of each half of the close (else an end of stream closes).
-        self._half_close = IHalfCloseableProtocol.providedBy(protocol)
+        kind = type(protocol)
+        half_close = _half_closeable.get(kind)
+        if half_close is None:
+            half_close = _half_closeable[kind] = IHalfCloseableProtocol.providedBy(protocol)
+        self._half_close = half_close
         self.reactor = reactor
+        self._fds: DescriptorShortcuts = shortcuts(reactor)
         #: The peer's (host, port[, flowinfo, scope]) as accept() or connect() had it.
         self.peer = peer
         self.max_read = max(SMALL_READ, max_read)
@@ -106,10 +124,19 @@ class LeanTCPTransport:
         #: Whether this transport paused its producer because too much was queued.
         self._paused = False
         self.producer: Any = None
+        #: Where reads go straight to, past the protocol (see L{pipe_to}); None: the protocol.
+        self.pipe: LeanTCPTransport | None = None
+        #: Bytes read and written straight to the pipe.
+        self.piped = 0
         self._streaming = True
         self.connected = True
         self.disconnecting = False
-        self.startReading()
+        if handed_over_from is not None:
+            # A connect in progress (its descriptor registered for writing) becomes this.
+            self._reading = True
+            self._fds.hand_over(handed_over_from, self)
+        else:
+            self.startReading()
 
     # The reactor's side (IReadWriteDescriptor).
 
@@ -136,14 +163,21 @@ class LeanTCPTransport:
                 self.read_size = self.max_read
             elif got < SMALL_READ < size:
                 self.read_size = SMALL_READ
+            pipe = self.pipe
+            if pipe is not None:
+                self.piped += got
+                pipe.write(data)
+                return
             self.protocol.dataReceived(data)
             return
         self._read_eof = True
-        self.stopReading()
         if self._half_close:
             self.protocol.readConnectionLost()  # type: ignore[attr-defined]
         else:
             self.loseConnection()
+        # Stop reading only now: when the end of stream closed the connection (the other
+        # side had ended too), the close already took the descriptor out of the poll set.
+        self.stopReading()
 
     def doWrite(self) -> None:
         """Writable: send what is queued; once empty, resume the producer and finish any
@@ -205,9 +239,10 @@ class LeanTCPTransport:
         if self._closed:
             return
         self.disconnecting = True
-        self.stopReading()
         if not self._buffer:
-            self._close(connectionDone)
+            self._close(connectionDone)  # which takes the descriptor out of the poll set
+            return
+        self.stopReading()
 
     def loseWriteConnection(self) -> None:
         """Half-close (C{shutdown(SHUT_WR)}) once what is queued is sent."""
@@ -328,18 +363,21 @@ class LeanTCPTransport:
         """Unregister, close the socket, and tell the protocol (once)."""
         if self._closed:
             return
-        self.stopReading()
-        self.stopWriting()
+        if self._reading or self._writing:
+            self._reading = self._writing = False
+            self._fds.forget(self)  # the close below takes it out of the poll set
         self._closed = True
         self.connected = False
         self.disconnecting = True
         self._buffer = []
         self._buffered = 0
         self.socket.close()
+        self.pipe = None
         producer, self.producer = self.producer, None
         if producer is not None:
             producer.stopProducing()
-        self.protocol.connectionLost(reason)
+        protocol, self.protocol = self.protocol, _GONE
+        protocol.connectionLost(reason)
 
     def __repr__(self) -> str:
         return f"<{self.protocol.__class__.__name__} lean TCP {self.peer[0]}:{self.peer[1]}>"

@@ -205,6 +205,7 @@ class BackendLeg(Leg):
             dial.closed_silent(self, reason.getErrorMessage())
             return
         front = self.front
+        self.peer = self.out = None
         if not front.closed:
             if front.ended_by == "":
                 front.ended_by = "backend"
@@ -338,3 +339,4 @@ class FrontLeg(Leg):
         if peer is not None and not peer.closed:
             peer.close()
         self.factory.connection_ended(self, reason)
+        self.peer = self.out = None
