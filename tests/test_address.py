@@ -3,6 +3,8 @@
 Tests of Pen's LISTEN and server-spec parsing.
 """
 
+from typing import Any
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal import address
@@ -155,3 +157,37 @@ class ParseListenTests(SynchronousTestCase):
             with self.assertRaises(SpecError, msg=text) as caught:
                 parse_listen(text)
             self.assertNotIn("\n", str(caught.exception))
+
+
+class TCPListenTests(SynchronousTestCase):
+    """Plain tcp:/tcp6: endpoint strings, read for penbal's own listening port."""
+
+    def test_read_as_twisted_reads_them(self) -> None:
+        """Port, interface and backlog are Twisted's own reading of the string (compared
+        with the endpoint Twisted builds from it), defaults included."""
+        from twisted.internet.endpoints import serverFromString
+        from twisted.internet.testing import MemoryReactor
+
+        for text in ["tcp:3306", "tcp:3306:interface=127.0.0.1", "tcp:0:127.0.0.2:7",
+                     "tcp:port=80:backlog=9", r"tcp6:3306:interface=\:\:1", "tcp6:81",
+                     "tcp6:82:5:fe80\\:\\:1%lo", "tcp:interface=127.0.0.1:port=83"]:
+            ours = address.tcp_listen(text)
+            twisted: Any = serverFromString(MemoryReactor(), text)
+            self.assertEqual(ours, address.TCPListen(twisted._port, twisted._interface,
+                                                     twisted._backlog), text)
+
+    def test_pen_listen_addresses(self) -> None:
+        """Pen's [HOST:]PORT forms are plain TCP addresses too."""
+        self.assertEqual(address.tcp_listen(parse_listen("3306").endpoint),
+                         address.TCPListen(3306))
+        self.assertEqual(address.tcp_listen(parse_listen("[::1]:3306").endpoint),
+                         address.TCPListen(3306, "::1"))
+
+    def test_other_endpoints_are_not(self) -> None:
+        """Other kinds, and tcp strings with fields this does not read, are left to
+        Twisted."""
+        for text in ["unix:/tmp/x.sock", "ssl:3308:privateKey=k.pem", "systemd:domain=INET:index=0",
+                     "haproxy:tcp:3306", "tls:/certs:port=9", "tcp:80:reuse=1", "tcp:x",
+                     "tcp:99999", "tcp:80:port=81", "tcp:80:lo:5:extra", "tcp:80:backlog=-1",
+                     "TCP:80", "tcp"]:
+            self.assertIsNone(address.tcp_listen(text), text)

@@ -57,6 +57,68 @@ class ListenSpec:
     port: int | None
 
 
+@dataclass(frozen=True)
+class TCPListen:
+    """A plain TCP listen address, with Twisted's defaults: what penbal's own listening port
+    (L{penbal.relay.leanport}) needs to bind it."""
+
+    port: int
+    interface: str = ""
+    backlog: int = 50
+
+
+#: The positional fields of C{tcp:} and C{tcp6:} in Twisted's endpoint language, in order.
+_TCP_FIELDS = {"tcp": ("port", "interface", "backlog"), "tcp6": ("port", "backlog", "interface")}
+
+
+def tcp_listen(description: str) -> TCPListen | None:
+    """The address of a C{tcp:} or C{tcp6:} server endpoint string (read as Twisted reads
+    it: fields split on unescaped colons, C{key=value} or positional), or None for any other
+    endpoint, or one with fields this does not know (Twisted's parser then has it, and says
+    what is wrong)."""
+    fields = _endpoint_fields(description)
+    kind = fields[0][1] if fields and fields[0][0] is None else ""
+    names = _TCP_FIELDS.get(kind)
+    if names is None:
+        return None
+    values: dict[str, str] = {}
+    for place, (key, value) in enumerate(fields[1:]):
+        if key is None:
+            if place >= len(names):
+                return None
+            key = names[place]
+        if key in values or key not in names:
+            return None
+        values[key] = value
+    port, backlog = values.get("port", ""), values.get("backlog", "50")
+    if not (is_digits(port) and int(port) <= 65535 and is_digits(backlog)):
+        return None
+    interface = values.get("interface", "::" if kind == "tcp6" else "")
+    return TCPListen(int(port), interface, int(backlog))
+
+
+def _endpoint_fields(description: str) -> list[tuple[str | None, str]]:
+    """The C{(key or None, value)} fields of an endpoint string, unescaped as Twisted does
+    (a backslash takes the next character as it is; after C{=}, only a colon ends the
+    value)."""
+    fields: list[tuple[str | None, str]] = []
+    key: str | None = None
+    current: list[str] = []
+    chars = iter(description)
+    for char in chars:
+        if char == ":":
+            fields.append((key, "".join(current)))
+            key, current = None, []
+        elif char == "=" and key is None:
+            key, current = "".join(current), []
+        elif char == "\\":
+            current.append(next(chars, ""))
+        else:
+            current.append(char)
+    fields.append((key, "".join(current)))
+    return fields
+
+
 def parse_port(text: str, what: str) -> int:
     """A TCP/UDP port 1-65535, or L{SpecError} naming C{what}."""
     if not is_digits(text) or not 1 <= int(text) <= 65535:

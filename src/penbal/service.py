@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_service_shutdown -*-
+# -*- test-case-name: tests.test_service_shutdown,tests.test_service_listen -*-
 """
 The balancer as a Twisted service: listen on start; on SIGTERM stop accepting, let live
 connections finish (bounded by --shutdown-timeout), close the rest and exit 0.
@@ -7,12 +7,18 @@ connections finish (bounded by --shutdown-timeout), close the rest and exit 0.
 from __future__ import annotations
 
 import signal
+import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import (
+    AdoptedStreamServerEndpoint,
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+    serverFromString,
+)
 from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -23,10 +29,14 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from penbal.address import ListenSpec
+from penbal.address import ListenSpec, tcp_listen
+from penbal.relay.leanport import LeanAdoptedEndpoint, LeanTCPServerEndpoint
 from penbal.relay.listener import RelayFactory
 
 log = Logger()
+
+#: Makes the server endpoint of a LISTEN endpoint string (Twisted's C{serverFromString}).
+EndpointFor = Callable[[Any, str], IStreamServerEndpoint]
 
 #: After the shutdown timeout, closed connections get this long to flush before an abort.
 CLOSE_BOUND = 5.0
@@ -71,8 +81,31 @@ class DaemonServices(MultiService):
             raise DaemonStartupError(e.message) from None
 
 
+def relay_endpoints(factory: RelayFactory, other: EndpointFor = serverFromString) -> EndpointFor:
+    """The endpoints of C{factory}'s LISTEN: penbal's own lean port for a plain C{tcp:} or
+    C{tcp6:} address, or a TCP socket passed by systemd (C{systemd:}, found by Twisted's
+    endpoint), when its clients run on lean transports (L{RelayFactory.lean_accept});
+    C{other}'s endpoint for every other one (unix sockets, TLS, C{haproxy:}, plugins), and for
+    all of them on the stock path (C{--relay-path twisted}) or with PROXY clients."""
+
+    def endpoint_for(reactor: Any, description: str) -> IStreamServerEndpoint:
+        endpoint = other(reactor, description)  # its checks and errors, whichever listens
+        if not factory.lean_accept:
+            return endpoint
+        tcp = tcp_listen(description)
+        if tcp is not None and isinstance(endpoint, TCP4ServerEndpoint | TCP6ServerEndpoint):
+            return LeanTCPServerEndpoint(reactor, tcp.port, tcp.backlog, tcp.interface)
+        if (isinstance(endpoint, AdoptedStreamServerEndpoint)  # systemd:domain=INET[6]
+                and endpoint.addressFamily in (socket.AF_INET, socket.AF_INET6)):
+            return LeanAdoptedEndpoint(reactor, endpoint.fileno)
+        return endpoint
+
+    return endpoint_for
+
+
 class TCPBalancerService(Service):
-    """Listen on one endpoint and relay every client through a L{RelayFactory}."""
+    """Listen on one endpoint and relay every client through a L{RelayFactory}; the
+    endpoint is C{endpoint_for}'s, L{relay_endpoints} by default."""
 
     def __init__(
         self,
@@ -80,10 +113,10 @@ class TCPBalancerService(Service):
         listen: ListenSpec,
         factory: RelayFactory,
         stop_timeout: float = 30.0,
-        endpoint_for: Callable[[Any, str], IStreamServerEndpoint] = serverFromString,
+        endpoint_for: EndpointFor | None = None,
     ) -> None:
         self._reactor = reactor
-        self._endpoint_for = endpoint_for
+        self._endpoint_for = endpoint_for or relay_endpoints(factory)
         self._listen = listen
         self.factory = factory
         self._stop_timeout = stop_timeout

@@ -48,7 +48,7 @@ def makeService(options: Options) -> IService:
     from penbal.policies.registry import PolicyError, make_policy
     from penbal.pool import BackendPool
     from penbal.relay.listener import RelayFactory
-    from penbal.service import DaemonServices, TCPBalancerService
+    from penbal.service import DaemonServices, TCPBalancerService, relay_endpoints
 
     assert options.listen_spec is not None
     freeze_startup_objects(reactor)  # out of the collector's walks once running (garbage.py)
@@ -138,5 +138,5 @@ def makeService(options: Options) -> IService:
 
     TCPBalancerService(reactor, options.listen_spec, factory,
                        stop_timeout=options["shutdown-timeout"],
-                       endpoint_for=endpoint_for).setServiceParent(top)
+                       endpoint_for=relay_endpoints(factory, endpoint_for)).setServiceParent(top)
     return top

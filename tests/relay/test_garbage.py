@@ -23,6 +23,7 @@ from penbal.balancer import Balancer, Settings
 from penbal.connlog import ConnectionLog
 from penbal.policies.roundrobin import RoundRobinPolicy
 from penbal.pool import BackendPool
+from penbal.relay.leanport import LeanTCPPort
 from penbal.relay.leantransport import LeanTCPTransport
 from penbal.relay.listener import RelayFactory
 
@@ -76,7 +77,8 @@ class NoCycleTests(TestCase):
             return front
 
         factory.buildProtocol = watched  # type: ignore[method-assign]
-        port: Any = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        port = LeanTCPPort(reactor, factory, 0, "127.0.0.1")
+        port.startListening()
         self.addCleanup(port.stopListening)
         factory.attach(port)
 

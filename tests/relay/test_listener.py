@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.edges.acl import AccessList
 from penbal.edges.gate import Edges
+from penbal.relay.leanport import LeanTCPPort
 from penbal.relay.leantransport import LeanTCPTransport
 from tests.relay.fixtures import RelayHarness
 
@@ -91,7 +92,7 @@ class MaxConnectionsTests(SynchronousTestCase):
 
 
 class LeanPathTests(SynchronousTestCase):
-    """--relay-path lean: a plain TCP port's clients get the lean accept loop."""
+    """--relay-path lean: a plain TCP port is penbal's own (LeanTCPPort)."""
 
     def port(self, harness: RelayHarness) -> Any:
         port: Any = tcp.Port(0, harness.factory, interface="127.0.0.1", reactor=MemoryReactor())
@@ -99,13 +100,32 @@ class LeanPathTests(SynchronousTestCase):
         self.addCleanup(port.socket.close)
         return port
 
-    def test_lean_port(self) -> None:
-        """With the lean path on, the port's accept loop is the lean one, capped at the free
-        slots; the clients reach the relay on lean transports."""
+    def test_lean_accept(self) -> None:
+        """Lean ports on the lean path, with edge features that leave the client a plain
+        front leg (a control port's ACLs, -H, an idle timeout); not with PROXY headers to
+        read, nor on the stock path."""
+        harness = RelayHarness()
+        factory = harness.factory
+        self.assertFalse(factory.lean_accept)
+        factory.lean = True
+        self.assertTrue(factory.lean_accept)
+        factory.edges = Edges(harness.reactor, harness.reactor, forwarded=True, idle_timeout=30)
+        self.assertTrue(factory.lean_accept)
+        factory.edges = Edges(harness.reactor, harness.reactor, proxy_networks=AccessList())
+        self.assertFalse(factory.lean_accept)
+
+    def test_lean_port_paused_at_limit(self) -> None:
+        """A lean port accepts the free slots only (its own cap, not Twisted's), onto lean
+        transports; at the limit it leaves the reactor, and comes back when a client ends."""
         harness = RelayHarness(max_connections=1)
         harness.factory.lean = True
-        port = self.port(harness)
+        fds = MemoryReactor()
+        port = LeanTCPPort(fds, harness.factory, 0, "127.0.0.1")
+        port.startListening()
+        self.addCleanup(port.stopListening)
+        read = port.doRead
         harness.factory.attach(port)
+        self.assertEqual(port.doRead, read)
         clients = [socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10)
                    for _ in range(2)]
         for client in clients:
@@ -114,20 +134,13 @@ class LeanPathTests(SynchronousTestCase):
         (front,) = harness.factory.fronts
         self.assertIsInstance(front.transport, LeanTCPTransport)
         self.assertTrue(harness.factory.accept_paused)
+        self.assertNotIn(port, fds.readers)
+        front.connectionLost(Failure(ConnectionDone()))
+        self.assertIn(port, fds.readers)
 
-    def test_edges_without_proxy_go_lean(self) -> None:
-        """Edge features that leave the client a plain front leg (a control port's ACLs, -H,
-        an idle timeout) keep the lean accept loop."""
-        harness = RelayHarness()
-        harness.factory.lean = True
-        harness.factory.edges = Edges(harness.reactor, harness.reactor, forwarded=True,
-                                      idle_timeout=30)
-        port = self.port(harness)
-        harness.factory.attach(port)
-        self.assertEqual(port.doRead.__name__, "lean_read")
-
-    def test_proxy_or_path_off_keep_twisted(self) -> None:
-        """PROXY headers to read, or another relay path, leave the port as it is."""
+    def test_twisted_ports_capped(self) -> None:
+        """Twisted's own TCP port (PROXY headers to read, another relay path) keeps its
+        transports, with its accept batches capped."""
         proxied = Edges(MemoryReactor(), MemoryReactor(),  # type: ignore[arg-type]
                         proxy_networks=AccessList())
         for lean, edges in ((False, None), (True, proxied)):

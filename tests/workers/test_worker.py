@@ -15,6 +15,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.backend import AdminState
+from penbal.relay.leanport import LeanTCPPort
 from penbal.workers.state import state_message
 from penbal.workers.worker import REPORT_INTERVAL, AdoptedPortEndpoint, WorkerLink
 from tests.control.fixtures import make_runtime
@@ -93,3 +94,40 @@ class LinkTests(SynchronousTestCase):
         link = self.link(3)
         link.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.lost, [True])
+
+
+class AdoptedPortEndpointTests(SynchronousTestCase):
+    """A worker's endpoint on the listening socket it was handed."""
+
+    def setUp(self) -> None:
+        self.runtime, self.harness = make_runtime()
+        self.shared = socket.socket()
+        self.addCleanup(self.shared.close)
+        self.shared.bind(("127.0.0.1", 0))
+        self.shared.listen(8)
+        self.fd = os.dup(self.shared.fileno())
+
+    def test_lean_relay_gets_a_lean_port(self) -> None:
+        """On the lean path the worker listens with penbal's own port, on a duplicate: the
+        descriptor it was handed is closed, the main process's socket stays open."""
+        self.harness.factory.lean = True
+        endpoint = AdoptedPortEndpoint(self.harness.reactor, self.fd)
+        port = self.successResultOf(endpoint.listen(self.harness.factory))
+        assert isinstance(port, LeanTCPPort)
+        self.addCleanup(port.stopListening)
+        self.assertIn(port, self.harness.reactor.readers)
+        self.assertEqual(port.getHost().port, self.shared.getsockname()[1])
+        with self.assertRaises(OSError):
+            os.fstat(self.fd)
+        self.successResultOf(port.stopListening())
+        client = socket.create_connection(self.shared.getsockname(), timeout=10)
+        self.addCleanup(client.close)
+        self.shared.settimeout(10)
+        self.shared.accept()[0].close()  # the main process's socket still listens
+
+    def test_stock_relay_gets_twisted_port(self) -> None:
+        """On the stock path the socket is adopted by the reactor (adoptStreamPort)."""
+        endpoint = AdoptedPortEndpoint(self.harness.reactor, self.fd)
+        self.successResultOf(endpoint.listen(self.harness.factory))
+        ((fd, family, factory),) = self.harness.reactor.adoptedPorts
+        self.assertEqual((fd, family, factory), (self.fd, socket.AF_INET, self.harness.factory))

@@ -73,25 +73,28 @@ class RelayFactory(ServerFactory):
         self.accept_paused = False
         self._idle_waiters: list[Deferred[None]] = []
 
+    @property
+    def lean_accept(self) -> bool:
+        """Whether a plain TCP port of this factory is penbal's own (L{leanport.LeanTCPPort},
+        accepting onto lean transports): on the lean path, with or without edge features (a
+        control port, ACLs, -H, an idle timeout...), unless clients start with a PROXY
+        header.  The service chooses the port with it (penbal.service.relay_endpoints)."""
+        edges = self.edges
+        return self.lean and (edges is None or edges.plain_fronts)
+
     def attach(self, port: Any) -> None:
-        """Remember a listening port, to pause it at C{--max-connections}, and cap each of its
-        accept batches at the free slots (Twisted's TCP port accepts up to C{numberAccepts}
-        clients per readiness event, 100 and growing, before pausing could take effect).
-        On the lean path a plain TCP port gets penbal's own capped accept loop instead, with
-        or without edge features (a control port, ACLs, -H, an idle timeout...), unless its
-        clients start with a PROXY header."""
+        """Remember a listening port, to pause it at C{--max-connections}.  A lean port caps
+        its accept batches at L{free_slots} itself; Twisted's TCP port accepts up to
+        C{numberAccepts} clients per readiness event, 100 and growing, before pausing could
+        take effect, so its batches are capped here."""
         self._ports.append(port)
         if self.accept_paused:
             self._set_accepting(False)
-        edges = self.edges
-        plain = edges is None or edges.plain_fronts  # no PROXY header to read first
-        if self.lean and plain and leanport.supported(port, self):
-            leanport.make_lean(port, self.buildProtocol, self.fd_reactor, self.read_size,
-                               self._free_slots)
-            return
-        leanport.cap_batches(port, self._free_slots)
+        if not isinstance(port, leanport.LeanTCPPort):
+            leanport.cap_batches(port, self.free_slots)
 
-    def _free_slots(self) -> int:
+    def free_slots(self) -> int:
+        """How many more clients C{--max-connections} lets in now."""
         return self.balancer.settings.max_connections - len(self.fronts)
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:

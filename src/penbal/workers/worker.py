@@ -32,6 +32,7 @@ from zope.interface import implementer
 from penbal.backend import Backend
 from penbal.config.file import ConfigError
 from penbal.config.reconcile import ReconcileError
+from penbal.relay.leanport import LeanTCPPort
 from penbal.relay.listener import RelayFactory
 from penbal.runtime import Runtime
 from penbal.workers.channel import OneProtocolFactory, PushState, Report, Serve
@@ -45,7 +46,7 @@ REPORT_INTERVAL = 0.1
 
 @implementer(IStreamServerEndpoint)
 class AdoptedPortEndpoint:
-    """The listening socket a worker was started with, as an endpoint (C{adoptStreamPort})."""
+    """The listening socket a worker was started with, as an endpoint."""
 
     def __init__(self, reactor: Any, fd: int | None = None) -> None:
         self._reactor = reactor
@@ -53,11 +54,18 @@ class AdoptedPortEndpoint:
         self.fd = fd
 
     def listen(self, factory: Any) -> Deferred[IListeningPort]:
+        """Listen on a duplicate of the socket: with penbal's own lean port when the relay's
+        clients run on lean transports (L{RelayFactory.lean_accept}), else Twisted's."""
         fd = self.fd
         assert fd is not None, "no listening socket yet"
-        with socket.socket(fileno=os.dup(fd)) as probe:
-            family = probe.family
-        port: IListeningPort = self._reactor.adoptStreamPort(fd, family, factory)
+        port: IListeningPort
+        if isinstance(factory, RelayFactory) and factory.lean_accept:
+            port = LeanTCPPort.adopt(self._reactor, fd, factory)
+            port.startListening()
+        else:
+            with socket.socket(fileno=os.dup(fd)) as probe:
+                family = probe.family
+            port = self._reactor.adoptStreamPort(fd, family, factory)
         os.close(fd)  # adopted as a duplicate; the main process keeps the socket open
         return succeed(port)
 
