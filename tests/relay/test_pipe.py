@@ -21,6 +21,7 @@ from penbal.balancer import Balancer, Settings
 from penbal.connlog import ConnectionLog
 from penbal.policies.roundrobin import RoundRobinPolicy
 from penbal.pool import BackendPool
+from penbal.relay.leanport import LeanTCPPort
 from penbal.relay.leantransport import LeanTCPTransport
 from penbal.relay.legs import FrontLeg
 from penbal.relay.listener import RelayFactory
@@ -77,7 +78,8 @@ class PipeTests(TestCase):
         connlog = ConnectionLog()
         factory = RelayFactory(reactor, reactor, balancer, connlog)
         factory.lean = factory.direct_connect = True
-        port: Any = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        port = LeanTCPPort(reactor, factory, 0, "127.0.0.1")
+        port.startListening()
         self.addCleanup(port.stopListening)
         factory.attach(port)
 
