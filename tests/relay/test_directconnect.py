@@ -178,6 +178,28 @@ class ConnectDeadlinesTests(TestCase):
         self.clock.advance(9)
         self.assertEqual(slow.timed_out_at, 10.0)
 
+    def test_failover_while_expiring(self) -> None:
+        """An attempt whose timeout starts the next attempt (a dial failing over does, from
+        inside the expiry) leaves the attempts still waiting on time, not on the new one's
+        later deadline."""
+        first = self.due(2)
+        self.clock.advance(1)
+        second = self.due(2)  # due at 3
+        started: list[Due] = []
+
+        def fail_over() -> None:
+            Due.timed_out(first)
+            started.append(self.due(2))  # the next backend, due at 4
+
+        first.timed_out = fail_over  # type: ignore[method-assign]
+        self.clock.advance(1)
+        self.assertEqual((first.timed_out_at, len(started)), (2.0, 1))
+        self.clock.advance(1)
+        self.assertEqual(second.timed_out_at, 3.0)
+        self.clock.advance(1)
+        self.assertEqual(started[0].timed_out_at, 4.0)
+        self.assertEqual((len(self.table), self.clock.getDelayedCalls()), (0, []))
+
     def test_one_table_per_clock(self) -> None:
         """Attempts on the same clock share a table; another clock has its own."""
         self.assertIs(deadlines_for(self.clock), deadlines_for(self.clock))

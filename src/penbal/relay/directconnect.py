@@ -76,9 +76,16 @@ class ConnectDeadlines:
         for attempt in due:
             self._due.pop(attempt, None)
             attempt.timed_out()
-        if self._due and self._timer is None:
-            earliest = min(self._due.values())
+        if not self._due:
+            return
+        earliest = min(self._due.values())
+        if self._timer is None:
             self._timer = self._clock.callLater(max(0.0, earliest - now), self._expire)
+            self._timer_at = earliest
+        elif earliest < self._timer_at:
+            # A timeout above started the next attempt (a dial failing over), which set the
+            # timer for its own, later deadline: bring it back to the earliest one left.
+            self._timer.reset(max(0.0, earliest - self._clock.seconds()))
             self._timer_at = earliest
 
 
