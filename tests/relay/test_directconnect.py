@@ -200,6 +200,26 @@ class ConnectDeadlinesTests(TestCase):
         self.assertEqual(started[0].timed_out_at, 4.0)
         self.assertEqual((len(self.table), self.clock.getDelayedCalls()), (0, []))
 
+    def test_one_failing_timeout_holds_up_none_other(self) -> None:
+        """An attempt whose timeout raises (the dial's next attempt found no descriptor to
+        open its socket with: EMFILE) is logged; the others due with it still time out, and
+        those due later on time, as they did with a timer each."""
+        first = self.due(2)
+        second = self.due(2)
+        self.clock.advance(1)
+        third = self.due(2)  # due at 3
+
+        def fail_over() -> None:
+            raise OSError(24, "Too many open files")
+
+        first.timed_out = fail_over  # type: ignore[method-assign]
+        self.clock.advance(1)
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.assertEqual(second.timed_out_at, 2.0)
+        self.clock.advance(1)
+        self.assertEqual(third.timed_out_at, 3.0)
+        self.assertEqual((len(self.table), self.clock.getDelayedCalls()), (0, []))
+
     def test_one_table_per_clock(self) -> None:
         """Attempts on the same clock share a table; another clock has its own."""
         self.assertIs(deadlines_for(self.clock), deadlines_for(self.clock))

@@ -23,10 +23,12 @@ from twisted.internet import error
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IDelayedCall, IReactorFDSet, IReactorTime
 from twisted.internet.protocol import ClientFactory
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from penbal.relay.leantransport import LeanTCPTransport
 
+log = Logger()
 _PENDING = (0, errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK)
 
 
@@ -75,7 +77,10 @@ class ConnectDeadlines:
         due = [attempt for attempt, at in self._due.items() if at <= now]
         for attempt in due:
             self._due.pop(attempt, None)
-            attempt.timed_out()
+            try:
+                attempt.timed_out()
+            except Exception:  # as a timer of its own would: the others still time out
+                log.failure("timing out a connect attempt")
         if not self._due:
             return
         earliest = min(self._due.values())
