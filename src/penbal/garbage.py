@@ -10,6 +10,10 @@ that is mostly Twisted, the policies and the options, about 100,000 objects that
 as the process and take tens of milliseconds to walk, a pause every connection of that
 moment waits through.  Once the reactor runs, L{freeze_startup_objects} moves them into the
 permanent generation (C{gc.freeze}), which the collector never walks.
+
+The price: a frozen object that later becomes cyclic garbage is never collected.  Start-up
+objects live as long as the process, except what a reload (SIGHUP, C{-F}) replaces; that
+leaks a little per reload, not per connection.
 """
 
 from __future__ import annotations
