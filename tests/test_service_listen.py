@@ -21,6 +21,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from penbal.address import ListenSpec
 from penbal.edges.acl import AccessList
 from penbal.edges.gate import Edges
+from penbal.relay.config import RelayConfig
 from penbal.relay.leanport import LeanAdoptedEndpoint, LeanTCPPort, LeanTCPServerEndpoint
 from penbal.service import StartupError, TCPBalancerService, relay_endpoints
 from tests.relay.fixtures import RelayHarness
@@ -32,7 +33,7 @@ class RelayEndpointsTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.harness = RelayHarness()
         self.factory = self.harness.factory
-        self.factory.lean = True
+        self.factory.config = RelayConfig(lean=True)
 
     def endpoint(self, description: str, other: Any = serverFromString) -> IStreamServerEndpoint:
         return relay_endpoints(self.factory, other)(self.harness.reactor, description)
@@ -48,9 +49,9 @@ class RelayEndpointsTests(SynchronousTestCase):
 
     def test_stock_path_and_proxy_are_twisted(self) -> None:
         """On the stock path, or with PROXY headers to read, Twisted's endpoint."""
-        self.factory.lean = False
+        self.factory.config = RelayConfig(lean=False)
         self.assertIsInstance(self.endpoint("tcp:3306"), TCP4ServerEndpoint)
-        self.factory.lean = True
+        self.factory.config = RelayConfig(lean=True)
         self.factory.edges = Edges(self.harness.reactor, self.harness.reactor,
                                    proxy_networks=AccessList())
         self.assertIsInstance(self.endpoint("tcp:3306"), TCP4ServerEndpoint)
@@ -68,7 +69,7 @@ class RelayEndpointsTests(SynchronousTestCase):
         unix = AdoptedStreamServerEndpoint(self.harness.reactor, fd, socket.AF_UNIX)
         self.assertIs(self.endpoint("systemd:domain=UNIX:index=0", lambda reactor, text: unix),
                       unix)
-        self.factory.lean = False
+        self.factory.config = RelayConfig(lean=False)
         self.assertIs(self.endpoint("systemd:domain=INET:index=0", lambda reactor, text: adopted),
                       adopted)
 
@@ -95,7 +96,7 @@ class ServiceListenTests(SynchronousTestCase):
         """A lean factory's service listens on a LeanTCPPort (port 0: the real port is
         known), attached to the factory, and closes it on stop."""
         harness = RelayHarness()
-        harness.factory.lean = True
+        harness.factory.config = RelayConfig(lean=True)
         service = TCPBalancerService(harness.reactor, ListenSpec("tcp:0:interface=127.0.0.1", 0),
                                      harness.factory)
         service.privilegedStartService()
@@ -113,7 +114,7 @@ class ServiceListenTests(SynchronousTestCase):
     def test_cannot_listen(self) -> None:
         """A port in use is a one-line start-up error."""
         harness = RelayHarness()
-        harness.factory.lean = True
+        harness.factory.config = RelayConfig(lean=True)
         first = TCPBalancerService(harness.reactor, ListenSpec("tcp:0:interface=127.0.0.1", 0),
                                    harness.factory)
         first.privilegedStartService()

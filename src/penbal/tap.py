@@ -47,6 +47,7 @@ def makeService(options: Options) -> IService:
     from penbal.interfaces import PolicyContext
     from penbal.policies.registry import PolicyError, make_policy
     from penbal.pool import BackendPool
+    from penbal.relay.config import RelayConfig
     from penbal.relay.listener import RelayFactory
     from penbal.service import DaemonServices, TCPBalancerService, relay_endpoints
 
@@ -81,14 +82,16 @@ def makeService(options: Options) -> IService:
         except OSError as e:
             raise SystemExit(f"penbal: error: cannot open the access log "
                              f"{options['access-log']!r}: {e.strerror}") from None
-    factory = RelayFactory(reactor, reactor, balancer, ConnectionLog(access=access))
+    config = RelayConfig(
+        lean=options["relay-path"] == "lean",
+        read_size=options["read-size"],
+        first_byte_timeout=first_byte_timeout(options),
+        queue_timeout=queue_timeout(options),
+        queue_max=options["queue-max"],
+    )
+    factory = RelayFactory(reactor, reactor, balancer, ConnectionLog(access=access), config)
     factory.direct_connect = True
-    factory.lean = options["relay-path"] == "lean"
-    factory.read_size = options["read-size"]
-    factory.first_byte_timeout = first_byte_timeout(options)
     factory.edges = build_edges(options.edges, reactor, reactor)
-    if queue_timeout(options) > 0:
-        factory.enable_queue(queue_timeout(options), options["queue-max"])
     # Under twistd a start-up error must be an Exception for twistd to report it.
     top = DaemonServices() if options.launcher == "twistd" else MultiService()
     if access is not None:

@@ -16,6 +16,7 @@ from penbal.balancer import Balancer, Settings
 from penbal.connlog import ConnectionLog
 from penbal.policies.roundrobin import RoundRobinPolicy
 from penbal.pool import BackendPool
+from penbal.relay.config import RelayConfig
 from penbal.relay.dialer import Dial
 from penbal.relay.legs import BackendLeg, FrontLeg
 from penbal.relay.listener import RelayFactory
@@ -47,14 +48,18 @@ class FakePort:
 class RelayHarness:
     """A RelayFactory over two (or more) backends on a MemoryReactorClock."""
 
-    def __init__(self, backends: int = 2, **settings: Any) -> None:
+    def __init__(
+        self, backends: int = 2, config: RelayConfig | None = None, **settings: Any
+    ) -> None:
         self.reactor = MemoryReactorClock()
         specs = [BackendSpec("127.0.0.1", 4000 + i) for i in range(backends)]
         self.pool = BackendPool(self.reactor, specs)
         self.settings = Settings(**settings)
         self.balancer = Balancer(self.pool, RoundRobinPolicy(), self.settings)
         self.connlog = ConnectionLog()
-        self.factory = RelayFactory(self.reactor, self.reactor, self.balancer, self.connlog)
+        self.factory = RelayFactory(
+            self.reactor, self.reactor, self.balancer, self.connlog, config
+        )
         self.port = FakePort()
         self.factory.attach(self.port)
 

@@ -12,6 +12,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.relay import directconnect
+from penbal.relay.config import RelayConfig
 from tests.relay.fixtures import RelayHarness
 
 
@@ -163,8 +164,8 @@ class DirectDialTests(SynchronousTestCase):
         attempt it started is the one a leaving client stops."""
         self.patch(directconnect.socket, "socket", FakeSocket)  # type: ignore[attr-defined]
         FakeSocket.opened = []
-        harness = RelayHarness(backends=2)
-        harness.factory.direct_connect = harness.factory.lean = True
+        harness = RelayHarness(backends=2, config=RelayConfig(lean=True))
+        harness.factory.direct_connect = True
         fds = FDReactor()
         harness.factory.fd_reactor = fds
         front, _ = harness.client()

@@ -6,18 +6,19 @@ accepts TCP and never greets) is a failed attempt, and the client fails over wit
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal.relay.config import RelayConfig
 from tests.relay.fixtures import RelayHarness
 
 
-def harness(seconds: float = 2.0, **settings: object) -> RelayHarness:
+def harness(seconds: float = 2.0, **settings: Any) -> RelayHarness:
     """A relay harness with the first-byte wait on."""
-    h = RelayHarness(**settings)  # type: ignore[arg-type]
-    h.factory.first_byte_timeout = seconds
-    return h
+    return RelayHarness(config=RelayConfig(first_byte_timeout=seconds), **settings)
 
 
 class FirstByteTests(SynchronousTestCase):

@@ -23,6 +23,7 @@ from penbal.balancer import Balancer, Settings
 from penbal.connlog import ConnectionLog
 from penbal.policies.roundrobin import RoundRobinPolicy
 from penbal.pool import BackendPool
+from penbal.relay.config import RelayConfig
 from penbal.relay.leanport import LeanTCPPort
 from penbal.relay.leantransport import LeanTCPTransport
 from penbal.relay.listener import RelayFactory
@@ -67,7 +68,8 @@ class NoCycleTests(TestCase):
         pool = BackendPool(reactor, [BackendSpec("127.0.0.1", backend.getHost().port)])
         balancer = Balancer(pool, RoundRobinPolicy(), Settings())
         factory = RelayFactory(reactor, reactor, balancer, ConnectionLog())
-        factory.lean = factory.direct_connect = True
+        factory.config = RelayConfig(lean=True)
+        factory.direct_connect = True
         made: list[weakref.ref[Any]] = []
         build = factory.buildProtocol
 

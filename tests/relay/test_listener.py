@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.edges.acl import AccessList
 from penbal.edges.gate import Edges
+from penbal.relay.config import RelayConfig
 from penbal.relay.leanport import LeanTCPPort
 from penbal.relay.leantransport import LeanTCPTransport
 from tests.relay.fixtures import RelayHarness
@@ -107,7 +108,7 @@ class LeanPathTests(SynchronousTestCase):
         harness = RelayHarness()
         factory = harness.factory
         self.assertFalse(factory.lean_accept)
-        factory.lean = True
+        factory.config = RelayConfig(lean=True)
         self.assertTrue(factory.lean_accept)
         factory.edges = Edges(harness.reactor, harness.reactor, forwarded=True, idle_timeout=30)
         self.assertTrue(factory.lean_accept)
@@ -118,7 +119,7 @@ class LeanPathTests(SynchronousTestCase):
         """A lean port accepts the free slots only (its own cap, not Twisted's), onto lean
         transports; at the limit it leaves the reactor, and comes back when a client ends."""
         harness = RelayHarness(max_connections=1)
-        harness.factory.lean = True
+        harness.factory.config = RelayConfig(lean=True)
         fds = MemoryReactor()
         port = LeanTCPPort(fds, harness.factory, 0, "127.0.0.1")
         port.startListening()
@@ -145,7 +146,7 @@ class LeanPathTests(SynchronousTestCase):
                         proxy_networks=AccessList())
         for lean, edges in ((False, None), (True, proxied)):
             harness = RelayHarness()
-            harness.factory.lean = lean
+            harness.factory.config = RelayConfig(lean=lean)
             harness.factory.edges = edges
             port = self.port(harness)
             read = port.doRead

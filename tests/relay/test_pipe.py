@@ -21,6 +21,7 @@ from penbal.balancer import Balancer, Settings
 from penbal.connlog import ConnectionLog
 from penbal.policies.roundrobin import RoundRobinPolicy
 from penbal.pool import BackendPool
+from penbal.relay.config import RelayConfig
 from penbal.relay.leanport import LeanTCPPort
 from penbal.relay.leantransport import LeanTCPTransport
 from penbal.relay.legs import FrontLeg
@@ -77,7 +78,8 @@ class PipeTests(TestCase):
         balancer = Balancer(pool, RoundRobinPolicy(), Settings())
         connlog = ConnectionLog()
         factory = RelayFactory(reactor, reactor, balancer, connlog)
-        factory.lean = factory.direct_connect = True
+        factory.config = RelayConfig(lean=True)
+        factory.direct_connect = True
         port = LeanTCPPort(reactor, factory, 0, "127.0.0.1")
         port.startListening()
         self.addCleanup(port.stopListening)

@@ -15,6 +15,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.backend import AdminState
+from penbal.relay.config import RelayConfig
 from penbal.relay.leanport import LeanTCPPort
 from penbal.workers.state import state_message
 from penbal.workers.worker import REPORT_INTERVAL, AdoptedPortEndpoint, WorkerLink
@@ -110,7 +111,7 @@ class AdoptedPortEndpointTests(SynchronousTestCase):
     def test_lean_relay_gets_a_lean_port(self) -> None:
         """On the lean path the worker listens with penbal's own port, on a duplicate: the
         descriptor it was handed is closed, the main process's socket stays open."""
-        self.harness.factory.lean = True
+        self.harness.factory.config = RelayConfig(lean=True)
         endpoint = AdoptedPortEndpoint(self.harness.reactor, self.fd)
         port = self.successResultOf(endpoint.listen(self.harness.factory))
         assert isinstance(port, LeanTCPPort)

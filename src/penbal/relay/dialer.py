@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from penbal.backend import Backend
+from penbal.relay.config import RelayConfig
 from penbal.relay.directconnect import DirectAttempt, ip_family
 from penbal.relay.legs import BackendLeg, FrontLeg
 
@@ -35,12 +36,14 @@ class Dial(ClientFactory):
         reactor: IReactorTCP,
         clock: IReactorTime,
         balancer: Balancer,
+        config: RelayConfig,
         front: FrontLeg,
         order: Sequence[Backend],
     ) -> None:
         self._reactor = reactor
         self._clock = clock
         self._balancer = balancer
+        self._config = config
         self._front = front
         self._order = list(order)
         self._tried_emergency = False
@@ -67,7 +70,7 @@ class Dial(ClientFactory):
     def wait_for_first_byte(self, leg: BackendLeg) -> bool:
         """C{leg} is connected: if C{--first-byte-timeout} is on, hold it back from the client
         until the backend speaks (L{first_byte}) and return True."""
-        seconds = self._front.factory.first_byte_timeout
+        seconds = self._config.first_byte_timeout
         if seconds <= 0 or self._cancelled:
             return False
         self._silent = leg
@@ -120,12 +123,12 @@ class Dial(ClientFactory):
         edges = relay.edges
         if edges is not None:
             factory = edges.backend_factory(self, self._front, backend)  # TLS, if on
-        if factory is self and relay.direct_connect and relay.lean:
+        if factory is self and relay.direct_connect and self._config.lean:
             family = ip_family(spec.host)
             if family is not None:
                 attempt = DirectAttempt(
                     relay.fd_reactor, self._clock, family, spec.host, spec.port, self,
-                    settings.timeout, lean_read=relay.read_size,
+                    settings.timeout, lean_read=self._config.read_size,
                 )
                 # An attempt that failed at once (its socket is gone) has already started the
                 # next one from its constructor: that one is what cancel() must stop.

@@ -20,6 +20,7 @@ from penbal.balancer import Balancer
 from penbal.connlog import ConnectionLog, ConnectionRecord
 from penbal.interfaces import ClientInfo
 from penbal.relay import leanport
+from penbal.relay.config import RelayConfig
 from penbal.relay.dialer import Dial
 from penbal.relay.hooks import EdgeHooks
 from penbal.relay.legs import FrontLeg
@@ -40,38 +41,44 @@ class RelayFactory(ServerFactory):
     noisy = False
     #: The edge features (ACL, PROXY, TLS to backends, HTTP mode, hygiene); None when all off.
     edges: EdgeHooks | None = None
-    #: Largest socket read of a lean transport, reached after a read fills its buffer (see
-    #: leantransport.py).  Large reads pay only there: a read is sent on at once instead of
-    #: being joined into a write buffer.
-    read_size = 65536
     #: Connect to IP-literal backends with one socket, not connectTCP (see directconnect.py);
     #: the assembly turns it on for a real reactor.
     direct_connect = False
-    #: Relay plain TCP legs on penbal's own transport (see leantransport.py): clients of a
-    #: plain TCP port (unless they start with a PROXY header), and backends reached by direct
-    #: connect.  Off (C{--relay-path twisted}), every leg runs on Twisted's own transports and
-    #: penbal touches none of Twisted's internals.
-    lean = False
-    #: Seconds a connected backend has to send its first byte before the client is failed
-    #: over (server-speaks-first protocols: a frozen MySQL node accepts and never greets);
-    #: 0 = off, the client gets the backend as soon as it is connected.
-    first_byte_timeout = 0.0
     #: Clients held while no backend is usable (C{--queue-timeout}); None: closed at once.
     queue: ClientQueue | None = None
 
     def __init__(
-        self, reactor: IReactorTCP, clock: IReactorTime, balancer: Balancer, connlog: ConnectionLog
+        self,
+        reactor: IReactorTCP,
+        clock: IReactorTime,
+        balancer: Balancer,
+        connlog: ConnectionLog,
+        config: RelayConfig | None = None,
     ) -> None:
         self._reactor = reactor
         self._clock = clock
         self.fd_reactor: Any = reactor
         self.balancer = balancer
         self.connlog = connlog
+        #: The relay's settings fixed at start-up (the run-time ones are the balancer's).
+        self.config = config = config if config is not None else RelayConfig()
         self.fronts: set[FrontLeg] = set()
         self.accepted = 0
         self._ports: list[Any] = []
         self.accept_paused = False
         self._idle_waiters: list[Deferred[None]] = []
+        if config.queue_timeout > 0:
+            self.enable_queue(config.queue_timeout, config.queue_max)
+
+    @property
+    def lean(self) -> bool:
+        """Whether plain TCP legs run on penbal's own transport (L{RelayConfig.lean})."""
+        return self.config.lean
+
+    @property
+    def read_size(self) -> int:
+        """The lean transport's largest read (L{RelayConfig.read_size})."""
+        return self.config.read_size
 
     @property
     def lean_accept(self) -> bool:
@@ -118,7 +125,7 @@ class RelayFactory(ServerFactory):
 
     def start_dial(self, front: FrontLeg, order: Sequence[Backend]) -> None:
         """Dial the backends of C{order} for C{front}, then the emergency server."""
-        dial = Dial(self._reactor, self._clock, self.balancer, front, order)
+        dial = Dial(self._reactor, self._clock, self.balancer, self.config, front, order)
         front.dial = dial
         dial.start()
 
