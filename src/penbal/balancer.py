@@ -1,6 +1,7 @@
 # -*- test-case-name: tests.test_balancer -*-
 """
-What TCP and UDP relaying share: the backend table, the selection policy and Pen's settings.
+What TCP and UDP relaying share: the backend table, the selection policy and Pen's settings,
+and the verdict on a failed connection to a backend (blacklisting, L{Balancer.attempt_failed}).
 
 A policy may be a third party's: if its C{choose} raises, returns something that is not a
 sequence, or names a backend that was not a candidate, the connection is not lost.  The
@@ -88,6 +89,23 @@ class Balancer:
             "using round-robin over the {candidates} candidates instead{more}",
             policy=policy_name(self.policy), problem=problem, candidates=candidates,
             more=more, penbal_event="policy-error",
+        )
+
+    def attempt_failed(self, backend: Backend, why: str) -> None:
+        """A connection to C{backend} failed (refused, timed out, not ready): blacklist it for
+        the configured seconds.  The emergency server is never blacklisted; its failures are
+        counted.  The one place a failed attempt is judged, whatever the connector."""
+        settings = self.settings
+        if backend is settings.emergency:
+            backend.counters.failures += 1
+            log.warn("emergency server {backend} failed ({why})", backend=backend.address, why=why)
+            return
+        backend.blacklist(self.pool.now(), settings.blacklist, why)
+        log.warn(
+            "backend {backend} failed ({why}): blacklisted for {seconds}s",
+            backend=backend.address,
+            why=why,
+            seconds=settings.blacklist,
         )
 
     def connected(self, client: ClientInfo, backend: Backend) -> None:

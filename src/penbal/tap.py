@@ -48,6 +48,7 @@ def makeService(options: Options) -> IService:
     from penbal.policies.registry import PolicyError, make_policy
     from penbal.pool import BackendPool
     from penbal.relay.config import RelayConfig
+    from penbal.relay.connect import Connector, DirectConnector, TwistedConnector
     from penbal.relay.listener import RelayFactory
     from penbal.service import DaemonServices, TCPBalancerService, relay_endpoints
 
@@ -89,9 +90,19 @@ def makeService(options: Options) -> IService:
         queue_timeout=queue_timeout(options),
         queue_max=options["queue-max"],
     )
-    factory = RelayFactory(reactor, reactor, balancer, ConnectionLog(access=access), config)
-    factory.direct_connect = True
-    factory.edges = build_edges(options.edges, reactor, reactor)
+    edges = build_edges(options.edges, reactor, reactor)
+    # How backends are reached, chosen once: direct connect on the lean path (host names
+    # through connectTCP), connectTCP on the stock one; TLS around connectTCP's connections.
+    connector: Connector = TwistedConnector(reactor)
+    if config.lean:
+        connector = DirectConnector(reactor, reactor, connector, config.read_size)
+    if edges is not None and edges.backend_tls is not None:
+        from penbal.edges.tls import TLSConnector
+
+        connector = TLSConnector(TwistedConnector(reactor), edges.backend_tls)
+    factory = RelayFactory(reactor, reactor, balancer, ConnectionLog(access=access), config,
+                           connector)
+    factory.edges = edges
     # Under twistd a start-up error must be an Exception for twistd to report it.
     top = DaemonServices() if options.launcher == "twistd" else MultiService()
     if access is not None:

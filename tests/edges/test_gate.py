@@ -13,19 +13,20 @@ from OpenSSL import SSL
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IHandshakeListener
-from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.address import BackendSpec
 from penbal.backend import Backend
 from penbal.edges.acl import AccessList, AclEntry, AclTable, parse_network
-from penbal.edges.gate import AbuseDial, Edges
+from penbal.edges.gate import Edges
 from penbal.edges.proxyaccept import ProxyHeaderReceiver
 from penbal.edges.proxyheader import proxy_header
-from penbal.edges.tls import BackendTLS, BackendTLSSettings, TLSBackendLeg
+from penbal.edges.tls import BackendTLS, BackendTLSSettings, TLSConnector
 from penbal.interfaces import ClientInfo
-from penbal.relay.dialer import Dial
+from penbal.relay.connect import TwistedConnector
+from penbal.relay.dialer import AbuseDial, Dial
 from penbal.relay.legs import BackendLeg, FrontLeg
 from tests.edges.certs import Authority
 from tests.relay.fixtures import HalfCloseTransport, RelayHarness
@@ -81,8 +82,9 @@ class AclTests(SynchronousTestCase):
         self.assertFalse(transport.disconnecting)
         host, port, dial, _, _ = h.reactor.tcpClients[-1]
         self.assertEqual((host, port), ("127.0.0.1", 9999))
-        assert isinstance(dial, AbuseDial)
+        self.assertIsInstance(front.dial, AbuseDial)
         leg = dial.buildProtocol(None)
+        assert leg is not None
         leg.makeConnection(HalfCloseTransport())
         self.assertIs(front.backend, abuse)
         self.assertEqual(abuse.counters.active, 1)
@@ -249,19 +251,28 @@ class TLSFailoverTests(SynchronousTestCase):
         directory.mkdir()
         ca_file = Authority().write(directory)
         self.h = RelayHarness(backends=2)
-        self.h.factory.edges = Edges(
-            self.h.reactor, self.h.reactor,
-            backend_tls=BackendTLS(BackendTLSSettings(ca_file=ca_file), self.h.reactor),
-        )
+        tls = BackendTLS(BackendTLSSettings(ca_file=ca_file), self.h.reactor)
+        self.h.factory.edges = Edges(self.h.reactor, self.h.reactor, backend_tls=tls)
+        # As the assembly chooses it with --backend-tls (penbal.tap).
+        self.h.factory.connector = TLSConnector(TwistedConnector(self.h.reactor), tls)
 
-    def attempt(self) -> tuple[TLSBackendLeg, Dial]:
+    def attempt(self) -> tuple[BackendLeg, Any]:
+        """The backend leg of the last attempt, and the TLS protocol around it."""
         factory: Any
         _, _, factory, _, _ = self.h.reactor.tcpClients[-1]
-        self.assertIsInstance(factory, TLSMemoryBIOFactory)
-        leg = factory.wrappedFactory.buildProtocol(None)
-        assert isinstance(leg, TLSBackendLeg)
+        protocol = factory.buildProtocol(None)
+        self.assertIsInstance(protocol, TLSMemoryBIOProtocol)
+        leg = protocol.wrappedProtocol
+        assert isinstance(leg, BackendLeg)
         self.assertTrue(IHandshakeListener.providedBy(leg))
-        return leg, factory.wrappedFactory.dial
+        return leg, protocol
+
+    @staticmethod
+    def reject(leg: BackendLeg, why: str) -> None:
+        """Record a certificate verdict as the verifying creator does, on the TLS protocol
+        (here the leg runs on a memory transport in its place)."""
+        transport: Any = leg.transport
+        transport.penbal_rejected = why
 
     def test_handshake_failure_fails_over(self) -> None:
         """A rejected certificate blacklists the backend with the reason and tries the next."""
@@ -269,7 +280,7 @@ class TLSFailoverTests(SynchronousTestCase):
         leg, _ = self.attempt()
         leg.makeConnection(  # type: ignore[no-untyped-call]
             HalfCloseTransport())
-        leg.rejected = "certificate has expired"
+        self.reject(leg, "certificate has expired")
         leg.connectionLost(Failure(SSL.Error([("SSL routines", "", "certificate verify failed")])))
         first_port = self.h.reactor.tcpClients[0][1]
         second_port = self.h.reactor.tcpClients[1][1]
@@ -287,7 +298,7 @@ class TLSFailoverTests(SynchronousTestCase):
         leg.makeConnection(  # type: ignore[no-untyped-call]
             HalfCloseTransport())
         front.connectionLost(Failure(ConnectionDone()))
-        leg.rejected = "certificate does not match 'db.test'"
+        self.reject(leg, "certificate does not match 'db.test'")
         leg.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(len(self.h.reactor.tcpClients), 1)  # no failover for nobody
         self.assertEqual(len(self.h.pool.candidates()), 1)
@@ -330,12 +341,17 @@ class TLSFailoverTests(SynchronousTestCase):
             transport)
         self.h.reactor.advance(self.h.settings.timeout + 0.01)
         self.assertEqual(len(self.h.reactor.tcpClients), 2)
-        self.assertIn("no TLS handshake within", leg.rejected or "")
+        [failed] = [b for b in self.h.pool if b.spec.port == self.h.reactor.tcpClients[0][1]]
+        self.assertEqual(failed.blacklist_reason,
+                         f"TLS handshake failed: no TLS handshake within "
+                         f"{self.h.settings.timeout:g}s")
         self.assertIsNone(front.backend)
 
-    def test_plain_leg_unchanged(self) -> None:
-        """BackendLeg (plain) still builds for the dial."""
-        self.h.client()
-        factory: Any
-        _, _, factory, _, _ = self.h.reactor.tcpClients[-1]
-        self.assertIsInstance(factory.wrappedFactory.dial.buildProtocol(None), BackendLeg)
+    def test_plain_leg_inside(self) -> None:
+        """Inside TLS runs the dial's plain backend leg, reporting to the client's dial."""
+        front, _ = self.h.client()
+        leg, protocol = self.attempt()
+        self.assertIs(type(leg), BackendLeg)
+        self.assertIs(protocol.wrappedProtocol, leg)
+        self.assertIs(leg.dial, front.dial)
+        self.assertIsInstance(front.dial, Dial)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.protocol import ClientFactory
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from penbal.address import BackendSpec
@@ -17,7 +18,6 @@ from penbal.connlog import ConnectionLog
 from penbal.policies.roundrobin import RoundRobinPolicy
 from penbal.pool import BackendPool
 from penbal.relay.config import RelayConfig
-from penbal.relay.dialer import Dial
 from penbal.relay.legs import BackendLeg, FrontLeg
 from penbal.relay.listener import RelayFactory
 
@@ -79,10 +79,11 @@ class RelayHarness:
         front.makeConnection(transport)  # type: ignore[no-untyped-call]
         return front, transport
 
-    def last_dial(self) -> tuple[str, int, Dial, float]:
-        """Host, port, dialling factory and timeout of the last connect attempt."""
+    def last_dial(self) -> tuple[str, int, ClientFactory, float]:
+        """Host, port, factory (it reports to the dial) and timeout of the last connect
+        attempt."""
         host, port, factory, timeout, _ = self.reactor.tcpClients[-1]
-        assert isinstance(factory, Dial)
+        assert isinstance(factory, ClientFactory)
         return host, port, factory, timeout
 
     def connect_backend(self) -> tuple[BackendLeg, HalfCloseTransport]:

@@ -6,6 +6,7 @@ Tests of dialling: connect timeout, blacklist, failover, emergency server, stubb
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 from twisted.internet.error import ConnectionRefusedError, TimeoutError
 from twisted.python.failure import Failure
@@ -13,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.relay import directconnect
 from penbal.relay.config import RelayConfig
+from penbal.relay.connect import DirectConnector, TwistedConnector
 from tests.relay.fixtures import RelayHarness
 
 
@@ -164,10 +166,11 @@ class DirectDialTests(SynchronousTestCase):
         attempt it started is the one a leaving client stops."""
         self.patch(directconnect.socket, "socket", FakeSocket)  # type: ignore[attr-defined]
         FakeSocket.opened = []
+        fds: Any = FDReactor()
         harness = RelayHarness(backends=2, config=RelayConfig(lean=True))
-        harness.factory.direct_connect = True
-        fds = FDReactor()
-        harness.factory.fd_reactor = fds
+        harness.factory.connector = DirectConnector(
+            fds, harness.reactor, TwistedConnector(harness.reactor)
+        )
         front, _ = harness.client()
         first, second = FakeSocket.opened
         self.assertTrue(first.closed)

@@ -24,6 +24,7 @@ from penbal.connlog import ConnectionLog
 from penbal.policies.roundrobin import RoundRobinPolicy
 from penbal.pool import BackendPool
 from penbal.relay.config import RelayConfig
+from penbal.relay.connect import DirectConnector, TwistedConnector
 from penbal.relay.leanport import LeanTCPPort
 from penbal.relay.leantransport import LeanTCPTransport
 from penbal.relay.listener import RelayFactory
@@ -67,9 +68,10 @@ class NoCycleTests(TestCase):
         self.addCleanup(backend.stopListening)
         pool = BackendPool(reactor, [BackendSpec("127.0.0.1", backend.getHost().port)])
         balancer = Balancer(pool, RoundRobinPolicy(), Settings())
-        factory = RelayFactory(reactor, reactor, balancer, ConnectionLog())
-        factory.config = RelayConfig(lean=True)
-        factory.direct_connect = True
+        factory = RelayFactory(
+            reactor, reactor, balancer, ConnectionLog(), RelayConfig(lean=True),
+            DirectConnector(reactor, reactor, TwistedConnector(reactor)),
+        )
         made: list[weakref.ref[Any]] = []
         build = factory.buildProtocol
 

@@ -22,6 +22,7 @@ from penbal.connlog import ConnectionLog
 from penbal.policies.roundrobin import RoundRobinPolicy
 from penbal.pool import BackendPool
 from penbal.relay.config import RelayConfig
+from penbal.relay.connect import DirectConnector, TwistedConnector
 from penbal.relay.leanport import LeanTCPPort
 from penbal.relay.leantransport import LeanTCPTransport
 from penbal.relay.legs import FrontLeg
@@ -79,7 +80,7 @@ class PipeTests(TestCase):
         connlog = ConnectionLog()
         factory = RelayFactory(reactor, reactor, balancer, connlog)
         factory.config = RelayConfig(lean=True)
-        factory.direct_connect = True
+        factory.connector = DirectConnector(reactor, reactor, TwistedConnector(reactor))
         port = LeanTCPPort(reactor, factory, 0, "127.0.0.1")
         port.startListening()
         self.addCleanup(port.stopListening)

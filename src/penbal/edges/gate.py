@@ -2,8 +2,8 @@
 """
 The edges of relayed TCP connections, in one object the relay consults at a few fixed points:
 when a client arrives (PROXY header, client ACL, abuse server, per-client cap, idle timeout,
-HTTP rewriting), when a backend is dialled (TLS) or reached (PROXY header), and when the
-connection ends.
+HTTP rewriting), when a backend is reached (PROXY header), and when the connection ends.
+TLS towards backends is a connector the assembly chooses (L{penbal.edges.tls.TLSConnector}).
 
 A balancer without any edge feature has no L{Edges} at all (C{RelayFactory.edges is None}), so
 the relay's hot path pays nothing for them.
@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.interfaces import IConnector, INegotiated, IReactorTCP, IReactorTime
-from twisted.internet.protocol import ClientFactory, Protocol
-from twisted.python.failure import Failure
+from twisted.internet.interfaces import INegotiated, IReactorTCP, IReactorTime
+from twisted.internet.protocol import Protocol
 
 from penbal.backend import Backend
 from penbal.edges.acl import AccessList, AclTable
@@ -24,40 +23,11 @@ from penbal.edges.hygiene import ClientCap, IdleWatch
 from penbal.edges.proxyaccept import ProxyHeaderReceiver
 from penbal.edges.proxyheader import proxy_header
 from penbal.interfaces import ClientInfo
-from penbal.relay.legs import BackendLeg, FrontLeg
+from penbal.relay.hooks import Admission
+from penbal.relay.legs import BackendLeg, FrontLeg, Relay
 
 if TYPE_CHECKING:
     from penbal.edges.tls import BackendTLS
-    from penbal.relay.dialer import Dial
-    from penbal.relay.listener import RelayFactory
-
-
-class AbuseDial(ClientFactory):
-    """Connects a client that the ACL denied to the abuse server; no failover, no blacklist."""
-
-    noisy = False
-
-    def __init__(self, front: FrontLeg, abuse: Backend) -> None:
-        self.front = front
-        self.abuse = abuse
-        self.connector: IConnector | None = None
-
-    def buildProtocol(self, addr: object) -> Protocol:
-        self.connector = None
-        self.abuse.counters.total += 1
-        return BackendLeg(self.front, self.abuse)
-
-    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
-        self.connector = None
-        self.abuse.counters.failures += 1
-        if not self.front.closed:
-            self.front.no_backend(f"denied by client ACL; abuse server: {reason.getErrorMessage()}")
-
-    def cancel(self) -> None:
-        """The client went away first."""
-        if self.connector is not None:
-            self.connector.stopConnecting()
-            self.connector = None
 
 
 class Edges:
@@ -93,7 +63,6 @@ class Edges:
         self.proxy_header_timeout = proxy_header_timeout
         self._idle: dict[FrontLeg, IdleWatch] = {}
         self._capped: set[FrontLeg] = set()
-        self._abuse_dials: dict[FrontLeg, AbuseDial] = {}
 
     @property
     def plain_fronts(self) -> bool:
@@ -103,7 +72,7 @@ class Edges:
 
     # -- a client arrives ----------------------------------------------------------------
 
-    def build_front(self, factory: RelayFactory, peer: ClientInfo) -> Protocol:
+    def build_front(self, factory: Relay, peer: ClientInfo) -> Protocol:
         """The protocol for a new connection: a front leg, or a PROXY header reader first."""
         if self.proxy_networks is None:
             return FrontLeg(factory, peer)
@@ -119,10 +88,11 @@ class Edges:
         """Whether the client ACL in force lets C{client} in."""
         return self.acls[self.client_acl].permits(client.host)
 
-    def admit(self, front: FrontLeg) -> bool:
+    def admit(self, front: FrontLeg) -> Admission:
         """
-        Apply the client-side features to a new connection; False if it was dealt with here
-        (denied, sent to the abuse server, or over its cap) and must not be dialled.
+        Apply the client-side features to a new connection: L{Admission.DIAL} unless it was
+        dealt with here (denied, or over its cap), or goes to the abuse server (the relay
+        dials it there).
         """
         if self.idle_timeout > 0:
             self._idle[front] = IdleWatch(self.clock, self.idle_timeout, front)
@@ -137,22 +107,15 @@ class Edges:
         if not self.permits(front.client):
             if self.abuse is None:
                 self._refuse(front, f"denied by client ACL {self.client_acl}")
-            else:
-                front.ended_by = f"denied by client ACL {self.client_acl}: abuse server"
-                dial = self._abuse_dials[front] = AbuseDial(front, self.abuse)
-                dial.connector = self._reactor.connectTCP(
-                    self.abuse.spec.host,
-                    self.abuse.spec.port,
-                    dial,
-                    timeout=front.factory.balancer.settings.timeout,
-                )
-            return False
+                return Admission.DEALT
+            front.ended_by = f"denied by client ACL {self.client_acl}: abuse server"
+            return Admission.ABUSE
         if self.cap is not None:
             if not self.cap.admit(front.client.host):
                 self._refuse(front, f"over --max-per-client {self.cap.limit}")
-                return False
+                return Admission.DEALT
             self._capped.add(front)
-        return True
+        return Admission.DIAL
 
     def _send_held(self, front: FrontLeg, data: bytes) -> None:
         """HTTP mode: bytes held while an upgrade awaited its answer go to the backend now."""
@@ -175,9 +138,6 @@ class Edges:
             self._capped.discard(front)
             assert self.cap is not None
             self.cap.release(front.client.host)
-        dial = self._abuse_dials.pop(front, None)
-        if dial is not None:
-            dial.cancel()
 
     # -- towards the backend ---------------------------------------------------------------
 
@@ -189,13 +149,12 @@ class Edges:
         destination = (str(getattr(local, "host", "")), int(getattr(local, "port", 0) or 0))
         return proxy_header(self.send_proxy, (front.client.host, front.client.port), destination)
 
-    def backend_factory(self, dial: Dial, front: FrontLeg, backend: Backend) -> ClientFactory:
-        """The factory to connect to C{backend} with: the dial itself, or wrapped in TLS."""
-        if self.backend_tls is None:
-            return dial
-        return self.backend_tls.wrap(dial, front, backend, self.header_for(front))
-
     def backend_leg_made(self, leg: BackendLeg) -> None:
-        """A plain TCP backend connection is up: send the PROXY header first, if asked to."""
-        if self.send_proxy is not None:
-            leg.transport.write(self.header_for(leg.front))
+        """A backend connection is up: send the PROXY header first, if asked to; under TLS,
+        in the clear before the handshake (as HAProxy does)."""
+        if self.send_proxy is None:
+            return
+        transport: Any = leg.transport
+        if INegotiated.providedBy(leg.transport):
+            transport = transport.transport  # the TCP connection under the TLS one
+        transport.write(self.header_for(leg.front))

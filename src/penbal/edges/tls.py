@@ -6,13 +6,14 @@ configured CA and, with service-identity, against the name expected for that bac
 There is no way to turn verification off.  A connection whose handshake fails, or whose
 certificate is expired, from an unknown CA or for another name, is a failed connect: the
 backend is blacklisted with the reason and the client fails over, before any of its bytes
-reach the backend.
+reach the backend.  L{TLSConnector} is the relay's connector then (chosen at assembly): the
+dial treats a connection as ready once its handshake has completed.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from OpenSSL import SSL
 from OpenSSL.crypto import X509
@@ -20,13 +21,8 @@ from service_identity import VerificationError
 from service_identity.hazmat import DNS_ID, IPAddress_ID, ServiceID, verify_service_identity
 from service_identity.pyopenssl import extract_patterns
 from twisted.internet.abstract import isIPAddress, isIPv6Address
-from twisted.internet.interfaces import (
-    IDelayedCall,
-    IHandshakeListener,
-    IOpenSSLClientConnectionCreator,
-    IReactorTime,
-)
-from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IProtocol, IReactorTime
+from twisted.internet.protocol import ClientFactory
 from twisted.internet.ssl import (
     AcceptableCiphers,
     Certificate,
@@ -36,7 +32,6 @@ from twisted.internet.ssl import (
     platformTrust,
     trustRootFromCertificates,
 )
-from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -44,15 +39,11 @@ from zope.interface import implementer
 from penbal.backend import Backend
 from penbal.edges.tlsclose import guarded
 from penbal.edges.tlssettings import BackendTLSSettings, TLSConfigError, parse_tls_version
-from penbal.relay.legs import BackendLeg, FrontLeg, tune_socket
+from penbal.relay.attempt import Attempt, Connecting
+from penbal.relay.connect import Connector, Handshake
 
-if TYPE_CHECKING:
-    from twisted.internet.interfaces import IConnector
-
-    from penbal.relay.dialer import Dial
-
-log = Logger()
-__all__ = ["BackendTLS", "BackendTLSSettings", "TLSConfigError", "parse_tls_version"]
+__all__ = ["BackendTLS", "BackendTLSSettings", "TLSConfigError", "TLSConnector",
+           "parse_tls_version"]
 
 TLS_VERSIONS = {"1.2": TLSVersion.TLSv1_2, "1.3": TLSVersion.TLSv1_3}
 _PEM_CERTIFICATE = re.compile(
@@ -156,7 +147,6 @@ class VerifyingCreator:
         connection = SSL.Connection(self._context, None)
         if self._sni is not None:
             connection.set_tlsext_host_name(self._sni)
-        leg = getattr(tlsProtocol, "wrappedProtocol", None)
         identity, name = self._id, self.name
 
         def verify(conn: SSL.Connection, cert: X509, error: int, depth: int, ok: int) -> bool:
@@ -170,8 +160,8 @@ class VerifyingCreator:
                     why = f"certificate does not match {name!r}: {e}"
             if why is None:
                 return True
-            if isinstance(leg, TLSBackendLeg) and leg.rejected is None:
-                leg.rejected = why
+            if getattr(tlsProtocol, "penbal_rejected", None) is None:
+                tlsProtocol.penbal_rejected = why  # the words for the failed handshake
             return False
 
         connection.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verify)
@@ -179,7 +169,7 @@ class VerifyingCreator:
 
 
 class BackendTLS:
-    """Builds the TLS-wrapped factory of each connect attempt, one creator per server name."""
+    """The backends' TLS settings, loaded: one connection creator per server name."""
 
     def __init__(self, settings: BackendTLSSettings, clock: IReactorTime) -> None:
         self.settings = settings
@@ -202,112 +192,60 @@ class BackendTLS:
             found = self._creators[name] = VerifyingCreator(self._context, name)
         return found
 
-    def wrap(self, dial: Dial, front: FrontLeg, backend: Backend, header: bytes) -> ClientFactory:
-        """The factory to connect with: TLS around a leg that waits for the handshake."""
-        attempt = _TLSAttempt(dial, front, backend, self, header)
-        wrapped: Any = TLSMemoryBIOFactory(
-            self.creator(self.server_name(backend)), True, attempt, self.clock
+
+
+class TLSConnector:
+    """TLS around another connector's connections: the relay's connector with
+    C{--backend-tls}.  A connection is ready once its handshake has completed and the
+    certificate was checked; one that closes before is a failed attempt, in these words."""
+
+    def __init__(self, inner: Connector, tls: BackendTLS) -> None:
+        self._inner = inner
+        self._tls = tls
+        self.handshake: Handshake | None = self
+
+    def connect(self, backend: Backend, attempt: Attempt, timeout: float) -> Connecting:
+        tls = self._tls
+        wrapping: Any = TLSMemoryBIOFactory(
+            tls.creator(tls.server_name(backend)), True, _Made(attempt), tls.clock
         )
-        wrapped.protocol = guarded(wrapped.protocol)  # see penbal.edges.tlsclose
-        return wrapped  # type: ignore[no-any-return]
+        wrapping.protocol = guarded(wrapping.protocol)  # see penbal.edges.tlsclose
+        return self._inner.connect(backend, _TLSAttempt(attempt, wrapping), timeout)
+
+    def failed(self, transport: Any, reason: Failure) -> str:
+        rejected = getattr(transport, "penbal_rejected", None)
+        return "TLS handshake failed: " + (rejected or _handshake_error(reason))
+
+    def too_slow(self, seconds: float) -> str:
+        return f"TLS handshake failed: no TLS handshake within {seconds:g}s"
 
 
-class _TLSAttempt(ClientFactory):
-    """One TLS connect attempt: builds a L{TLSBackendLeg}, reports connect failures."""
+class _Made(ClientFactory):
+    """The TLS wrapper's inner factory: the dial's protocol for the connection."""
 
     noisy = False
 
-    def __init__(
-        self, dial: Dial, front: FrontLeg, backend: Backend, tls: BackendTLS, header: bytes
-    ) -> None:
-        self.dial = dial
-        self.front = front
-        self.backend = backend
-        self.tls = tls
-        self.header = header
+    def __init__(self, attempt: Attempt) -> None:
+        self.attempt = attempt
 
-    def buildProtocol(self, addr: object) -> Protocol:
-        # The dial counts the attempt and forgets its connector; its plain leg is not used.
-        self.dial.buildProtocol(addr)
-        timeout = self.front.factory.balancer.settings.timeout
-        return TLSBackendLeg(
-            self.front, self.backend, self.dial, self.tls.clock, timeout, self.header
-        )
-
-    def clientConnectionFailed(self, connector: IConnector, reason: Failure) -> None:
-        self.dial.clientConnectionFailed(connector, reason)
-
-    def clientConnectionLost(self, connector: IConnector, reason: Failure) -> None:
-        pass
+    def buildProtocol(self, addr: object) -> Any:
+        return self.attempt.made()
 
 
-@implementer(IHandshakeListener)
-class TLSBackendLeg(BackendLeg):
-    """A backend leg over TLS: the client is relayed only once the handshake has succeeded."""
+class _TLSAttempt:
+    """One TLS connection attempt, as the inner connector sees it: once connected, the
+    dial's protocol runs inside TLS."""
 
-    def __init__(
-        self,
-        front: FrontLeg,
-        backend: Backend,
-        dial: Dial,
-        clock: IReactorTime,
-        timeout: float,
-        header: bytes = b"",
-    ) -> None:
-        super().__init__(front, backend)
-        self._dial = dial
-        self._clock = clock
-        self._timeout = timeout
-        self._header = header
-        self._timer: IDelayedCall | None = None
-        self.handshake_done = False
-        self.rejected: str | None = None
+    def __init__(self, attempt: Attempt, wrapping: TLSMemoryBIOFactory) -> None:
+        self._attempt = attempt
+        self._wrapping = wrapping
 
-    def connectionMade(self) -> None:
-        tune_socket(self.transport, keepalive=True)
-        if self._header:
-            # The PROXY header goes before the TLS handshake, in the clear (as HAProxy does).
-            self.transport.transport.write(self._header)  # type: ignore[attr-defined]
-        self._timer = self._clock.callLater(self._timeout, self._too_slow)
+    def made(self) -> IProtocol:
+        protocol: IProtocol = self._wrapping.buildProtocol(None)
+        return protocol
 
-    def _too_slow(self) -> None:
-        self._timer = None
-        self.rejected = f"no TLS handshake within {self._timeout:g}s"
-        self.transport.abortConnection()  # type: ignore[attr-defined]
-
-    def _stop_timer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-
-    def handshakeCompleted(self) -> None:
-        self._stop_timer()
-        self.handshake_done = True
-        self.front.backend_connected(self)
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if self.handshake_done:
-            super().connectionLost(reason)
-            return
-        self._stop_timer()
-        self.closed = True
-        why = "TLS handshake failed: " + (self.rejected or _handshake_error(reason))
-        if self.front.closed:
-            self._blacklist(why)  # the client left meanwhile, but the backend did fail
-            return
-        self._dial.attempt_failed(why)
-
-    def _blacklist(self, why: str) -> None:
-        settings = self.front.factory.balancer.settings
-        if self.backend is settings.emergency:
-            return
-        self.backend.blacklist(self._clock.seconds(), settings.blacklist, why)
-        log.warn(
-            "backend {backend} failed ({why}): blacklisted for {seconds}s",
-            backend=self.backend.address,
-            why=why,
-            seconds=settings.blacklist,
-        )
+    def failed(self, why: str) -> None:
+        self._attempt.failed(why)
 
 
 def _handshake_error(reason: Failure) -> str:

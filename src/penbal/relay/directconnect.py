@@ -20,12 +20,11 @@ import weakref
 from typing import Any
 
 from twisted.internet import error
-from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IDelayedCall, IReactorFDSet, IReactorTime
-from twisted.internet.protocol import ClientFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from penbal.relay.attempt import Attempt
 from penbal.relay.leantransport import LeanTCPTransport
 
 log = Logger()
@@ -134,7 +133,7 @@ def ip_family(host: str) -> int | None:
 
 
 class DirectAttempt:
-    """One connect attempt; tells C{factory} as C{connectTCP} would (build, or failed)."""
+    """One connect attempt; tells C{attempt} how it went (made, or failed)."""
 
     def __init__(
         self,
@@ -143,14 +142,14 @@ class DirectAttempt:
         family: int,
         host: str,
         port: int,
-        factory: ClientFactory,
+        attempt: Attempt,
         timeout: float,
         lean_read: int = 1 << 20,
     ) -> None:
         self._reactor = reactor
         #: Wrap the connected socket in a L{LeanTCPTransport} reading up to this.
         self._lean_read = lean_read
-        self._factory = factory
+        self._attempt = attempt
         self._address = (host, port)
         self._family = family
         # Non-blocking from its creation: no ioctl of its own.
@@ -226,15 +225,11 @@ class DirectAttempt:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        self._factory.clientConnectionFailed(self, Failure(reason))  # type: ignore[arg-type]
+        self._attempt.failed(str(reason))
 
     def _adopt(self, sock: socket.socket) -> None:
-        peer = self._address
-        address_type: Any = IPv6Address if self._family == socket.AF_INET6 else IPv4Address
-        protocol = self._factory.buildProtocol(address_type("TCP", *peer))
-        assert protocol is not None
-        lean: Any = protocol
+        lean: Any = self._attempt.made()
         lean.makeConnection(
-            LeanTCPTransport(sock, lean, self._reactor, peer, self._lean_read,
+            LeanTCPTransport(sock, lean, self._reactor, self._address, self._lean_read,
                              handed_over_from=self)
         )

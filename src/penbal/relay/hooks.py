@@ -1,48 +1,42 @@
 # -*- test-case-name: tests.relay.test_hooks -*-
 """
-What the relay asks of the edge features (client ACLs, PROXY protocol, TLS towards backends,
+What the relay asks of the edge features (client ACLs, the abuse server, PROXY protocol,
 HTTP mode, idle timeouts, per-client caps), declared here, on the relay's side, so that the
 relay depends on these small interfaces and nothing in C{penbal.relay} imports
 C{penbal.edges}: C{penbal.edges.gate.Edges} implements L{EdgeHooks} and
-C{penbal.edges.forwarded.ForwardedRewriter} implements L{RequestRewriter}.
+C{penbal.edges.forwarded.ForwardedRewriter} implements L{RequestRewriter} (declared with
+the legs that call it, and named here too).
 
 The relay consults them at a few fixed points of a connection's life: when a client arrives,
-when a backend is dialled and reached, and when the connection ends.  A balancer without any
-edge feature has no hooks at all (C{RelayFactory.edges is None}), and pays nothing for them.
+when a backend is reached, and when the connection ends.  TLS towards backends is not a hook
+but a connector (C{penbal.edges.tls.TLSConnector}, see L{penbal.relay.connect}), chosen at
+assembly.  A balancer without any edge feature has no hooks at all (C{RelayFactory.edges is
+None}), and pays nothing for them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import enum
+from typing import Protocol
 
-from twisted.internet.protocol import ClientFactory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 
 from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
+from penbal.relay.legs import BackendLeg, FrontLeg, Relay, RequestRewriter
 
-if TYPE_CHECKING:
-    from penbal.relay.dialer import Dial
-    from penbal.relay.legs import BackendLeg, FrontLeg
-    from penbal.relay.listener import RelayFactory
+__all__ = ["Admission", "EdgeHooks", "RequestRewriter"]
 
 
-class RequestRewriter(Protocol):
-    """HTTP mode (C{-H}): rewrites what a client sends, and follows the answers."""
+class Admission(enum.Enum):
+    """What becomes of a new client, as the edge features decide."""
 
-    @property
-    def tunnel(self) -> bool:
-        """An Upgrade or CONNECT was agreed to: bytes now pass untouched both ways."""
-
-    @property
-    def holding(self) -> bool:
-        """Bytes are held until an answer says whether an upgrade was agreed to."""
-
-    def feed(self, data: bytes) -> bytes:
-        """What the client sent; returns what goes to the backend now."""
-
-    def response(self, data: bytes) -> None:
-        """What the backend answered (already relayed to the client)."""
+    #: Dial its backend as usual.
+    DIAL = "dial"
+    #: Dealt with (denied and closed, or over its cap): nothing more to do.
+    DEALT = "dealt"
+    #: Denied, and sent to the abuse server (L{EdgeHooks.abuse}) instead.
+    ABUSE = "abuse"
 
 
 class EdgeHooks(Protocol):
@@ -56,18 +50,16 @@ class EdgeHooks(Protocol):
         """Whether every client is a plain front leg from its first byte (no PROXY header
         to read first), so that it may run on the lean transport."""
 
-    def build_front(self, factory: RelayFactory, peer: ClientInfo) -> TwistedProtocol:
+    def build_front(self, factory: Relay, peer: ClientInfo) -> TwistedProtocol:
         """The protocol for a new client connection."""
 
-    def admit(self, front: FrontLeg) -> bool:
-        """Apply the client-side features to a new connection; False if it was dealt with
-        (denied, sent to the abuse server, over its cap) and must not be dialled."""
+    def admit(self, front: FrontLeg) -> Admission:
+        """Apply the client-side features to a new connection: dial it, or it was dealt
+        with (denied, over its cap), or it goes to the abuse server."""
 
     def ended(self, front: FrontLeg) -> None:
         """A connection is over: release what the features held for it."""
 
-    def backend_factory(self, dial: Dial, front: FrontLeg, backend: Backend) -> ClientFactory:
-        """The factory to connect to C{backend} with (the dial itself, or TLS around it)."""
-
     def backend_leg_made(self, leg: BackendLeg) -> None:
-        """A plain TCP backend connection is up (send a PROXY header, if asked to)."""
+        """A backend connection is up (send a PROXY header, if asked to: in the clear, before
+        any TLS handshake)."""

@@ -5,26 +5,73 @@ The two legs of a relayed TCP connection: the client's and the backend's.
 Each leg writes what it reads into its peer, each transport is a streaming producer of the
 other (backpressure both ways), and an end of stream on one side becomes a half-close of the
 other, so a client that shuts down its sending side still receives the whole reply.
+
+This is the bottom of the relay: the legs import nothing else of it.  What they call is
+declared here, as small interfaces: L{Relay} (the listener: a connection started, got its
+backend, ended), L{Readiness} (the dial: the backend leg connected, finished its handshake,
+spoke, or closed before it was ready) and L{RequestRewriter} (HTTP mode, an edge feature).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from typing import Protocol as TypingProtocol
 
-from twisted.internet.interfaces import IHalfCloseableProtocol, ITransport
+from twisted.internet.interfaces import IHalfCloseableProtocol, IHandshakeListener, ITransport
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
-from penbal.relay.hooks import RequestRewriter
 from penbal.relay.leantransport import LeanTCPTransport
 
-if TYPE_CHECKING:
-    from penbal.relay.dialer import Dial
-    from penbal.relay.listener import RelayFactory
+
+class RequestRewriter(TypingProtocol):
+    """HTTP mode (C{-H}): rewrites what a client sends, and follows the answers."""
+
+    @property
+    def tunnel(self) -> bool:
+        """An Upgrade or CONNECT was agreed to: bytes now pass untouched both ways."""
+
+    @property
+    def holding(self) -> bool:
+        """Bytes are held until an answer says whether an upgrade was agreed to."""
+
+    def feed(self, data: bytes) -> bytes:
+        """What the client sent; returns what goes to the backend now."""
+
+    def response(self, data: bytes) -> None:
+        """What the backend answered (already relayed to the client)."""
+
+
+class Relay(TypingProtocol):
+    """What a client's leg tells the relay that accepted it (the listener)."""
+
+    def connection_started(self, front: FrontLeg) -> None:
+        """The client is connected: count it, and dial (or hold) its backend."""
+
+    def backend_connected(self, front: FrontLeg, backend: Backend) -> None:
+        """The client's backend is up and relayed."""
+
+    def connection_ended(self, front: FrontLeg, reason: Failure) -> None:
+        """The client's connection is over."""
+
+
+class Readiness(TypingProtocol):
+    """What a backend leg tells the dial that made it, until it is handed to the client."""
+
+    def connected(self, leg: BackendLeg) -> None:
+        """The connection is up."""
+
+    def handshake(self, leg: BackendLeg) -> None:
+        """Its TLS handshake completed."""
+
+    def spoke(self, leg: BackendLeg) -> None:
+        """The backend sent its first byte."""
+
+    def lost(self, leg: BackendLeg, reason: Failure) -> None:
+        """It closed before it was ready."""
 
 
 class Pending(TypingProtocol):
@@ -128,37 +175,40 @@ class Leg(Protocol):
             self.transport.loseConnection()
 
 
+@implementer(IHandshakeListener)
 class BackendLeg(Leg):
     """The balancer's connection to a backend.
 
-    With C{--first-byte-timeout}, a leg made by a L{Dial} is handed to the client only once
-    the backend has sent its first byte (server-speaks-first protocols such as MySQL): until
-    then C{dial} is set, and a backend that stays silent or closes is one more failed attempt.
+    Until the dial that made it finds it ready (connected; with TLS, its handshake done;
+    with C{--first-byte-timeout}, its first byte received: server-speaks-first protocols such
+    as MySQL) C{dial} is set, and the leg reports to it; a backend that closes meanwhile is
+    one more failed attempt.  Once ready, the dial hands it to the client.
     """
 
     __slots__ = ("abandoned", "backend", "dial", "front", "watched")
 
-    def __init__(self, front: FrontLeg, backend: Backend, dial: Dial | None = None) -> None:
+    def __init__(self, front: FrontLeg, backend: Backend, dial: Readiness) -> None:
         super().__init__()
         self.peer = self.front = front
         self.backend = backend
-        #: The dial that waits for this backend's first byte (None: the leg is the client's).
-        self.dial = dial
+        #: The dial this leg reports to until it is ready (then None: the client's).
+        self.dial: Readiness | None = dial
         #: The dial gave up on this leg: its end concerns nobody.
         self.abandoned = False
         #: Reads need more than relaying (see L{watched_data}).
-        self.watched = dial is not None or front.rewriter is not None
+        self.watched = True
 
     def connectionMade(self) -> None:
         tune_socket(self.transport, keepalive=True)
-        edges = self.front.factory.edges
-        if edges is not None:
-            edges.backend_leg_made(self)  # the PROXY header, if one is sent
         dial = self.dial
-        if dial is not None and dial.wait_for_first_byte(self):
-            return
-        self.dial = None
-        self.front.backend_connected(self)
+        if dial is not None:
+            dial.connected(self)
+
+    def handshakeCompleted(self) -> None:
+        """TLS (C{--backend-tls}): the handshake completed and the certificate was checked."""
+        dial = self.dial
+        if dial is not None:
+            dial.handshake(self)
 
     def dataReceived(self, data: bytes) -> None:
         if self.watched:
@@ -176,9 +226,7 @@ class BackendLeg(Leg):
         dial = self.dial
         if dial is not None:
             # The backend spoke: the attempt succeeded, the client gets this leg.
-            self.dial = None
-            dial.first_byte(self)
-            front.backend_connected(self)
+            dial.spoke(self)
             if self.closed or self.out is None:
                 return
         size = len(data)
@@ -212,7 +260,7 @@ class BackendLeg(Leg):
         if dial is not None:
             # Closed before it sent anything: the client has seen nothing, try the next one.
             self.dial = None
-            dial.closed_silent(self, reason.getErrorMessage())
+            dial.lost(self, reason)
             return
         front = self.front
         self.peer = self.out = None
@@ -246,7 +294,7 @@ class FrontLeg(Leg):
         "started",
     )
 
-    def __init__(self, factory: RelayFactory, client: ClientInfo) -> None:
+    def __init__(self, factory: Relay, client: ClientInfo) -> None:
         super().__init__()
         self.factory = factory
         self.client = client

@@ -2,6 +2,20 @@
 """
 The listening side of the TCP balancer: accepts clients, enforces C{--max-connections} by
 pausing accept (clients wait in the listen backlog), and keeps the table of live connections.
+
+A connection's whole story, in the order it happens:
+
+  1. L{RelayFactory.buildProtocol}: a L{FrontLeg} for the client (reading at once; what it
+     sends before its backend is up waits in the leg);
+  2. L{RelayFactory.connection_started}: counted; the edge features admit it (or deny it, or
+     send it to the abuse server); the policy orders the backends (none: it is held,
+     C{--queue-timeout});
+  3. a L{Dial} over that order, with the L{Connector} chosen at assembly: it fails over until
+     a backend leg is ready (the balancer blacklists each one that failed), then hands the
+     leg to the client (L{FrontLeg.backend_connected}): bytes flow both ways;
+  4. L{RelayFactory.backend_connected}: the backend's live set (its active count) and the
+     policy learn where the client went;
+  5. L{RelayFactory.connection_ended}: the leg's close, uncounted, logged.
 """
 
 from __future__ import annotations
@@ -21,8 +35,9 @@ from penbal.connlog import ConnectionLog, ConnectionRecord
 from penbal.interfaces import ClientInfo
 from penbal.relay import leanport
 from penbal.relay.config import RelayConfig
-from penbal.relay.dialer import Dial
-from penbal.relay.hooks import EdgeHooks
+from penbal.relay.connect import Connector, TwistedConnector
+from penbal.relay.dialer import AbuseDial, Dial
+from penbal.relay.hooks import Admission, EdgeHooks
 from penbal.relay.legs import FrontLeg
 from penbal.relay.waitqueue import ClientQueue
 
@@ -36,14 +51,15 @@ def client_info(addr: IAddress | None) -> ClientInfo:
 
 
 class RelayFactory(ServerFactory):
-    """Builds a L{FrontLeg} per client and dials a backend for it."""
+    """Builds a L{FrontLeg} per client and dials a backend for it.
+
+    It implements what the legs (L{penbal.relay.legs.Relay}) and the dial
+    (L{penbal.relay.dialer.DialSite}) call.
+    """
 
     noisy = False
-    #: The edge features (ACL, PROXY, TLS to backends, HTTP mode, hygiene); None when all off.
+    #: The edge features (ACL, abuse server, PROXY, HTTP mode, hygiene); None when all off.
     edges: EdgeHooks | None = None
-    #: Connect to IP-literal backends with one socket, not connectTCP (see directconnect.py);
-    #: the assembly turns it on for a real reactor.
-    direct_connect = False
     #: Clients held while no backend is usable (C{--queue-timeout}); None: closed at once.
     queue: ClientQueue | None = None
 
@@ -54,9 +70,16 @@ class RelayFactory(ServerFactory):
         balancer: Balancer,
         connlog: ConnectionLog,
         config: RelayConfig | None = None,
+        connector: Connector | None = None,
     ) -> None:
         self._reactor = reactor
         self._clock = clock
+        #: How backends are reached (chosen at assembly; connectTCP by default), and how the
+        #: abuse server is (plain TCP, never TLS).
+        self.connector: Connector = connector if connector is not None else TwistedConnector(
+            reactor
+        )
+        self._abuse_connector = TwistedConnector(reactor)
         self.fd_reactor: Any = reactor
         self.balancer = balancer
         self.connlog = connlog
@@ -116,8 +139,13 @@ class RelayFactory(ServerFactory):
         front.started = self._clock.seconds()
         if len(self.fronts) >= self.balancer.settings.max_connections and not self.accept_paused:
             self._set_accepting(False)
-        if self.edges is not None and not self.edges.admit(front):
-            return  # denied (closed or sent to the abuse server), or over its cap
+        edges = self.edges
+        if edges is not None:
+            admission = edges.admit(front)
+            if admission is not Admission.DIAL:
+                if admission is Admission.ABUSE and edges.abuse is not None:
+                    self._dial_abuse(front, edges.abuse)
+                return  # denied (closed, or sent to the abuse server), or over its cap
         order = self.balancer.order(front.client)
         if not order and self.hold(front):
             return  # no usable backend: it waits (see waitqueue.py)
@@ -125,7 +153,15 @@ class RelayFactory(ServerFactory):
 
     def start_dial(self, front: FrontLeg, order: Sequence[Backend]) -> None:
         """Dial the backends of C{order} for C{front}, then the emergency server."""
-        dial = Dial(self._reactor, self._clock, self.balancer, self.config, front, order)
+        dial = Dial(self, self._clock, self.balancer, self.connector,
+                    self.config.first_byte_timeout, front, order)
+        front.dial = dial
+        dial.start()
+
+    def _dial_abuse(self, front: FrontLeg, abuse: Backend) -> None:
+        """A denied client goes to the abuse server: a dial of its own, over that one."""
+        dial = AbuseDial(self, self._clock, self.balancer, self._abuse_connector, 0.0, front,
+                         (abuse,))
         front.dial = dial
         dial.start()
 
