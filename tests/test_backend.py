@@ -10,8 +10,9 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.address import BackendSpec
-from penbal.backend import AdminState, Backend, Counters, Fitness, Health
+from penbal.backend import COUNTER_NAMES, AdminState, Backend, Counters, Fitness, Health
 from penbal.pool import BackendPool
+from tests.occupancy import StandIn, occupy
 
 
 def make(maxc: int = 0, hard: int = 0, host: str = "127.0.0.1", port: int = 3306) -> Backend:
@@ -54,12 +55,40 @@ class FreshBackendTests(SynchronousTestCase):
     def test_counters_are_per_backend(self) -> None:
         """Two backends never share their counters, health or live set."""
         one, two = make(port=1), make(port=2)
-        one.counters.active += 1
+        one.live.add(StandIn())
         one.health.fitness = Fitness.UNFIT
         one.live.add("connection")
         self.assertEqual(two.counters.active, 0)
         self.assertIs(two.health.fitness, Fitness.FIT)
         self.assertEqual(two.live, set())
+
+
+class ActiveCountTests(SynchronousTestCase):
+    """The active count is derived, never counted apart."""
+
+    def test_active_is_the_live_set(self) -> None:
+        """A backend's active count is the size of its live set, whatever enters or leaves."""
+        backend = make()
+        first, second = StandIn(), StandIn()
+        backend.live.update((first, second))
+        self.assertEqual(backend.counters.active, 2)
+        backend.live.discard(first)
+        self.assertEqual(backend.counters.active, 1)
+        self.assertEqual(backend.counters.figures()["active"], 1)
+
+    def test_elsewhere_adds(self) -> None:
+        """Connections counted in other processes (the workers' reports) add to the live ones."""
+        backend = make()
+        backend.live.add(StandIn())
+        backend.counters.elsewhere = 3
+        self.assertEqual(backend.counters.active, 4)
+
+    def test_figures_in_order(self) -> None:
+        """Every counter is listed, active first, as the status views show them."""
+        backend = make()
+        backend.counters.total = 7
+        self.assertEqual(list(backend.counters.figures()), list(COUNTER_NAMES))
+        self.assertEqual(backend.counters.figures()["total"], 7)
 
 
 class LimitTests(SynchronousTestCase):
@@ -68,7 +97,7 @@ class LimitTests(SynchronousTestCase):
     def test_unlimited(self) -> None:
         """With MAXC and HARD 0 there is no limit of either kind."""
         backend = make()
-        backend.counters.active = 10_000
+        occupy(backend, 10_000)
         self.assertEqual((backend.soft_limit, backend.hard_limit), (0, 0))
         self.assertTrue(backend.below_soft_limit())
         self.assertTrue(backend.below_hard_limit())
@@ -77,21 +106,21 @@ class LimitTests(SynchronousTestCase):
         """A new client may come while fewer than MAXC connections are active."""
         backend = make(maxc=2)
         self.assertEqual(backend.soft_limit, 2)
-        backend.counters.active = 1
+        occupy(backend, 1)
         self.assertTrue(backend.below_soft_limit())
-        backend.counters.active = 2
+        occupy(backend, 2)
         self.assertFalse(backend.below_soft_limit())
-        backend.counters.active = 3
+        occupy(backend, 3)
         self.assertFalse(backend.below_soft_limit())
 
     def test_hard_limit_above_maxc(self) -> None:
         """Between MAXC and HARD a returning client is still admitted, a new one is not."""
         backend = make(maxc=2, hard=4)
         self.assertEqual(backend.hard_limit, 4)
-        backend.counters.active = 3
+        occupy(backend, 3)
         self.assertFalse(backend.below_soft_limit())
         self.assertTrue(backend.below_hard_limit())
-        backend.counters.active = 4
+        occupy(backend, 4)
         self.assertFalse(backend.below_hard_limit())
 
     def test_hard_never_below_maxc(self) -> None:
@@ -99,9 +128,9 @@ class LimitTests(SynchronousTestCase):
         for hard in (0, 1):
             backend = make(maxc=3, hard=hard)
             self.assertEqual(backend.hard_limit, 3)
-            backend.counters.active = 2
+            occupy(backend, 2)
             self.assertTrue(backend.below_hard_limit())
-            backend.counters.active = 3
+            occupy(backend, 3)
             self.assertFalse(backend.below_hard_limit())
 
     def test_hard_without_maxc_ignored(self) -> None:
@@ -110,7 +139,7 @@ class LimitTests(SynchronousTestCase):
             backend = make(maxc=0, hard=hard)
             self.assertEqual(backend.hard_limit, 0)
             for active in (0, hard, hard + 1, 1000):
-                backend.counters.active = active
+                occupy(backend, active)
                 self.assertTrue(backend.below_soft_limit(), (hard, active))
                 self.assertTrue(backend.below_hard_limit(), (hard, active))
             self.assertEqual(backend.state(0.0), ("up", ""))
@@ -118,13 +147,13 @@ class LimitTests(SynchronousTestCase):
     def test_hard_without_maxc_stays_a_candidate(self) -> None:
         """A backend C{HOST:PORT:0:1} with many connections is still offered to new clients."""
         pool = BackendPool(Clock(), [BackendSpec("127.0.0.1", 3306, 0, 1)])
-        pool[0].counters.active = 5
+        occupy(pool[0], 5)
         self.assertEqual(pool.candidates(), [pool[0]])
 
     def test_limits_follow_spec_changes(self) -> None:
         """Limits are read from the current spec, so a run-time spec change applies at once."""
         backend = make(maxc=1)
-        backend.counters.active = 1
+        occupy(backend, 1)
         self.assertFalse(backend.below_soft_limit())
         backend.spec = BackendSpec("127.0.0.1", 3306, 5, 6)
         self.assertTrue(backend.below_soft_limit())
@@ -216,7 +245,7 @@ class UsableTests(SynchronousTestCase):
     def test_limits_aside(self) -> None:
         """A backend at its MAXC and HARD limits is still usable: limits are checked apart."""
         backend = make(maxc=1, hard=1)
-        backend.counters.active = 1
+        occupy(backend, 1)
         self.assertTrue(backend.usable(0.0))
 
     def test_every_condition_needed(self) -> None:
@@ -241,9 +270,9 @@ class StateTests(SynchronousTestCase):
         """Each condition gives its own word and reason."""
         backend = make(maxc=2)
         self.assertEqual(backend.state(0.0), ("up", ""))
-        backend.counters.active = 2
+        occupy(backend, 2)
         self.assertEqual(backend.state(0.0), ("full", "2 connections, MAXC 2"))
-        backend.counters.active = 0
+        occupy(backend, 0)
         backend.health = Health(Fitness.LAST_RESORT, "desynced")
         self.assertEqual(backend.state(0.0), ("last-resort", "desynced"))
         backend.blacklist(0.0, 30, "connection refused")
@@ -267,5 +296,5 @@ class StateTests(SynchronousTestCase):
     def test_unlimited_never_full(self) -> None:
         """Without MAXC a busy backend is "up", not "full"."""
         backend = make()
-        backend.counters.active = 1000
+        occupy(backend, 1000)
         self.assertEqual(backend.state(0.0), ("up", ""))

@@ -27,6 +27,7 @@ from penbal.policies.registry import make_policy
 from penbal.policies.roundrobin import RoundRobinPolicy
 from penbal.policies.sticky import StickyPolicy
 from penbal.pool import BackendPool
+from tests.occupancy import occupy
 
 CLIENT = ClientInfo("127.0.0.2", 5000)
 
@@ -305,7 +306,7 @@ class BrokenPolicyTests(BalancerCase):
 
     def test_fallback_respects_maxc(self) -> None:
         """The fallback order, like round-robin, leaves out backends at MAXC."""
-        self.pool.add(BackendSpec("127.0.0.1", 4003, 1, 2)).counters.active = 1
+        occupy(self.pool.add(BackendSpec("127.0.0.1", 4003, 1, 2)), 1)
         self.use(BrokenPolicy(error=RuntimeError("boom")))
         got, _ = self.orders(1)
         self.assertEqual(got, [[1, 2, 0]])

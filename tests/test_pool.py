@@ -12,6 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from penbal.address import BackendSpec
 from penbal.backend import AdminState, Backend, Fitness, Health
 from penbal.pool import BackendPool
+from tests.occupancy import occupy
 
 
 def spec(port: int, maxc: int = 0, hard: int = 0, host: str = "127.0.0.1") -> BackendSpec:
@@ -118,16 +119,14 @@ class RetireTests(PoolCase):
         """A busy backend drains (no new clients) and leaves when its last connection ends."""
         busy = self.pool[0]
         front = object()
-        busy.live.add(front)
-        busy.counters.active = 1
+        busy.live.add(front)  # its active count is 1
         self.pool.retire(busy)
         self.assertIs(busy.admin, AdminState.DRAIN)
         self.assertIn(busy, list(self.pool))
         self.assertEqual(self.pool.retiring, {busy})
         self.assertNotIn(busy, self.pool.candidates())
-        # The relay's listener: uncount the connection, then tell the pool.
+        # The relay's listener: the connection leaves the live set, then the pool is told.
         busy.live.discard(front)
-        busy.counters.active -= 1
         self.pool.released(busy)
         self.assertNotIn(busy, list(self.pool))
         self.assertEqual(self.pool.retiring, set())
@@ -139,24 +138,22 @@ class RetireTests(PoolCase):
         busy = self.pool[2]
         fronts = [object(), object()]
         busy.live.update(fronts)
-        busy.counters.active = 2
         self.pool.retire(busy)
         busy.live.discard(fronts[0])
-        busy.counters.active -= 1
         self.pool.released(busy)
         self.assertIn(busy, list(self.pool))
         busy.live.discard(fronts[1])
-        busy.counters.active -= 1
         self.pool.released(busy)
         self.assertNotIn(busy, list(self.pool))
 
     def test_live_or_active_keeps_it(self) -> None:
-        """Either a live connection or a nonzero active count keeps a retiring backend in."""
+        """Either a live connection or a nonzero active count (connections the workers of
+        --workers N reported, none of them live here) keeps a retiring backend in."""
         busy = self.pool[0]
-        busy.counters.active = 1
+        busy.counters.elsewhere = 1
         self.pool.retire(busy)
         self.assertIn(busy, list(self.pool))
-        busy.counters.active = 0
+        busy.counters.elsewhere = 0
         busy.live.add(object())
         self.pool.released(busy)
         self.assertIn(busy, list(self.pool))
@@ -174,11 +171,11 @@ class RetireTests(PoolCase):
     def test_remove_forgets_retiring(self) -> None:
         """Removing a retiring backend outright (connections closed) drops it from retiring."""
         busy = self.pool[0]
-        busy.counters.active = 1
+        occupy(busy, 1)
         self.pool.retire(busy)
         self.pool.remove(busy)
         self.assertEqual(self.pool.retiring, set())
-        busy.counters.active = 0
+        occupy(busy, 0)
         self.pool.released(busy)  # its closed connections end later: nothing happens
         self.assertEqual(len(self.pool), 2)
 
@@ -214,12 +211,12 @@ class CandidateTests(PoolCase):
         """A backend at its hard limit is not a candidate; one at MAXC only is (for returners)."""
         at_hard = self.pool.add(spec(5000, maxc=1, hard=2))
         at_soft = self.pool.add(spec(5001, maxc=1, hard=2))
-        at_hard.counters.active = 2
-        at_soft.counters.active = 1
+        occupy(at_hard, 2)
+        occupy(at_soft, 1)
         candidates = self.pool.candidates()
         self.assertNotIn(at_hard, candidates)
         self.assertIn(at_soft, candidates)
-        at_hard.counters.active = 1
+        occupy(at_hard, 1)
         self.assertIn(at_hard, self.pool.candidates())
 
     def test_last_resort_only_without_fit(self) -> None:
@@ -249,7 +246,7 @@ class CandidateTests(PoolCase):
     def test_last_resort_when_fit_at_hard_limit(self) -> None:
         """A fit backend at its hard limit cannot take anyone, so the last resort is offered."""
         pool = BackendPool(self.clock, [spec(1, maxc=1), spec(2)])
-        pool[0].counters.active = 1
+        occupy(pool[0], 1)
         pool[1].health = Health(Fitness.LAST_RESORT, "donor")
         self.assertEqual(pool.candidates(), [pool[1]])
 
@@ -258,7 +255,7 @@ class CandidateTests(PoolCase):
         pool = BackendPool(self.clock, [spec(1), spec(2, maxc=1)])
         pool[0].admin = AdminState.DOWN
         pool[1].health = Health(Fitness.LAST_RESORT, "donor")
-        pool[1].counters.active = 1
+        occupy(pool[1], 1)
         self.assertEqual(pool.candidates(), [])
 
     def test_fresh_list(self) -> None:

@@ -10,6 +10,7 @@ verdict, and the connection limits.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,17 +43,66 @@ class Health:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class Counters:
-    """Figures an operator wants, counted once per backend."""
+#: The counters' names, in the order the status views list them.
+COUNTER_NAMES = (
+    "active",
+    "total",
+    "failures",
+    "bytes_to_backend",
+    "bytes_from_backend",
+    "datagrams_to_backend",
+    "datagrams_from_backend",
+)
 
-    active: int = 0
-    total: int = 0
-    failures: int = 0
-    bytes_to_backend: int = 0
-    bytes_from_backend: int = 0
-    datagrams_to_backend: int = 0  # UDP only; "active" and "total" then count sessions
-    datagrams_from_backend: int = 0
+
+class Counters:
+    """Figures an operator wants, counted once per backend.
+
+    C{active} is not counted but derived: the size of the backend's live set (its relayed
+    connections, or UDP sessions), so that the two can never disagree; plus, in the main
+    process of C{--workers N}, the connections the workers reported (L{elsewhere}).
+    """
+
+    __slots__ = (
+        "_live",
+        "bytes_from_backend",
+        "bytes_to_backend",
+        "datagrams_from_backend",
+        "datagrams_to_backend",
+        "elsewhere",
+        "failures",
+        "total",
+    )
+
+    def __init__(self, live: Sized = ()) -> None:
+        self._live = live
+        #: Connections live in other processes (the workers' reports), not in C{live}.
+        self.elsewhere = 0
+        self.total = 0
+        self.failures = 0
+        self.bytes_to_backend = 0
+        self.bytes_from_backend = 0
+        self.datagrams_to_backend = 0  # UDP only; "active" and "total" then count sessions
+        self.datagrams_from_backend = 0
+
+    @property
+    def active(self) -> int:
+        """Connections (UDP: sessions) live on the backend now."""
+        return len(self._live) + self.elsewhere
+
+    def figures(self) -> dict[str, int]:
+        """Every counter by name (L{COUNTER_NAMES}), C{active} included."""
+        return {name: int(getattr(self, name)) for name in COUNTER_NAMES}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Counters):
+            return NotImplemented
+        return self.figures() == other.figures()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "Counters(" + ", ".join(f"{k}={v}" for k, v in self.figures().items()) + ")"
 
 
 def settle(connection: object) -> None:
@@ -92,8 +142,10 @@ class Backend:
         self.blacklisted_at = 0.0
         self.blacklist_reason = ""
         self.health = Health()
-        self.counters = Counters()
+        #: What is live on this backend now: relayed connections (their front legs) or UDP
+        #: sessions; the active count is its size.
         self.live: set[Any] = set()
+        self.counters = Counters(self.live)
 
     def __repr__(self) -> str:
         return f"<Backend {self.index} {self.spec.address} {self.admin.value}>"

@@ -66,7 +66,7 @@ class BackendPool:
 
     def released(self, backend: Backend) -> None:
         """A connection to C{backend} ended: a retiring backend with none left is removed."""
-        if backend in self.retiring and not backend.live and backend.counters.active <= 0:
+        if backend in self.retiring and backend.counters.active <= 0:  # live here or elsewhere
             self.remove(backend)
 
     def find(self, address: str) -> Backend | None:

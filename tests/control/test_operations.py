@@ -29,6 +29,7 @@ from penbal.pool import BackendPool
 from penbal.relay.listener import RelayFactory
 from penbal.runtime import Runtime
 from penbal.service import StartupError, hold_signals
+from tests.occupancy import occupy
 
 
 def parse(*args: str) -> Options:
@@ -165,11 +166,11 @@ class BuildTests(AssemblyCase):
         self.addCleanup(service.stopService)
         pool = runtime.balancer.pool
         backend = pool[0]
-        backend.counters.active = 2
+        occupy(backend, 2)
         pool.retire(backend)
         reactor.advance(1.5)
         self.assertIn(backend, list(pool))
-        backend.counters.active = 0
+        occupy(backend, 0)
         reactor.advance(1.5)
         self.assertEqual([b.address for b in pool], ["b:2"])
 

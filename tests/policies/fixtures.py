@@ -15,6 +15,7 @@ from penbal.backend import Backend
 from penbal.balancer import Balancer, Settings
 from penbal.interfaces import ClientInfo, ISelectionPolicy, PolicyContext
 from penbal.pool import BackendPool
+from tests.occupancy import StandIn
 
 
 def spec(port: int, maxc: int = 0, hard: int = 0, weight: int = 0, prio: int = 0) -> BackendSpec:
@@ -56,7 +57,7 @@ class Driver:
         if not order:
             return None
         backend = order[0]
-        backend.counters.active += 1
+        backend.live.add(StandIn())  # one more active connection
         self.balancer.connected(ClientInfo(host), backend)
         return backend
 
@@ -67,7 +68,7 @@ class Driver:
 
     def disconnect(self, backend: Backend) -> None:
         """One connection to C{backend} ends."""
-        backend.counters.active -= 1
+        backend.live.pop()
 
     def blacklist(self, index: int, seconds: float = 30) -> None:
         """Backend C{index} failed a connect."""

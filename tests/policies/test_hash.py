@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
 from penbal.policies.hash import RendezvousHashPolicy, rendezvous_order, rendezvous_score
+from tests.occupancy import occupy
 from tests.policies.fixtures import Driver, spec
 
 CLIENTS = [f"10.{n // 65536}.{n // 256 % 256}.{n % 256}" for n in range(1, 3001)]
@@ -95,7 +96,7 @@ class RendezvousHashTests(SynchronousTestCase):
         """A backend at MAXC is left out."""
         driver = Driver(RendezvousHashPolicy(), [spec(1, maxc=1, hard=2), spec(2), spec(3)])
         full: Backend = driver.pool[0]
-        full.counters.active = 1
+        occupy(full, 1)
         self.assertNotIn(0, driver.order("127.0.9.8"))
 
     def test_order_depends_on_address_not_position(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.policies.leastconn import LeastConnPolicy
+from tests.occupancy import occupy
 from tests.policies.fixtures import Driver, spec
 
 
@@ -15,9 +16,9 @@ class LeastConnTests(SynchronousTestCase):
     def test_fewest_active_first(self) -> None:
         """The backend with the fewest active connections is chosen, weights ignored."""
         driver = Driver(LeastConnPolicy(), [spec(1, weight=9), spec(2), spec(3)])
-        driver.pool[0].counters.active = 3
-        driver.pool[1].counters.active = 1
-        driver.pool[2].counters.active = 2
+        occupy(driver.pool[0], 3)
+        occupy(driver.pool[1], 1)
+        occupy(driver.pool[2], 2)
         self.assertEqual(driver.order("127.0.0.2"), [1, 2, 0])
 
     def test_ties_taken_in_turn(self) -> None:

@@ -11,6 +11,7 @@ from collections import Counter
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.policies.randompick import RandomPolicy
+from tests.occupancy import occupy
 from tests.policies.fixtures import Driver, spec
 
 
@@ -40,5 +41,5 @@ class RandomTests(SynchronousTestCase):
     def test_maxc_respected(self) -> None:
         """A backend at MAXC is left out."""
         driver = Driver(RandomPolicy(random.Random(1)), [spec(1, maxc=1, hard=2), spec(2)])
-        driver.pool[0].counters.active = 1
+        occupy(driver.pool[0], 1)
         self.assertEqual({tuple(driver.order("127.0.0.2")) for _ in range(20)}, {(1,)})

@@ -10,6 +10,7 @@ import random
 from twisted.trial.unittest import SynchronousTestCase
 
 from penbal.policies.weight import WeightPolicy
+from tests.occupancy import occupy
 from tests.policies.fixtures import Driver, spec
 
 
@@ -61,7 +62,7 @@ class WeightTests(SynchronousTestCase):
     def test_integer_load_ties(self) -> None:
         """Pen's integer load makes near-equal loads ties, which go to the lower position."""
         driver = Driver(WeightPolicy(), [spec(1, weight=300), spec(2, weight=301)])
-        driver.pool[0].counters.active = 1
-        driver.pool[1].counters.active = 1
+        occupy(driver.pool[0], 1)
+        occupy(driver.pool[1], 1)
         # 256*1//300 == 256*1//301 == 0: a tie, so backend 0.
         self.assertEqual(driver.order("127.0.0.2"), [0, 1])

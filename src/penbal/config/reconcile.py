@@ -100,7 +100,7 @@ def _remove_unwanted(runtime: Runtime, desired: Configuration, close: bool) -> l
     for backend in list(pool):
         if id(backend) in wanted:
             continue
-        busy = len(backend.live) or backend.counters.active
+        busy = backend.counters.active  # live here, or in the workers (--workers N)
         if close or not busy:
             pool.remove(backend)
             runtime.set_server_acl(backend, 0)

@@ -179,8 +179,7 @@ class RelayFactory(ServerFactory):
 
     def backend_connected(self, front: FrontLeg, backend: Backend) -> None:
         """The client's backend is up."""
-        backend.counters.active += 1
-        backend.live.add(front)
+        backend.live.add(front)  # its active count (see penbal.backend.Counters)
         if self.edges is None or backend is not self.edges.abuse:
             self.balancer.connected(front.client, backend)
 
@@ -195,7 +194,6 @@ class RelayFactory(ServerFactory):
         backend = front.backend
         if backend is not None and front in backend.live:
             backend.live.discard(front)
-            backend.counters.active -= 1
             self.balancer.pool.released(backend)  # a removed backend leaves once drained
         now = self._clock.seconds()
         self.connlog.ended(

@@ -208,7 +208,7 @@ def backend_status(runtime: Runtime, backend: Backend, now: float) -> BackendSta
 def _settled_counters(backend: Backend) -> dict[str, int]:
     """The backend's counters, with what its live connections relayed until now."""
     backend.settle_live()
-    return {key: int(value) for key, value in asdict(backend.counters).items()}
+    return backend.counters.figures()
 
 
 def backend_statuses(runtime: Runtime, now: float) -> list[BackendStatus]:

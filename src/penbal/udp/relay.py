@@ -192,8 +192,7 @@ class UDPRelay:
         session.backend = session.last = backend
         counters = backend.counters
         counters.total += 1
-        counters.active += 1
-        backend.live.add(session)
+        backend.live.add(session)  # its active count (see penbal.backend.Counters)
         self.balancer.connected(session.client, backend)
         address = self._resolver.known(backend.spec.host)
         if address is not None:
@@ -344,7 +343,6 @@ class UDPRelay:
         backend = session.backend
         if backend is not None:
             session.backend = None
-            backend.counters.active -= 1
             backend.live.discard(session)
             self.balancer.pool.released(backend)  # a retiring backend leaves once unused
 

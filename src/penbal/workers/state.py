@@ -18,11 +18,11 @@ that ended, into its backends, so every status view counts each connection once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
-from penbal.backend import AdminState, Backend, Counters, Fitness
+from penbal.backend import COUNTER_NAMES, AdminState, Backend, Fitness
 from penbal.config.file import build, render
 from penbal.config.model import Configuration
 from penbal.config.reconcile import capture, match, reconcile
@@ -31,7 +31,6 @@ from penbal.interfaces import ClientInfo
 from penbal.pool import BackendPool
 from penbal.runtime import Runtime
 
-COUNTER_NAMES = tuple(each.name for each in fields(Counters))
 #: Live connections a worker lists in a report (the status page shows at most 1,000 in all).
 LISTED = 250
 
@@ -164,8 +163,12 @@ class WorkerTotals:
             # One address twice in the table: counted on the first.
             total = {} if backend.address in seen else totals.get(backend.address, {})
             seen.add(backend.address)
+            counters = backend.counters
             for name in COUNTER_NAMES:
-                setattr(backend.counters, name, int(total.get(name, 0)))
+                if name == "active":  # the workers' connections: none is live here
+                    counters.elsewhere = int(total.get(name, 0))
+                else:
+                    setattr(counters, name, int(total.get(name, 0)))
 
 
 # The worker's side.
@@ -215,8 +218,8 @@ def worker_figures(pool: BackendPool, active: int, accepted: int,
         backend.settle_live()
         figure = backends.setdefault(
             backend.address, {"counters": dict.fromkeys(COUNTER_NAMES, 0), "blacklist": None})
-        for name, value in vars(backend.counters).items():
-            figure["counters"][name] += int(value)
+        for name, value in backend.counters.figures().items():
+            figure["counters"][name] += value
         own = backend.blacklisted_until
         if own != pushed.get(backend, 0.0) and own > 0:
             figure["blacklist"] = [own, backend.blacklist_reason]
