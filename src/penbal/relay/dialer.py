@@ -118,10 +118,6 @@ class Dial:
         #: What the timer's expiry is called: the handshake's words, or L{_silent}.
         self._words: Callable[[float], str] = _silent
 
-    def start(self) -> None:
-        """Try the first choice."""
-        self._next()
-
     # -- inputs from the connector (L{penbal.relay.attempt.Attempt}) ----------------------
 
     def made(self) -> BackendLeg:
@@ -255,6 +251,9 @@ class Dial:
         # only a pending one is what cancel() must stop.
         if self._backend is backend and self._state is CONNECTING:
             self._connecting = connecting
+
+    #: Try the first choice (the same step as after a failure: one call less per client).
+    start = _next
 
     def _exhausted(self) -> None:
         """No backend is left: hold the client (C{--queue-timeout}) or close it."""
