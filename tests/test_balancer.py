@@ -368,3 +368,35 @@ class BrokenPolicyTests(BalancerCase):
         got, [line] = self.orders(1)
         self.assertEqual(got, [[1, 2, 0]])
         self.assertIn("policy penbal.policies.sticky.StickyPolicy failed", line)
+
+
+class AttemptFailedTests(BalancerCase):
+    """attempt_failed(): the one place a failed connection to a backend is judged."""
+
+    def test_blacklists_and_logs(self) -> None:
+        """A backend that failed is blacklisted for -b seconds, with the reason, in one line."""
+        self.settings.blacklist = 30
+        self.clock.advance(100)
+        backend = self.pool[1]
+        with capturedLogs() as events:
+            self.balancer.attempt_failed(backend, "connection refused")
+        self.assertTrue(backend.is_blacklisted(129.0))
+        self.assertFalse(backend.is_blacklisted(130.0))
+        self.assertEqual(backend.blacklist_reason, "connection refused")
+        self.assertEqual(backend.counters.failures, 1)
+        self.assertEqual(
+            [formatEvent(e) for e in events],
+            ["backend 127.0.0.1:4001 failed (connection refused): blacklisted for 30s"],
+        )
+        self.assertEqual(events[0]["log_level"], LogLevel.warn)
+
+    def test_emergency_counted_never_blacklisted(self) -> None:
+        """The emergency server's failure is counted and logged; it is never blacklisted."""
+        emergency = Backend(BackendSpec("127.0.0.1", 4999), -1)
+        self.settings.emergency = emergency
+        with capturedLogs() as events:
+            self.balancer.attempt_failed(emergency, "timed out")
+        self.assertFalse(emergency.is_blacklisted(self.clock.seconds()))
+        self.assertEqual(emergency.counters.failures, 1)
+        self.assertEqual([formatEvent(e) for e in events],
+                         ["emergency server 127.0.0.1:4999 failed (timed out)"])

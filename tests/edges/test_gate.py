@@ -25,6 +25,7 @@ from penbal.edges.proxyaccept import ProxyHeaderReceiver
 from penbal.edges.proxyheader import proxy_header
 from penbal.edges.tls import BackendTLS, BackendTLSSettings, TLSConnector
 from penbal.interfaces import ClientInfo
+from penbal.relay.config import RelayConfig
 from penbal.relay.connect import TwistedConnector
 from penbal.relay.dialer import AbuseDial, Dial
 from penbal.relay.legs import BackendLeg, FrontLeg
@@ -355,3 +356,56 @@ class TLSFailoverTests(SynchronousTestCase):
         self.assertIs(protocol.wrappedProtocol, leg)
         self.assertIs(leg.dial, front.dial)
         self.assertIsInstance(front.dial, Dial)
+
+
+class TLSFirstByteTests(SynchronousTestCase):
+    """--backend-tls with --first-byte-timeout: one readiness timer, for the handshake (-t),
+    then for the first byte."""
+
+    def setUp(self) -> None:
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        ca_file = Authority().write(directory)
+        self.h = RelayHarness(backends=2, timeout=3,
+                              config=RelayConfig(first_byte_timeout=2.0))
+        tls = BackendTLS(BackendTLSSettings(ca_file=ca_file), self.h.reactor)
+        self.h.factory.edges = Edges(self.h.reactor, self.h.reactor, backend_tls=tls)
+        self.h.factory.connector = TLSConnector(TwistedConnector(self.h.reactor), tls)
+
+    def leg(self) -> tuple[BackendLeg, HalfCloseTransport]:
+        """The backend leg of the last attempt, connected to a memory transport."""
+        factory: Any
+        _, _, factory, _, _ = self.h.reactor.tcpClients[-1]
+        leg = factory.buildProtocol(None).wrappedProtocol
+        assert isinstance(leg, BackendLeg)
+        transport = HalfCloseTransport()
+        transport.abortConnection = (  # type: ignore[method-assign]
+            lambda: leg.connectionLost(Failure(ConnectionDone())))
+        leg.makeConnection(transport)  # type: ignore[no-untyped-call]
+        return leg, transport
+
+    def test_first_byte_after_handshake(self) -> None:
+        """The handshake alone does not hand the backend over; its first byte does."""
+        front, client = self.h.client()
+        leg, _ = self.leg()
+        leg.handshakeCompleted()
+        self.assertIsNone(front.backend)
+        leg.dataReceived(b"greeting")
+        self.assertIs(front.backend, leg.backend)
+        self.assertEqual(client.value(), b"greeting")
+        self.assertEqual(self.h.reactor.getDelayedCalls(), [])
+
+    def test_silent_after_handshake_fails_over(self) -> None:
+        """Handshake done, then silent past --first-byte-timeout: blacklisted, next one."""
+        front, _ = self.h.client()
+        leg, _ = self.leg()
+        self.h.reactor.advance(2.5)  # the handshake's time is -t (3 s): not over yet
+        leg.handshakeCompleted()
+        self.h.reactor.advance(1.9)
+        self.assertEqual(len(self.h.reactor.tcpClients), 1)
+        self.h.reactor.advance(0.2)
+        self.assertEqual(len(self.h.reactor.tcpClients), 2)
+        [failed] = [b for b in self.h.pool if b.spec.port == self.h.reactor.tcpClients[0][1]]
+        self.assertEqual(failed.blacklist_reason, "connected but sent nothing within 2s")
+        self.assertTrue(leg.abandoned)
+        self.assertIsNone(front.backend)
