@@ -352,6 +352,8 @@ class FrontLeg(Leg):
         # Backpressure: each transport produces for the other.
         back.registerProducer(front, True)
         front.registerProducer(back, True)
+        # The leg is the client's now: its reads need watching only in HTTP mode.
+        leg.watched = self.rewriter is not None
         # Plain relaying (no HTTP rewriting, no first byte awaited) on lean transports: each
         # transport writes its reads straight to the other, past the legs (see settle()).
         if self.rewriter is None and isinstance(front, LeanTCPTransport):
