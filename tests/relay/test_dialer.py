@@ -164,7 +164,7 @@ class DirectDialTests(SynchronousTestCase):
     def test_immediate_failure_then_cancel(self) -> None:
         """A connect that fails inside the attempt's constructor fails over at once, and the
         attempt it started is the one a leaving client stops."""
-        self.patch(directconnect.socket, "socket", FakeSocket)  # type: ignore[attr-defined]
+        self.patch(directconnect._socket, "socket", FakeSocket)  # type: ignore[attr-defined]
         FakeSocket.opened = []
         fds: Any = FDReactor()
         harness = RelayHarness(backends=2, config=RelayConfig(lean=True))

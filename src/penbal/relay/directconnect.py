@@ -13,6 +13,7 @@ Connect timeouts share one timer per clock (L{ConnectDeadlines}) instead of a C{
 
 from __future__ import annotations
 
+import _socket
 import errno
 import os
 import socket
@@ -152,8 +153,10 @@ class DirectAttempt:
         self._attempt = attempt
         self._address = (host, port)
         self._family = family
-        # Non-blocking from its creation: no ioctl of its own.
-        self._sock: socket.socket | None = socket.socket(
+        # Non-blocking from its creation: no ioctl of its own.  The C socket type that
+        # socket.socket extends: the relay needs none of what the subclass adds (makefile,
+        # enum-typed family), and skips its Python __init__ and close (see leantransport).
+        self._sock: _socket.socket | None = _socket.socket(
             family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK
         )
         self._deadlines: ConnectDeadlines | None = None
@@ -227,7 +230,7 @@ class DirectAttempt:
             self._sock = None
         self._attempt.failed(str(reason))
 
-    def _adopt(self, sock: socket.socket) -> None:
+    def _adopt(self, sock: _socket.socket) -> None:
         lean: Any = self._attempt.made()
         lean.makeConnection(
             LeanTCPTransport(sock, lean, self._reactor, self._address, self._lean_read,

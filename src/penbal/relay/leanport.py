@@ -22,6 +22,7 @@ touches C{tcp.Port} internals (see its docstring).
 
 from __future__ import annotations
 
+import _socket
 import errno
 import os
 import socket
@@ -225,7 +226,7 @@ class LeanTCPPort:
                 continue  # the client gave up before it was accepted (ECONNABORTED, EPERM...)
             sock = transport = None
             try:
-                sock = socket.socket(family, kind, proto, fd)
+                sock = _socket.socket(family, kind, proto, fd)  # see LeanTCPTransport
                 if len(addr) == 4:  # IPv6: the scope id, as Twisted gives it
                     addr = (socket.getnameinfo(addr, _NUMERIC)[0], *addr[1:])
                 protocol = build(address("TCP", addr[0], addr[1]))
@@ -364,7 +365,7 @@ def _reserve() -> int | None:
         return None
 
 
-def _discard(fd: int, sock: socket.socket | None, transport: LeanTCPTransport | None) -> None:
+def _discard(fd: int, sock: _socket.socket | None, transport: LeanTCPTransport | None) -> None:
     """A client whose set-up failed: close it without leaving it registered."""
     try:
         if transport is not None:

@@ -9,6 +9,11 @@ once when nothing is queued (write-through), closes with one C{close(2)}, half-c
 C{shutdown(SHUT_WR)} once its buffer is flushed, grows its reads with the traffic, and is a
 streaming producer and consumer (backpressure both ways).  It touches no Twisted internals.
 
+Its socket is the C socket type (C{_socket.socket}, which C{socket.socket} extends): the
+relay uses none of what the Python subclass adds (C{makefile}, enum-typed C{family}, I/O
+reference counting) and so skips its C{__init__} and C{close} frames, two per socket; a
+C{socket.socket} works as well (tests, other callers).
+
 Errors found while writing surface on the next write event, never inside C{write()}; a close
 tells the protocol at once (C{connectionLost} runs inside C{loseConnection} when nothing is
 left to send), which the relay legs allow for.
@@ -16,6 +21,7 @@ left to send), which the relay legs allow for.
 
 from __future__ import annotations
 
+import _socket
 import socket
 from typing import Any
 
@@ -89,7 +95,7 @@ class LeanTCPTransport:
 
     def __init__(
         self,
-        sock: socket.socket,
+        sock: _socket.socket,
         protocol: Protocol,
         reactor: IReactorFDSet,
         peer: tuple[Any, ...],
