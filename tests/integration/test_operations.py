@@ -88,6 +88,12 @@ class AddRemoveTests(OperationsCase):
         removed = self.ctl("remove", "0")
         self.assertRegex(removed, r"^server 0 \S+ drains, then leaves the table "
                                   r"\(\d+ connections left\)\n$")
+        # The traffic thread may have been connected to server 0 when the remove came: wait
+        # for that one (its echo comes back later) before counting; every later connection
+        # starts after the remove.
+        done_at_remove = sum(seen.values()) + len(failures)
+        wait_for(lambda: sum(seen.values()) + len(failures) > done_at_remove, 30,
+                 "the connection under way at the remove to end")
         before = Counter(seen)
         wait_for(lambda: sum(seen.values()) >= sum(before.values()) + 60, 30,
                  "traffic after the remove")
