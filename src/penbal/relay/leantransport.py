@@ -178,7 +178,9 @@ class LeanTCPTransport:
         pipe = self.pipe
         try:
             if pipe is not None:
-                view = _scratch(size)
+                view = _shared_view
+                if len(view) < size:
+                    view = _scratch(size)
                 got = self.socket.recv_into(view, size)
             else:
                 data = self.socket.recv(size)
