@@ -373,25 +373,11 @@ class PipeTests(SynchronousTestCase):
         self.assertNotIn(a, self.fds.readers)
         self.assertIn(b, self.fds.writers)  # its queue waits for the socket
 
-
-class SharedBufferTests(SynchronousTestCase):
-    """Piped reads share one buffer: what a send leaves must be a copy, not a view of it."""
-
     def test_unsent_rest_survives_the_next_read(self) -> None:
-        """A piped read that the peer cannot take at once is queued as a copy: the next read,
-        into the same buffer, changes nothing of it, and every byte arrives in order."""
-        fds = MemoryReactor()
-        made = []
-        for _ in range(2):
-            ours, peer = tcp_pair()
-            self.addCleanup(peer.close)
-            self.addCleanup(ours.close)
-            proto = Recording()
-            transport = LeanTCPTransport(ours, proto, fds, peer.getsockname())
-            proto.makeConnection(transport)
-            made.append((transport, peer))
-        (a, sa), (b, sb) = made
-        a.pipe = b
+        """Piped reads share one buffer: a read that the peer cannot take at once is queued
+        as a copy, so the next read, into the same buffer, changes nothing of it, and every
+        byte arrives in order."""
+        a, _, sa, b, _, sb = self.pair()
         b.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         sb.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sent = bytearray()
@@ -403,6 +389,6 @@ class SharedBufferTests(SynchronousTestCase):
                 if a.piped == len(sent):
                     break
                 a.doRead()
-        self.assertIn(b, fds.writers)  # something waits in b's queue
+        self.assertIn(b, self.fds.writers)  # something waits in b's queue
         got = pump_until(b, sb, lambda got: len(got) >= len(sent))
         self.assertEqual(bytes(got), bytes(sent))

@@ -268,7 +268,9 @@ class LeanTCPTransport:
 
     def write_scratch(self, view: memoryview) -> None:
         """L{write} for bytes in the shared read buffer (a pipe's read, see L{_scratch}):
-        what is not sent at once is copied out before the next read reuses the buffer."""
+        what is not sent at once is copied out before the next read reuses the buffer.  It
+        repeats L{write}'s few lines rather than sharing a helper with it: both are the
+        relay's hot path, where a call per write shows."""
         if self._closed or self._write_closed or self._eof_pending:
             return
         if not self._buffer:
