@@ -23,7 +23,8 @@ from twisted.internet.protocol import Protocol as TwistedProtocol
 
 from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
-from penbal.relay.legs import BackendLeg, FrontLeg, Relay, RequestRewriter
+from penbal.relay.legs import BackendLeg, FrontLeg, Relay
+from penbal.relay.waiting import RequestRewriter
 
 __all__ = ["Admission", "EdgeHooks", "RequestRewriter"]
 

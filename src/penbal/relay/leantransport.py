@@ -26,7 +26,6 @@ import socket
 from typing import Any
 
 from twisted.internet import error
-from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import (
     IConsumer,
     IHalfCloseableProtocol,
@@ -40,6 +39,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from penbal.reactor import DescriptorShortcuts, shortcuts
+from penbal.relay.socketfacts import SocketFacts
 
 #: The first read size, and the size reads go back to after large ones (Twisted's own): every
 #: recv allocates its full size, so large reads pay only while a read fills the buffer.
@@ -80,7 +80,7 @@ def _lost(err: OSError) -> Failure:
 
 
 @implementer(ITCPTransport, IPushProducer, IConsumer, IReadWriteDescriptor)
-class LeanTCPTransport:
+class LeanTCPTransport(SocketFacts):
     """One connected TCP socket, relayed on the reactor (see the module docstring)."""
 
     __slots__ = (
@@ -91,7 +91,6 @@ class LeanTCPTransport:
         "_fd",
         "_fds",
         "_half_close",
-        "_nodelay",
         "_paused",
         "_read_eof",
         "_reading",
@@ -309,31 +308,6 @@ class LeanTCPTransport:
     def abortConnection(self) -> None:
         """Close now, dropping what is queued."""
         self._close(_aborted)
-
-    def getPeer(self) -> IPv4Address | IPv6Address:
-        return self._address(self.peer)
-
-    def getHost(self) -> IPv4Address | IPv6Address:
-        return self._address(self.socket.getsockname())
-
-    def _address(self, pair: tuple[Any, ...]) -> IPv4Address | IPv6Address:
-        kind = IPv6Address if self.socket.family == socket.AF_INET6 else IPv4Address
-        return kind("TCP", pair[0], pair[1])
-
-    def getTcpNoDelay(self) -> bool:
-        return bool(self.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-
-    def setTcpNoDelay(self, enabled: bool) -> None:
-        if enabled and self._nodelay:
-            return  # already on: no system call
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
-        self._nodelay = enabled
-
-    def getTcpKeepAlive(self) -> bool:
-        return bool(self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
-
-    def setTcpKeepAlive(self, enabled: bool) -> None:
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, enabled)
 
     # Producer and consumer (backpressure).
 

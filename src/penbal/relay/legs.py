@@ -25,24 +25,7 @@ from zope.interface import implementer
 from penbal.backend import Backend
 from penbal.interfaces import ClientInfo
 from penbal.relay.leantransport import LeanTCPTransport
-
-
-class RequestRewriter(TypingProtocol):
-    """HTTP mode (C{-H}): rewrites what a client sends, and follows the answers."""
-
-    @property
-    def tunnel(self) -> bool:
-        """An Upgrade or CONNECT was agreed to: bytes now pass untouched both ways."""
-
-    @property
-    def holding(self) -> bool:
-        """Bytes are held until an answer says whether an upgrade was agreed to."""
-
-    def feed(self, data: bytes) -> bytes:
-        """What the client sent; returns what goes to the backend now."""
-
-    def response(self, data: bytes) -> None:
-        """What the backend answered (already relayed to the client)."""
+from penbal.relay.waiting import Pending, RequestRewriter
 
 
 class Relay(TypingProtocol):
@@ -72,13 +55,6 @@ class Readiness(TypingProtocol):
 
     def lost(self, leg: BackendLeg, reason: Failure) -> None:
         """It closed before it was ready."""
-
-
-class Pending(TypingProtocol):
-    """What a client without a backend waits on: a dial, or its place in the wait queue."""
-
-    def cancel(self) -> None:
-        """The client went away: stop."""
 
 
 def _unregister(transport: Any) -> None:
