@@ -144,6 +144,21 @@ def last_bad_before(observations: Sequence[Observation], node: int, when: float,
     return max(starts)
 
 
+def fitness_runs(observations: Sequence[Observation], node: int, start: float,
+                 end: float) -> str:
+    """The runs of fit and not-fit reads of C{node} between C{start} and C{end}, one per
+    line, as C{"fit 12.340-12.900"}: what the poller saw, for a failure message."""
+    runs: list[tuple[Fitness, float, float]] = []
+    for o, fitness in judged(observations, node):
+        if not start <= o.start < end:
+            continue
+        if runs and runs[-1][0] is fitness:
+            runs[-1] = (fitness, runs[-1][1], o.start)
+        else:
+            runs.append((fitness, o.start, o.start))
+    return "\n".join(f"{f.name.lower()} {a:.3f}-{b:.3f}" for f, a, b in runs)
+
+
 def first_good_after(observations: Sequence[Observation], node: int, when: float) -> float:
     """The end of the first direct read, after C{when}, that found C{node} fit."""
     for o, fitness in judged(observations, node):

@@ -18,6 +18,7 @@ from tests.galera.observe import (
     Sample,
     failures,
     first_good_after,
+    fitness_runs,
     last_bad_before,
     last_fit,
     last_primary,
@@ -62,12 +63,16 @@ class FailureModeTests(SynchronousTestCase):
                                      within, f"{name}: new connections to node {node} again")
         first = min(x.start for x in to_port(after(samples, t_fix), port))
         observations = s.poller.observations()
-        # Unfit states that lasted a check interval: any shorter one may fall between checks.
-        since_bad = first - last_bad_before(observations, node, first, lasting=INTERVAL)
+        # Unfit states that lasted a check interval and the time a check takes to read the
+        # status: penbal reads a node once an interval, at a moment that moves within its
+        # check by up to SLACK, so a shorter state may fall between two of its reads.
+        since_bad = first - last_bad_before(observations, node, first, lasting=INTERVAL + SLACK)
         since_good = first - first_good_after(observations, node, t_fix)
         self.assertGreaterEqual(since_bad, (RISE - 1) * INTERVAL - SLACK,
                                 f"{name}: node {node} re-admitted {since_bad:.3f}s after it was"
-                                " last seen unfit")
+                                f" last seen unfit (first connection at {first:.3f}); the"
+                                f" poller saw:\n{fitness_runs(observations, node, t_fix, first)}"
+                                f"\npenbal's health log: {s.health_events()}")
         # RISE checks take RISE * INTERVAL + TIMEOUT at most; twice that leaves room for one
         # check that a loaded machine made miss its timeout.
         self.assertLessEqual(since_good, 2 * (RISE * INTERVAL + TIMEOUT))
@@ -246,8 +251,13 @@ class FailureModeTests(SynchronousTestCase):
         t_fix, _ = set_global(s.cluster, 2, "wsrep_reject_queries=NONE")
         since_bad, _since_good = self.readmitted(s, 2, t_fix, "synced node back")
         samples = s.wait_until(time.monotonic() + 1.0)
-        first_back = min(x.start for x in to_port(after(samples, t_fix), s.ports[2]))
-        self.assertEqual(to_port(after(samples, first_back + 0.05), s.ports[1]), [])
+        # Once a client's query has come back from node 2, penbal has readmitted it: any client
+        # that starts later connects later, so must not reach the donor.  (A client's start
+        # time is taken before it connects; a client thread held up for a while on a loaded
+        # machine can connect after one that started 50 ms later, so starts alone prove no
+        # order.)
+        back = min(x.end for x in to_port(after(samples, t_fix), s.ports[2]))
+        self.assertEqual(to_port(after(samples, back), s.ports[1]), [])
         self.assertEqual(failures(after(samples, t_desync)), [])
         report("donor only", others_out_after=last_other, bound=BOUND,
                donor_connections=len(donor_only), synced_back_after_last_unfit=since_bad)
