@@ -127,14 +127,25 @@ class LeanDispatchTests(SocketPairCase):
         self.assertEqual(reader.reads, 0)
         self.assertIsInstance(reader.lost, Failure)
 
-    def test_hang_up_uses_twisted_dispatch(self) -> None:
-        """Other events (here a hang-up with data) take Twisted's own path."""
+    def test_hang_up_with_data_is_read(self) -> None:
+        """A hang-up with data to read is a read first (as in Twisted's dispatch)."""
         reader = Writer(self.left)
         self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
         self.right.send(b"x")
         self.right.close()
         self.reactor.doPoll(1)
         self.assertEqual(reader.reads, 1)
+        self.assertIsNone(reader.lost)
+
+    def test_hang_up_uses_twisted_dispatch(self) -> None:
+        """Other events (here a hang-up of a descriptor registered for writing only) take
+        Twisted's own path: a lost connection, no write."""
+        writer = Writer(self.left)
+        self.reactor.addWriter(writer)  # type: ignore[no-untyped-call]
+        self.right.close()
+        self.reactor.doPoll(1)
+        self.assertEqual(writer.writes, 0)
+        self.assertIsInstance(writer.lost, Failure)
 
 
 class Connecting(Reader):

@@ -198,7 +198,13 @@ class DirectAttempt:
             self._deadlines.discard(self)
             self._deadlines = None
         self._sock = None
-        self._adopt(sock)  # its transport takes over the registration (see penbal.reactor)
+        # The backend leg, on a lean transport that takes over the registration (see
+        # penbal.reactor).
+        leg: Any = self._attempt.made()
+        leg.makeConnection(
+            LeanTCPTransport(sock, leg, self._reactor, self._address, self._lean_read,
+                             handed_over_from=self, fds=self._fds, keepalive=True)
+        )
 
     doRead = doWrite
 
@@ -239,10 +245,3 @@ class DirectAttempt:
             self._sock.close()
             self._sock = None
         self._attempt.failed(str(reason))
-
-    def _adopt(self, sock: _socket.socket) -> None:
-        lean: Any = self._attempt.made()
-        lean.makeConnection(
-            LeanTCPTransport(sock, lean, self._reactor, self._address, self._lean_read,
-                             handed_over_from=self, fds=self._fds, keepalive=True)
-        )

@@ -55,9 +55,10 @@ _aborted = Failure(error.ConnectionAborted())
 #: other while open, and dropping the protocol at close lets reference counting free both at
 #: once instead of leaving the pair to the cyclic garbage collector.
 _GONE = Protocol()
-#: The buffer piped reads land in (see L{_scratch}), and a view of it.
+#: The buffer piped reads land in (see L{_scratch}), a view of it, and its size.
 _shared = bytearray(SMALL_READ)
 _shared_view = memoryview(_shared)
+_shared_size = SMALL_READ
 
 
 def _scratch(size: int) -> memoryview:
@@ -66,10 +67,11 @@ def _scratch(size: int) -> memoryview:
     (written on, or copied into the peer's queue).  A large read then costs no allocation:
     a fresh 1 MiB C{bytes} per C{recv} costs page faults each time (bulk relaying fell to
     half speed with it)."""
-    global _shared, _shared_view
-    if len(_shared) < size:
+    global _shared, _shared_view, _shared_size
+    if _shared_size < size:
         _shared = bytearray(size)
         _shared_view = memoryview(_shared)
+        _shared_size = size
     return _shared_view
 
 
@@ -199,9 +201,7 @@ class LeanTCPTransport(SocketFacts):
         pipe = self.pipe
         try:
             if pipe is not None:
-                view = _shared_view
-                if len(view) < size:
-                    view = _scratch(size)
+                view = _shared_view if _shared_size >= size else _scratch(size)
                 got = self.socket.recv_into(view, size)
             else:
                 data = self.socket.recv(size)
@@ -229,7 +229,10 @@ class LeanTCPTransport(SocketFacts):
             self.loseConnection()
         # Stop reading only now: when the end of stream closed the connection (the other
         # side had ended too), the close already took the descriptor out of the poll set.
-        self.stopReading()
+        # (stopReading, inline: at the end of every connection.)
+        if self._reading:
+            self._reading = False
+            self._fds.stop_reading(self, self._fd)
 
     def doWrite(self) -> None:
         """Writable: send what is queued; once empty, resume the producer and finish any

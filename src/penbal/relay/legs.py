@@ -151,7 +151,7 @@ class Leg(Protocol):
         peer = self.peer
         if peer is not None:
             peer.send_eof()
-        if self.write_closed:
+        if self.write_closed and not self.closed:  # (the peer's close may have closed it)
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
@@ -401,14 +401,17 @@ class FrontLeg(Leg):
         super().close()
 
     def readConnectionLost(self) -> None:
+        """L{Leg.readConnectionLost}, except that in HTTP mode an end of stream that comes
+        while the rewriter holds bytes is held too."""
+        self.read_closed = True
         rewriter = self.rewriter
+        peer = self.peer
         if rewriter is not None and rewriter.holding:
-            self.read_closed = True
             self.eof_held = True  # sent after the held bytes (see BackendLeg.dataReceived)
-            if self.write_closed:
-                self.transport.loseConnection()
-            return
-        super().readConnectionLost()
+        elif peer is not None:
+            peer.send_eof()
+        if self.write_closed and not self.closed:  # (the peer's close may have closed it)
+            self.transport.loseConnection()
 
     def no_backend(self, why: str) -> None:
         """Every backend (and the emergency server) failed: close the client."""
