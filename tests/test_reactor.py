@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import tempfile
+from collections.abc import Callable
 
 from twisted.application.reactors import getReactorTypes
 from twisted.internet.error import ConnectionDone
@@ -126,6 +127,30 @@ class LeanDispatchTests(SocketPairCase):
         self.reactor.doPoll(1)
         self.assertEqual(reader.reads, 0)
         self.assertIsInstance(reader.lost, Failure)
+
+    def test_unregistered_in_the_same_batch(self) -> None:
+        """A descriptor an earlier handler of the same poll unregistered gets no event."""
+        other_left, other_right = socket.socketpair()
+        self.addCleanup(other_left.close)
+        self.addCleanup(other_right.close)
+        first, second = Writer(self.left), Writer(other_left)
+        for reader in (first, second):
+            self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+
+        def dropping_both(reader: Writer) -> Callable[[], None]:
+            def read() -> None:
+                Reader.doRead(reader)
+                for each in (first, second):
+                    self.reactor.removeReader(each)  # type: ignore[no-untyped-call]
+            return read
+
+        first.doRead = dropping_both(first)  # type: ignore[method-assign]
+        second.doRead = dropping_both(second)  # type: ignore[method-assign]
+        self.right.send(b"x")
+        other_right.send(b"y")
+        self.reactor.doPoll(1)
+        self.assertEqual(first.reads + second.reads, 1)  # whichever came first
+        self.assertEqual((first.lost, second.lost), (None, None))
 
     def test_hang_up_with_data_is_read(self) -> None:
         """A hang-up with data to read is a read first (as in Twisted's dispatch)."""

@@ -229,8 +229,9 @@ class LeanEPollReactor(EPollReactor):
         dispatch = self._doReadOrWrite
         kept = _KEEP_DESCRIPTOR
         for fd, event in events:
-            selectable: Any = selectables.get(fd)
-            if selectable is None:
+            try:
+                selectable: Any = selectables[fd]
+            except KeyError:  # an earlier handler of this batch unregistered it (as Twisted's)
                 continue
             # Input (alone, or with a hang-up or error: Twisted reads it first then too) and a
             # lone write event go straight to the handler; anything else (a hang-up or error

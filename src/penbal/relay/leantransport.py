@@ -136,8 +136,9 @@ class LeanTCPTransport(SocketFacts):
         self.protocol = protocol
         #: Whether the protocol hears of each half of the close (else an end of stream closes).
         kind = type(protocol)
-        half_close = _half_closeable.get(kind)
-        if half_close is None:
+        try:
+            half_close = _half_closeable[kind]
+        except KeyError:  # the first of its class
             half_close = _half_closeable[kind] = IHalfCloseableProtocol.providedBy(protocol)
         self._half_close = half_close
         self.reactor = reactor
