@@ -158,7 +158,8 @@ class LeanEPollReactor(EPollReactor):
         self._selectables[fd] = new
 
     # addReader, removeReader, addWriter and removeWriter given the descriptor: what
-    # EPollReactor's _add and _remove do (Twisted 24.7 to 26.10), in one frame.  A descriptor
+    # EPollReactor's _add and _remove do (as read in Twisted 26.10, the installed version;
+    # the start-up check guards the attributes), in one frame.  A descriptor
     # epoll refuses (EPERM: Twisted polls those continuously) or one not registered here takes
     # the public call, which deals with it as Twisted does.
 
