@@ -254,6 +254,58 @@ class BrokenPolicy:
         pass
 
 
+class CustomRoundRobin(RoundRobinPolicy):
+    """A third party's round-robin that returns a non-candidate, and records connections."""
+
+    def __init__(self, junk: Backend) -> None:
+        super().__init__()
+        self.junk = junk
+        self.told: list[Backend] = []
+
+    def choose(self, client: ClientInfo, candidates: Sequence[Backend]) -> Sequence[Backend]:
+        return [self.junk, *super().choose(client, candidates)]
+
+    def connected(self, client: ClientInfo, backend: Backend) -> None:
+        self.told.append(backend)
+
+
+class OwnRoundRobinTests(BalancerCase):
+    """penbal's own round-robin is trusted (its order is not checked, it is not told of
+    connections: it learns nothing from them); a subclass is a third party's policy."""
+
+    def test_order_as_returned(self) -> None:
+        """The round-robin's order is the result, as it returned it."""
+        policy = RoundRobinPolicy()
+        self.balancer = Balancer(self.pool, policy, self.settings)
+        returned: list[Sequence[Backend]] = []
+        choose = policy.choose
+
+        def recorded(client: ClientInfo, candidates: Sequence[Backend]) -> Sequence[Backend]:
+            returned.append(choose(client, candidates))
+            return returned[-1]
+
+        policy.choose = recorded  # type: ignore[method-assign]
+        order = self.balancer.order(CLIENT)
+        self.assertIs(order, returned[0])
+        self.assertEqual([b.index for b in order], [1, 2, 0])
+        self.balancer.connected(CLIENT, self.pool[1])  # nothing to tell: no error
+
+    def test_subclass_checked_and_told(self) -> None:
+        """A subclass's order is checked (the non-candidate refused, round-robin instead)
+        and it hears of connections."""
+        stranger = Backend(BackendSpec("127.0.0.1", 4000), 0)
+        policy = CustomRoundRobin(stranger)
+        self.balancer = Balancer(self.pool, policy, self.settings)
+        with capturedLogs() as events:
+            order = self.balancer.order(CLIENT)
+        self.assertEqual([b.index for b in order], [1, 2, 0])
+        self.assertNotIn(stranger, order)
+        self.assertEqual(self.balancer.policy_failures, 1)
+        self.assertTrue(any(e.get("log_level") is LogLevel.error for e in events))
+        self.balancer.connected(CLIENT, self.pool[2])
+        self.assertEqual(policy.told, [self.pool[2]])
+
+
 class BrokenPolicyTests(BalancerCase):
     """order() survives a policy that raises or names backends that were not candidates."""
 

@@ -6,13 +6,15 @@ Tests of the lean epoll reactor and its plugin.
 from __future__ import annotations
 
 import socket
+import tempfile
+from collections.abc import Callable
 
 from twisted.application.reactors import getReactorTypes
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from penbal.reactor import LeanEPollReactor, PublicShortcuts, shortcuts
+from penbal.reactor import LeanEPollReactor, PublicShortcuts, keeps_descriptor, shortcuts
 
 
 class Reader:
@@ -126,14 +128,49 @@ class LeanDispatchTests(SocketPairCase):
         self.assertEqual(reader.reads, 0)
         self.assertIsInstance(reader.lost, Failure)
 
-    def test_hang_up_uses_twisted_dispatch(self) -> None:
-        """Other events (here a hang-up with data) take Twisted's own path."""
+    def test_unregistered_in_the_same_batch(self) -> None:
+        """A descriptor an earlier handler of the same poll unregistered gets no event."""
+        other_left, other_right = socket.socketpair()
+        self.addCleanup(other_left.close)
+        self.addCleanup(other_right.close)
+        first, second = Writer(self.left), Writer(other_left)
+        for reader in (first, second):
+            self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+
+        def dropping_both(reader: Writer) -> Callable[[], None]:
+            def read() -> None:
+                Reader.doRead(reader)
+                for each in (first, second):
+                    self.reactor.removeReader(each)  # type: ignore[no-untyped-call]
+            return read
+
+        first.doRead = dropping_both(first)  # type: ignore[method-assign]
+        second.doRead = dropping_both(second)  # type: ignore[method-assign]
+        self.right.send(b"x")
+        other_right.send(b"y")
+        self.reactor.doPoll(1)
+        self.assertEqual(first.reads + second.reads, 1)  # whichever came first
+        self.assertEqual((first.lost, second.lost), (None, None))
+
+    def test_hang_up_with_data_is_read(self) -> None:
+        """A hang-up with data to read is a read first (as in Twisted's dispatch)."""
         reader = Writer(self.left)
         self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
         self.right.send(b"x")
         self.right.close()
         self.reactor.doPoll(1)
         self.assertEqual(reader.reads, 1)
+        self.assertIsNone(reader.lost)
+
+    def test_hang_up_uses_twisted_dispatch(self) -> None:
+        """Other events (here a hang-up of a descriptor registered for writing only) take
+        Twisted's own path: a lost connection, no write."""
+        writer = Writer(self.left)
+        self.reactor.addWriter(writer)  # type: ignore[no-untyped-call]
+        self.right.close()
+        self.reactor.doPoll(1)
+        self.assertEqual(writer.writes, 0)
+        self.assertIsInstance(writer.lost, Failure)
 
 
 class Connecting(Reader):
@@ -154,7 +191,7 @@ class ShortcutTests(SocketPairCase):
         """A forgotten descriptor is no longer watched (its owner closes it next)."""
         reader = Reader(self.left)
         self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
-        self.reactor.forget(reader)
+        self.reactor.forget(reader, reader.fileno())
         self.assertNotIn(reader, self.reactor.getReaders())  # type: ignore[no-untyped-call]
         self.left.close()
         self.reactor.doPoll(0)  # the closed descriptor left the epoll set with its close
@@ -164,7 +201,7 @@ class ShortcutTests(SocketPairCase):
         """Forgetting what is not registered (or is another's descriptor) changes nothing."""
         reader, other = Reader(self.left), Reader(self.left)
         self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
-        self.reactor.forget(other)
+        self.reactor.forget(other, other.fileno())
         self.assertIn(reader, self.reactor.getReaders())  # type: ignore[no-untyped-call]
 
     def test_hand_over(self) -> None:
@@ -174,7 +211,7 @@ class ShortcutTests(SocketPairCase):
         self.reactor.addWriter(writer)  # type: ignore[no-untyped-call]
         self.reactor.doPoll(0)
         self.assertEqual(writer.writes, 1)
-        self.reactor.hand_over(writer, reader)
+        self.reactor.hand_over(writer, reader, reader.fileno())
         self.assertNotIn(writer, self.reactor.getWriters())  # type: ignore[no-untyped-call]
         self.assertIn(reader, self.reactor.getReaders())  # type: ignore[no-untyped-call]
         self.right.send(b"x")
@@ -185,7 +222,7 @@ class ShortcutTests(SocketPairCase):
         """Where the old descriptor is not registered for writing only, the hand-over takes
         the public route and still ends with the reader registered."""
         writer, reader = Connecting(self.left), Reader(self.left)
-        self.reactor.hand_over(writer, reader)
+        self.reactor.hand_over(writer, reader, reader.fileno())
         self.assertIn(reader, self.reactor.getReaders())  # type: ignore[no-untyped-call]
         self.assertNotIn(writer, self.reactor.getWriters())  # type: ignore[no-untyped-call]
 
@@ -207,7 +244,150 @@ class ShortcutTests(SocketPairCase):
         writer, reader = Connecting(self.left), Reader(self.left)
         memory.addWriter(writer)
         public = PublicShortcuts(memory)
-        public.hand_over(writer, reader)
+        public.hand_over(writer, reader, reader.fileno())
         self.assertEqual((memory.getWriters(), memory.getReaders()), ([], [reader]))
-        public.forget(reader)
+        public.forget(reader, reader.fileno())
         self.assertEqual(memory.getReaders(), [])
+
+
+class Kept(Reader):
+    """A reader whose class keeps its descriptor while registered; counts fileno() calls."""
+
+    asked = 0
+
+    def fileno(self) -> int:
+        self.asked += 1
+        return self.sock.fileno()
+
+    def doWrite(self) -> None:
+        pass
+
+
+keeps_descriptor(Kept)
+
+
+class Asked(Kept):
+    """The same, not declared (a subclass is not covered by its parent's declaration)."""
+
+
+class KeptDescriptorTests(SocketPairCase):
+    """A class that keeps its descriptor is dispatched without a fileno() per event."""
+
+    def test_not_asked(self) -> None:
+        """A declared class's event goes to doRead without asking fileno()."""
+        reader = Kept(self.left)
+        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        asked = reader.asked
+        self.right.send(b"x")
+        self.reactor.doPoll(1)
+        self.assertEqual((reader.reads, reader.asked), (1, asked))
+
+    def test_others_asked(self) -> None:
+        """Any other class (a subclass too) is asked before each event, as Twisted does."""
+        reader = Asked(self.left)
+        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        asked = reader.asked
+        self.right.send(b"x")
+        self.reactor.doPoll(1)
+        self.assertEqual((reader.reads, reader.asked), (1, asked + 1))
+
+
+class RegistrationShortcutTests(SocketPairCase):
+    """start_reading and its kin: the reactor's addReader and kin, given the descriptor."""
+
+    def registered(self) -> tuple[list[object], list[object]]:
+        """The readers and writers registered by the test (not the reactor's own waker)."""
+        readers = self.reactor.getReaders()  # type: ignore[no-untyped-call]
+        writers = self.reactor.getWriters()  # type: ignore[no-untyped-call]
+        return ([r for r in readers if isinstance(r, Reader)],
+                [w for w in writers if isinstance(w, Reader)])
+
+    def test_read_and_write(self) -> None:
+        """Reading and writing, alone or together, as addReader and addWriter register them;
+        each event reaches its handler, and stopping both leaves nothing registered."""
+        selectable = Kept(self.left)
+        fd = self.left.fileno()
+        self.reactor.start_reading(selectable, fd)
+        self.reactor.start_reading(selectable, fd)  # already: nothing changes
+        self.assertEqual(self.registered(), ([selectable], []))
+        self.right.send(b"x")
+        self.reactor.doPoll(1)
+        self.assertEqual(selectable.reads, 1)
+        self.reactor.start_writing(selectable, fd)
+        self.reactor.start_writing(selectable, fd)
+        self.assertEqual(self.registered(), ([selectable], [selectable]))
+        self.reactor.stop_reading(selectable, fd)
+        self.assertEqual(self.registered(), ([], [selectable]))
+        self.right.send(b"y")
+        self.reactor.doPoll(0)  # writable, and no longer read
+        self.assertEqual(selectable.reads, 1)
+        self.reactor.start_reading(selectable, fd)
+        self.reactor.stop_writing(selectable, fd)
+        self.assertEqual(self.registered(), ([selectable], []))
+        self.reactor.stop_reading(selectable, fd)
+        self.assertEqual(self.registered(), ([], []))
+        self.assertNotIn(fd, self.reactor._selectables)
+        self.right.send(b"z")
+        self.reactor.doPoll(0)
+        self.assertEqual(selectable.reads, 1)
+
+    def test_write_then_read(self) -> None:
+        """Writing first, then reading too: both registered on the one descriptor."""
+        selectable = Kept(self.left)
+        fd = self.left.fileno()
+        self.reactor.start_writing(selectable, fd)
+        self.reactor.start_reading(selectable, fd)
+        self.assertEqual(self.registered(), ([selectable], [selectable]))
+        self.reactor.stop_writing(selectable, fd)
+        self.reactor.stop_writing(selectable, fd)  # not writing: the public call, a no-op
+        self.reactor.stop_reading(selectable, fd)
+        self.reactor.stop_reading(selectable, fd)
+        self.assertEqual(self.registered(), ([], []))
+
+    def test_refused_by_epoll(self) -> None:
+        """A descriptor epoll refuses (a regular file: EPERM) takes the public call, which
+        polls it continuously, as Twisted does; stopping takes the public call too."""
+        with tempfile.TemporaryFile() as file:
+            selectable = Reader(file)  # type: ignore[arg-type]
+            fd = file.fileno()
+            self.reactor.start_reading(selectable, fd)
+            self.reactor.start_writing(selectable, fd)
+            polling = self.reactor._continuousPolling
+            self.assertTrue(polling.isReading(selectable))
+            self.assertTrue(polling.isWriting(selectable))
+            self.assertNotIn(fd, self.reactor._reads | self.reactor._writes)
+            self.reactor.stop_reading(selectable, fd)
+            self.reactor.stop_writing(selectable, fd)
+            self.assertFalse(polling.isReading(selectable))
+            self.assertFalse(polling.isWriting(selectable))
+
+    def test_public(self) -> None:
+        """The public fallback calls addReader and kin."""
+        from twisted.internet.testing import MemoryReactor
+
+        memory = MemoryReactor()
+        selectable = Reader(self.left)
+        public = PublicShortcuts(memory)
+        public.start_reading(selectable, -5)
+        public.start_writing(selectable, -5)
+        self.assertEqual((memory.getReaders(), memory.getWriters()),
+                         ([selectable], [selectable]))
+        public.stop_reading(selectable, -5)
+        public.stop_writing(selectable, -5)
+        self.assertEqual((memory.getReaders(), memory.getWriters()), ([], []))
+
+    def test_start_up_check(self) -> None:
+        """A poller without what the shortcuts use fails the start-up check (the transports
+        then take the public calls: see test_shortcuts_choice)."""
+
+        class ModifyOnly:
+            def modify(self, fd: int, events: int) -> None:
+                pass
+
+        self.assertTrue(self.reactor.check_internals())
+        poller = self.reactor._poller
+        self.reactor._poller = ModifyOnly()
+        try:
+            self.assertFalse(self.reactor.check_internals())
+        finally:
+            self.reactor._poller = poller

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from penbal.optiontypes import is_digits
 
@@ -39,9 +40,10 @@ class BackendSpec:
     weight: int = 0
     prio: int = 0
 
-    @property
+    @cached_property
     def address(self) -> str:
-        """``HOST:PORT`` with IPv6 in brackets, as the user would type it."""
+        """``HOST:PORT`` with IPv6 in brackets, as the user would type it (worked out once:
+        every ended connection's record names it)."""
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def format(self) -> str:

@@ -184,8 +184,9 @@ class Backend:
 
     def below_hard_limit(self) -> bool:
         """True if a returning (sticky) client may be sent here."""
-        hard = self.hard_limit
-        return hard == 0 or self.counters.active < hard
+        # hard_limit, written out (asked of every candidate for every new client).
+        maxc = self.spec.maxc
+        return maxc == 0 or self.counters.active < max(self.spec.hard, maxc)
 
     def is_blacklisted(self, now: float) -> bool:
         """True while a failed connect keeps this backend out."""
@@ -208,7 +209,7 @@ class Backend:
         return (
             self.admin is AdminState.UP
             and self.health.fitness is not Fitness.UNFIT
-            and not self.is_blacklisted(now)
+            and now >= self.blacklisted_until  # not is_blacklisted(now), for every new client
         )
 
     def state(self, now: float) -> tuple[str, str]:

@@ -6,6 +6,8 @@ and the verdict on a failed connection to a backend (blacklisting, L{Balancer.at
 A policy may be a third party's: if its C{choose} raises, returns something that is not a
 sequence, or names a backend that was not a candidate, the connection is not lost.  The
 balancer logs one line naming the policy and orders the candidates round-robin instead.
+penbal's own round-robin policy (C{-r}) is not checked: it returns a new list of candidates,
+each once, by construction (and it is the order every new connection asks for).
 """
 
 from __future__ import annotations
@@ -63,8 +65,11 @@ class Balancer:
             candidates = [b for b in candidates if self.admits(client, b)]
         if not candidates:
             return ()
+        policy = self.policy
         try:
-            chosen = self.policy.choose(client, candidates)
+            chosen = policy.choose(client, candidates)
+            if type(policy) is RoundRobinPolicy:  # not a subclass: see the module docstring
+                return chosen
             problem, order = _checked(chosen, candidates)
         except Exception as e:
             said = str(e).splitlines()[0] if str(e).strip() else ""
@@ -109,9 +114,11 @@ class Balancer:
         )
 
     def connected(self, client: ClientInfo, backend: Backend) -> None:
-        """Tell the policy where the client went (sticky tables learn from this)."""
-        if backend is not self.settings.emergency:
-            self.policy.connected(client, backend)
+        """Tell the policy where the client went (sticky tables learn from this; penbal's
+        round-robin learns nothing from it)."""
+        policy = self.policy
+        if backend is not self.settings.emergency and type(policy) is not RoundRobinPolicy:
+            policy.connected(client, backend)
 
 
 def _checked(

@@ -279,7 +279,7 @@ class TLSFailoverTests(SynchronousTestCase):
         """A rejected certificate blacklists the backend with the reason and tries the next."""
         front, _ = self.h.client()
         leg, _ = self.attempt()
-        leg.makeConnection(  # type: ignore[no-untyped-call]
+        leg.makeConnection(
             HalfCloseTransport())
         self.reject(leg, "certificate has expired")
         leg.connectionLost(Failure(SSL.Error([("SSL routines", "", "certificate verify failed")])))
@@ -296,7 +296,7 @@ class TLSFailoverTests(SynchronousTestCase):
         """A handshake that fails after the client left still blacklists the backend."""
         front, _ = self.h.client()
         leg, _ = self.attempt()
-        leg.makeConnection(  # type: ignore[no-untyped-call]
+        leg.makeConnection(
             HalfCloseTransport())
         front.connectionLost(Failure(ConnectionDone()))
         self.reject(leg, "certificate does not match 'db.test'")
@@ -308,7 +308,7 @@ class TLSFailoverTests(SynchronousTestCase):
         """The client is connected to the backend only when the handshake completes."""
         front, _ = self.h.client()
         leg, _ = self.attempt()
-        leg.makeConnection(  # type: ignore[no-untyped-call]
+        leg.makeConnection(
             HalfCloseTransport())
         self.assertIsNone(front.backend)
         leg.handshakeCompleted()
@@ -324,7 +324,7 @@ class TLSFailoverTests(SynchronousTestCase):
         front, _ = self.h.client("127.0.0.2")
         leg, _ = self.attempt()
         back = HalfCloseTransport()
-        leg.makeConnection(back)  # type: ignore[no-untyped-call]
+        leg.makeConnection(back)
         leg.handshakeCompleted()
         front.dataReceived(b"GET /ws HTTP/1.1\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n"
                            b"GET /2 HTTP/1.1\r\nX-Forwarded-For: 127.6.6.6\r\n\r\n")
@@ -338,7 +338,7 @@ class TLSFailoverTests(SynchronousTestCase):
         leg, _ = self.attempt()
         transport = HalfCloseTransport()
         transport.abortConnection = lambda: leg.connectionLost(Failure(ConnectionDone()))  # type: ignore[method-assign]
-        leg.makeConnection(  # type: ignore[no-untyped-call]
+        leg.makeConnection(
             transport)
         self.h.reactor.advance(self.h.settings.timeout + 0.01)
         self.assertEqual(len(self.h.reactor.tcpClients), 2)
@@ -381,7 +381,7 @@ class TLSFirstByteTests(SynchronousTestCase):
         transport = HalfCloseTransport()
         transport.abortConnection = (  # type: ignore[method-assign]
             lambda: leg.connectionLost(Failure(ConnectionDone())))
-        leg.makeConnection(transport)  # type: ignore[no-untyped-call]
+        leg.makeConnection(transport)
         return leg, transport
 
     def test_first_byte_after_handshake(self) -> None:

@@ -76,7 +76,7 @@ class RelayHarness:
         assert isinstance(front, FrontLeg)
         transport = HalfCloseTransport()
         transport.protocol = front
-        front.makeConnection(transport)  # type: ignore[no-untyped-call]
+        front.makeConnection(transport)
         return front, transport
 
     def last_dial(self) -> tuple[str, int, ClientFactory, float]:
@@ -93,5 +93,5 @@ class RelayHarness:
         assert isinstance(leg, BackendLeg)
         transport = HalfCloseTransport()
         transport.protocol = leg
-        leg.makeConnection(transport)  # type: ignore[no-untyped-call]
+        leg.makeConnection(transport)
         return leg, transport

@@ -82,6 +82,8 @@ class DirectAttemptTests(TestCase):
         transport, port = await self.connected(lean_read=1 << 20)
         assert isinstance(transport, LeanTCPTransport)
         self.assertEqual((transport.getPeer().port, transport.max_read), (port, 1 << 20))
+        # A backend's socket options, set as the transport was made (not by its leg).
+        self.assertTrue(transport.getTcpNoDelay() and transport.getTcpKeepAlive())
 
     async def test_refused(self) -> None:
         """A port nobody listens on fails the attempt with Twisted's refusal error."""

@@ -73,14 +73,14 @@ class NoCycleTests(TestCase):
             DirectConnector(reactor, reactor, TwistedConnector(reactor)),
         )
         made: list[weakref.ref[Any]] = []
-        build = factory.buildProtocol
+        build = factory.build_client  # what the lean port calls for each client
 
-        def watched(addr: Any) -> Protocol:
-            front = build(addr)
+        def watched(host: str, port: int) -> Protocol:
+            front = build(host, port)
             made.append(weakref.ref(front))
             return front
 
-        factory.buildProtocol = watched  # type: ignore[method-assign]
+        factory.build_client = watched  # type: ignore[method-assign]
         port = LeanTCPPort(reactor, factory, 0, "127.0.0.1")
         port.startListening()
         self.addCleanup(port.stopListening)

@@ -206,6 +206,23 @@ class AcceptTests(PortTestCase):
             self.assertTrue(transport.getTcpNoDelay())
             self.assertEqual(transport.socket.gettimeout(), 0.0)
 
+    def test_build_client(self) -> None:
+        """A factory with build_client(host, port) gets the client's host and port instead
+        of buildProtocol's address object."""
+
+        class ByHost(Relay):
+            def build_client(self, host: str, port: int) -> Protocol:
+                self.built.append(Accepted((host, port)))
+                return self.built[-1]
+
+        port, relay, fds = self.listen(ByHost())
+        [client] = self.connect(port, 1)
+        port.doRead()
+        [protocol] = relay.built
+        self.assertEqual(protocol.addr, client.getsockname())
+        self.assertIsInstance(protocol.transport, LeanTCPTransport)
+        self.assertIn(protocol.transport, fds.readers)
+
     def test_batch_capped_at_free_slots(self) -> None:
         """No more clients are accepted in one batch than there are free slots, and at least
         one (a port still reading must not spin)."""

@@ -300,6 +300,24 @@ class LeanTransportTests(SynchronousTestCase):
         transport.setTcpNoDelay(True)
         self.assertTrue(transport.getTcpNoDelay())
 
+    def test_socket_options_set_as_made(self) -> None:
+        """A lean transport turns TCP_NODELAY on as it is made (unless told it is on), and
+        SO_KEEPALIVE when asked (a backend's), so that its legs need not ask."""
+        for keepalive in (False, True):
+            ours, peer = tcp_pair()
+            self.addCleanup(peer.close)
+            self.addCleanup(ours.close)
+            LeanTCPTransport(ours, Recording(), MemoryReactor(), peer.getsockname(),
+                             keepalive=keepalive)
+            self.assertTrue(ours.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            self.assertEqual(bool(ours.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)),
+                             keepalive)
+        ours, peer = tcp_pair()
+        self.addCleanup(peer.close)
+        self.addCleanup(ours.close)
+        LeanTCPTransport(ours, Recording(), MemoryReactor(), peer.getsockname(), nodelay=True)
+        self.assertFalse(ours.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))  # trusted
+
     def test_stop_producing_closes_on_the_next_write_event(self) -> None:
         """stopProducing (a Twisted transport closing) closes on a later write event, not
         inside the caller."""

@@ -23,8 +23,9 @@ from twisted.internet.protocol import ClientFactory
 from twisted.python.failure import Failure
 
 from penbal.backend import Backend
+from penbal.reactor import shortcuts
 from penbal.relay.attempt import Attempt, Connecting
-from penbal.relay.directconnect import DirectAttempt, ip_family
+from penbal.relay.directconnect import DirectAttempt, deadlines_for, ip_family
 
 __all__ = ["Attempt", "Connecting", "Connector", "DirectConnector", "Handshake",
            "TwistedConnector"]
@@ -103,6 +104,9 @@ class DirectConnector:
         self._clock = clock
         self._fallback = fallback
         self._read_size = read_size
+        # What every attempt uses, asked for once: the reactor's shortcuts, the connect timers.
+        self._fds = shortcuts(reactor)
+        self._deadlines = deadlines_for(clock)
 
     def connect(self, backend: Backend, attempt: Attempt, timeout: float) -> Connecting:
         spec = backend.spec
@@ -111,5 +115,5 @@ class DirectConnector:
             return self._fallback.connect(backend, attempt, timeout)
         return DirectAttempt(
             self._reactor, self._clock, family, spec.host, spec.port, attempt, timeout,
-            lean_read=self._read_size,
+            lean_read=self._read_size, fds=self._fds, deadlines=self._deadlines,
         )

@@ -3,8 +3,9 @@
 Direct connect: reach a backend at an IP literal with one non-blocking socket, then wrap it in
 penbal's lean transport, skipping C{connectTCP}'s per-connection connector, address
 "resolution" Deferreds, timers and second C{connect()} (new connections: +30 % in the notes).
-It uses the reactor's public C{IReactorFDSet}, and L{penbal.reactor}'s shortcut that hands
-the descriptor to its transport with one C{epoll_ctl}.  Host names, TLS to backends, the stock
+It registers through L{penbal.reactor}'s shortcuts (the reactor's public C{IReactorFDSet}
+calls, given the descriptor), among them the one that hands the descriptor to its transport
+with one C{epoll_ctl}.  Host names, TLS to backends, the stock
 path (C{--relay-path twisted}) and test reactors use C{connectTCP}.
 
 Connect timeouts share one timer per clock (L{ConnectDeadlines}) instead of a C{callLater}
@@ -25,6 +26,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorFDSet, IReactorTim
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from penbal.reactor import DescriptorShortcuts, keeps_descriptor, shortcuts
 from penbal.relay.attempt import Attempt
 from penbal.relay.leantransport import LeanTCPTransport
 
@@ -133,8 +135,12 @@ def ip_family(host: str) -> int | None:
     return found
 
 
+@keeps_descriptor  # fileno() is the socket's descriptor while registered (-1 once it leaves)
 class DirectAttempt:
-    """One connect attempt; tells C{attempt} how it went (made, or failed)."""
+    """One connect attempt; tells C{attempt} how it went (made, or failed).
+
+    C{fds} and C{deadlines} are the reactor's shortcuts and the clock's connect deadlines,
+    which a connector asks for once for all its attempts (by default, this attempt asks)."""
 
     def __init__(
         self,
@@ -146,8 +152,11 @@ class DirectAttempt:
         attempt: Attempt,
         timeout: float,
         lean_read: int = 1 << 20,
+        fds: DescriptorShortcuts | None = None,
+        deadlines: ConnectDeadlines | None = None,
     ) -> None:
         self._reactor = reactor
+        self._fds = fds if fds is not None else shortcuts(reactor)
         #: Wrap the connected socket in a L{LeanTCPTransport} reading up to this.
         self._lean_read = lean_read
         self._attempt = attempt
@@ -159,17 +168,18 @@ class DirectAttempt:
         self._sock: _socket.socket | None = _socket.socket(
             family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK
         )
+        self._fd = self._sock.fileno()
         self._deadlines: ConnectDeadlines | None = None
         err = self._sock.connect_ex(self._address)
         if err not in _PENDING:
             self._fail(error.getConnectError((err, os.strerror(err))))
             return
-        self._deadlines = deadlines_for(clock)
+        self._deadlines = deadlines if deadlines is not None else deadlines_for(clock)
         self._deadlines.add(self, timeout)
-        reactor.addWriter(self)  # type: ignore[arg-type]
+        self._fds.start_writing(self, self._fd)
 
     def fileno(self) -> int:
-        return self._sock.fileno() if self._sock is not None else -1
+        return self._fd if self._sock is not None else -1
 
     def logPrefix(self) -> str:
         return "penbal.relay.directconnect"
@@ -188,7 +198,13 @@ class DirectAttempt:
             self._deadlines.discard(self)
             self._deadlines = None
         self._sock = None
-        self._adopt(sock)  # its transport takes over the registration (see penbal.reactor)
+        # The backend leg, on a lean transport that takes over the registration (see
+        # penbal.reactor).
+        leg: Any = self._attempt.made()
+        leg.makeConnection(
+            LeanTCPTransport(sock, leg, self._reactor, self._address, self._lean_read,
+                             handed_over_from=self, fds=self._fds, keepalive=True)
+        )
 
     doRead = doWrite
 
@@ -222,17 +238,10 @@ class DirectAttempt:
             self._deadlines.discard(self)
             self._deadlines = None
         if self._sock is not None:
-            self._reactor.removeWriter(self)  # type: ignore[arg-type]
+            self._fds.stop_writing(self, self._fd)
 
     def _fail(self, reason: Exception) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
         self._attempt.failed(str(reason))
-
-    def _adopt(self, sock: _socket.socket) -> None:
-        lean: Any = self._attempt.made()
-        lean.makeConnection(
-            LeanTCPTransport(sock, lean, self._reactor, self._address, self._lean_read,
-                             handed_over_from=self)
-        )

@@ -43,6 +43,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from penbal.reactor import shortcuts
 from penbal.relay.leantransport import SMALL_READ, LeanTCPTransport
 
 log = Logger()
@@ -86,7 +87,9 @@ def raw_accept(listening: socket.socket) -> Accept:
 class LeanTCPPort:
     """A listening TCP socket whose clients are accepted onto lean transports (see the module
     docstring).  A factory with a C{free_slots()} method (L{RelayFactory}) has each accept
-    batch capped at it, and a C{read_size} sets the lean transports' largest read."""
+    batch capped at it, a C{read_size} sets the lean transports' largest read, and a
+    C{build_client(host, port)} method is called instead of C{buildProtocol(address)} (no
+    address object per client for a factory that wants only the host and port)."""
 
     def __init__(
         self,
@@ -98,6 +101,8 @@ class LeanTCPPort:
         adopted: socket.socket | None = None,
     ) -> None:
         self.reactor = reactor
+        #: How its clients' transports (un)register with the reactor (asked once, here).
+        self._fds = shortcuts(reactor)
         self.factory = factory
         self.port = port
         self.interface = interface
@@ -116,6 +121,8 @@ class LeanTCPPort:
         self.accept: Accept = lambda: (-1, None)
         self.max_read = int(getattr(factory, "read_size", SMALL_READ))
         self.free_slots: Callable[[], int] = getattr(factory, "free_slots", _unlimited)
+        self.build_client: Callable[[str, int], Any] | None = getattr(
+            factory, "build_client", None)
 
     @classmethod
     def adopt(cls, reactor: IReactorFDSet, fd: int, factory: IProtocolFactory) -> LeanTCPPort:
@@ -211,9 +218,9 @@ class LeanTCPPort:
         """Accept the waiting clients, at most C{min(BATCH, free_slots())} (at least one: a
         port still registered must not spin), each onto a lean transport."""
         free = self.free_slots()
-        accept, build = self.accept, self.factory.buildProtocol
+        accept, build, build_client = self.accept, self.factory.buildProtocol, self.build_client
         family, kind, proto, address = self._family, self._type, self._proto, self._address
-        reactor, max_read, nodelay = self.reactor, self.max_read, self._nodelay
+        reactor, max_read, nodelay, fds = self.reactor, self.max_read, self._nodelay, self._fds
         for _ in range(BATCH if free >= BATCH else free if free > 1 else 1):
             try:
                 fd, addr = accept()
@@ -229,12 +236,15 @@ class LeanTCPPort:
                 sock = _socket.socket(family, kind, proto, fd)  # see LeanTCPTransport
                 if len(addr) == 4:  # IPv6: the scope id, as Twisted gives it
                     addr = (socket.getnameinfo(addr, _NUMERIC)[0], *addr[1:])
-                protocol = build(address("TCP", addr[0], addr[1]))
+                if build_client is not None:
+                    protocol = build_client(addr[0], addr[1])
+                else:
+                    protocol = build(address("TCP", addr[0], addr[1]))
                 if protocol is None:  # the factory refused it
                     sock.close()
                     continue
-                transport = LeanTCPTransport(sock, protocol, reactor,  # type: ignore[arg-type]
-                                             addr, max_read, nodelay)
+                transport = LeanTCPTransport(sock, protocol, reactor,
+                                             addr, max_read, nodelay, fds=fds)
                 protocol.makeConnection(transport)
             except Exception:
                 log.failure("accepting a client from {addr}", addr=addr)

@@ -4,10 +4,13 @@ The lean TCP transport: penbal's own transport for a plain TCP relay leg (C{--re
 
 Twisted's C{tcp.Server} spends about 450 Python calls per relayed connection on set-up and
 teardown (log contexts, Failures, deferred writes and closes, a second C{shutdown}).  This
-transport does what a relay leg needs with the reactor's public C{IReactorFDSet}: it sends at
-once when nothing is queued (write-through), closes with one C{close(2)}, half-closes with
-C{shutdown(SHUT_WR)} once its buffer is flushed, grows its reads with the traffic, and is a
-streaming producer and consumer (backpressure both ways).  It touches no Twisted internals.
+transport does what a relay leg needs: it sends at once when nothing is queued
+(write-through), closes with one C{close(2)}, half-closes with C{shutdown(SHUT_WR)} once its
+buffer is flushed, grows its reads with the traffic, and is a streaming producer and consumer
+(backpressure both ways).  It sets the socket options a relay leg wants (C{TCP_NODELAY}, and
+C{SO_KEEPALIVE} when asked) as it is made.  It touches no Twisted internals: it registers
+with the reactor through L{penbal.reactor}'s shortcuts (the reactor's C{addReader} and kin
+given the descriptor, or those public calls themselves on any other reactor).
 
 Its socket is the C socket type (C{_socket.socket}, which C{socket.socket} extends): the
 relay uses none of what the Python subclass adds (C{makefile}, enum-typed C{family}, I/O
@@ -38,7 +41,7 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from penbal.reactor import DescriptorShortcuts, shortcuts
+from penbal.reactor import DescriptorShortcuts, keeps_descriptor, shortcuts
 from penbal.relay.socketfacts import SocketFacts
 
 #: The first read size, and the size reads go back to after large ones (Twisted's own): every
@@ -52,9 +55,10 @@ _aborted = Failure(error.ConnectionAborted())
 #: other while open, and dropping the protocol at close lets reference counting free both at
 #: once instead of leaving the pair to the cyclic garbage collector.
 _GONE = Protocol()
-#: The buffer piped reads land in (see L{_scratch}), and a view of it.
+#: The buffer piped reads land in (see L{_scratch}), a view of it, and its size.
 _shared = bytearray(SMALL_READ)
 _shared_view = memoryview(_shared)
+_shared_size = SMALL_READ
 
 
 def _scratch(size: int) -> memoryview:
@@ -63,10 +67,11 @@ def _scratch(size: int) -> memoryview:
     (written on, or copied into the peer's queue).  A large read then costs no allocation:
     a fresh 1 MiB C{bytes} per C{recv} costs page faults each time (bulk relaying fell to
     half speed with it)."""
-    global _shared, _shared_view
-    if len(_shared) < size:
+    global _shared, _shared_view, _shared_size
+    if _shared_size < size:
         _shared = bytearray(size)
         _shared_view = memoryview(_shared)
+        _shared_size = size
     return _shared_view
 
 
@@ -79,6 +84,7 @@ def _lost(err: OSError) -> Failure:
     return Failure(error.ConnectionLost(str(err)))
 
 
+@keeps_descriptor  # fileno() is the socket's descriptor until the end, even after close
 @implementer(ITCPTransport, IPushProducer, IConsumer, IReadWriteDescriptor)
 class LeanTCPTransport(SocketFacts):
     """One connected TCP socket, relayed on the reactor (see the module docstring)."""
@@ -119,30 +125,49 @@ class LeanTCPTransport(SocketFacts):
         max_read: int = SMALL_READ,
         nodelay: bool = False,
         handed_over_from: Any = None,
+        fds: DescriptorShortcuts | None = None,
+        keepalive: bool = False,
     ) -> None:
         if sock.gettimeout() != 0.0:
             sock.setblocking(False)  # an accepted socket; a connected one already is
         self.socket = sock
-        self._fd = sock.fileno()
+        #: The descriptor, which the reactor is told with each (un)registration.
+        self._fd = fd = sock.fileno()
         self.protocol = protocol
         #: Whether the protocol hears of each half of the close (else an end of stream closes).
         kind = type(protocol)
-        half_close = _half_closeable.get(kind)
-        if half_close is None:
+        try:
+            half_close = _half_closeable[kind]
+        except KeyError:  # the first of its class
             half_close = _half_closeable[kind] = IHalfCloseableProtocol.providedBy(protocol)
         self._half_close = half_close
         self.reactor = reactor
-        self._fds: DescriptorShortcuts = shortcuts(reactor)
+        #: How it (un)registers with the reactor: given by its maker, who asked once.
+        self._fds: DescriptorShortcuts = fds if fds is not None else shortcuts(reactor)
         #: The peer's (host, port[, flowinfo, scope]) as accept() or connect() had it.
         self.peer = peer
-        self.max_read = max(SMALL_READ, max_read)
+        self.max_read = max_read if max_read > SMALL_READ else SMALL_READ
         self.read_size = SMALL_READ
         self._buffer: list[bytes] = []
         self._buffered = 0
         self._reading = self._writing = False
         self._read_eof = self._write_closed = self._eof_pending = False
         self._closed = False
-        #: TCP_NODELAY is known to be on (inherited from the listening socket).
+        # The socket options a relay leg wants, set here so that its legs need not ask:
+        # TCP_NODELAY (unless known on: inherited from the listening socket), and SO_KEEPALIVE
+        # when asked (a backend's).  Not every socket has them (a unix socket pair in tests).
+        if not nodelay:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                nodelay = True
+            except OSError:
+                pass
+        if keepalive:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            except OSError:
+                pass
+        #: TCP_NODELAY is known to be on.
         self._nodelay = nodelay
         #: Whether this transport paused its producer because too much was queued.
         self._paused = False
@@ -154,12 +179,12 @@ class LeanTCPTransport(SocketFacts):
         self._streaming = True
         self.connected = True
         self.disconnecting = False
+        self._reading = True
         if handed_over_from is not None:
             # A connect in progress (its descriptor registered for writing) becomes this.
-            self._reading = True
-            self._fds.hand_over(handed_over_from, self)
+            self._fds.hand_over(handed_over_from, self, fd)
         else:
-            self.startReading()
+            self._fds.start_reading(self, fd)
 
     # The reactor's side (IReadWriteDescriptor).
 
@@ -177,9 +202,7 @@ class LeanTCPTransport(SocketFacts):
         pipe = self.pipe
         try:
             if pipe is not None:
-                view = _shared_view
-                if len(view) < size:
-                    view = _scratch(size)
+                view = _shared_view if _shared_size >= size else _scratch(size)
                 got = self.socket.recv_into(view, size)
             else:
                 data = self.socket.recv(size)
@@ -207,7 +230,10 @@ class LeanTCPTransport(SocketFacts):
             self.loseConnection()
         # Stop reading only now: when the end of stream closed the connection (the other
         # side had ended too), the close already took the descriptor out of the poll set.
-        self.stopReading()
+        # (stopReading, inline: at the end of every connection.)
+        if self._reading:
+            self._reading = False
+            self._fds.stop_reading(self, self._fd)
 
     def doWrite(self) -> None:
         """Writable: send what is queued; once empty, resume the producer and finish any
@@ -341,27 +367,28 @@ class LeanTCPTransport(SocketFacts):
         self.stopReading()
         self.startWriting()
 
-    # Registration with the reactor (one epoll_ctl each, only when it changes).
+    # Registration with the reactor (one epoll_ctl each, only when it changes; the
+    # reactor's addReader and kin, given the descriptor: see penbal.reactor).
 
     def startReading(self) -> None:
         if not self._reading and not self._closed:
             self._reading = True
-            self.reactor.addReader(self)
+            self._fds.start_reading(self, self._fd)
 
     def stopReading(self) -> None:
         if self._reading:
             self._reading = False
-            self.reactor.removeReader(self)
+            self._fds.stop_reading(self, self._fd)
 
     def startWriting(self) -> None:
         if not self._writing and not self._closed:
             self._writing = True
-            self.reactor.addWriter(self)
+            self._fds.start_writing(self, self._fd)
 
     def stopWriting(self) -> None:
         if self._writing:
             self._writing = False
-            self.reactor.removeWriter(self)
+            self._fds.stop_writing(self, self._fd)
 
     def _drained(self) -> None:
         """The queue is empty: what waited for it may go on."""
@@ -393,7 +420,7 @@ class LeanTCPTransport(SocketFacts):
             return
         if self._reading or self._writing:
             self._reading = self._writing = False
-            self._fds.forget(self)  # the close below takes it out of the poll set
+            self._fds.forget(self, self._fd)  # the close below takes it out of the poll set
         self._closed = True
         self.connected = False
         self.disconnecting = True

@@ -86,6 +86,7 @@ class Leg(Protocol):
     __slots__ = (
         "closed",
         "connected",
+        "has_producer",
         "out",
         "peer",
         "read_closed",
@@ -98,6 +99,9 @@ class Leg(Protocol):
     read_closed: bool
     write_closed: bool
     closed: bool
+    #: This leg's transport has a producer to drop before it half-closes or closes (the
+    #: peer's transport, registered once the legs are paired: see L{FrontLeg.backend_connected}).
+    has_producer: bool
     transport: ITransport
 
     def __init__(self) -> None:
@@ -106,6 +110,7 @@ class Leg(Protocol):
         self.read_closed = False
         self.write_closed = False
         self.closed = False
+        self.has_producer = False
         self.connected = 0
         self.transport = None  # type: ignore[assignment]  # until makeConnection
 
@@ -123,7 +128,9 @@ class Leg(Protocol):
             self.close()
             return
         transport: Any = self.transport
-        _unregister(transport)
+        if self.has_producer:
+            self.has_producer = False
+            _unregister(transport)
         if hasattr(transport, "loseWriteConnection"):
             transport.loseWriteConnection()
         else:
@@ -134,7 +141,9 @@ class Leg(Protocol):
         if self.closed:
             return
         transport: Any = self.transport
-        _unregister(transport)
+        if self.has_producer:
+            self.has_producer = False
+            _unregister(transport)
         transport.loseConnection()
 
     def readConnectionLost(self) -> None:
@@ -142,7 +151,7 @@ class Leg(Protocol):
         peer = self.peer
         if peer is not None:
             peer.send_eof()
-        if self.write_closed:
+        if self.write_closed and not self.closed:  # (the peer's close may have closed it)
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
@@ -174,8 +183,13 @@ class BackendLeg(Leg):
         #: Reads need more than relaying (see L{watched_data}).
         self.watched = True
 
-    def connectionMade(self) -> None:
-        tune_socket(self.transport, keepalive=True)
+    def makeConnection(self, transport: ITransport) -> None:
+        """Twisted's C{makeConnection} and this leg's C{connectionMade} in one call: TCP
+        options (a lean transport set them when it was made), then tell the dial."""
+        self.connected = 1
+        self.transport = transport
+        if not isinstance(transport, LeanTCPTransport):
+            tune_socket(transport, keepalive=True)
         dial = self.dial
         if dial is not None:
             dial.connected(self)
@@ -284,8 +298,13 @@ class FrontLeg(Leg):
         self.started = 0.0
         self.ended_by = ""
 
-    def connectionMade(self) -> None:
-        tune_socket(self.transport, keepalive=False)
+    def makeConnection(self, transport: ITransport) -> None:
+        """Twisted's C{makeConnection} and this leg's C{connectionMade} in one call: TCP
+        options (a lean transport set them when it was made), then tell the relay."""
+        self.connected = 1
+        self.transport = transport
+        if not isinstance(transport, LeanTCPTransport):
+            tune_socket(transport, keepalive=False)
         # The client is read at once (pausing and resuming would cost two epoll calls per
         # connection); what it sends before the backend is up waits in C{pending}.
         self.factory.connection_started(self)
@@ -328,15 +347,16 @@ class FrontLeg(Leg):
         # Backpressure: each transport produces for the other.
         back.registerProducer(front, True)
         front.registerProducer(back, True)
+        self.has_producer = leg.has_producer = True
         # The leg is the client's now: its reads need watching only in HTTP mode.
         leg.watched = self.rewriter is not None
         # Plain relaying (no HTTP rewriting, no first byte awaited) on lean transports: each
-        # transport writes its reads straight to the other, past the legs (see settle()).
-        if self.rewriter is None and isinstance(front, LeanTCPTransport):
-            if isinstance(back, LeanTCPTransport):
-                front.pipe = back
-            if not leg.watched:
-                leg.pipe_to_client()
+        # transport writes its reads straight to the other, past the legs (see settle();
+        # the backend's side as in BackendLeg.pipe_to_client).
+        if (self.rewriter is None and isinstance(front, LeanTCPTransport)
+                and isinstance(back, LeanTCPTransport)):
+            front.pipe = back
+            back.pipe = front
         if self.read_closed:
             rewriter = self.rewriter
             if rewriter is not None and rewriter.holding:
@@ -381,14 +401,17 @@ class FrontLeg(Leg):
         super().close()
 
     def readConnectionLost(self) -> None:
+        """L{Leg.readConnectionLost}, except that in HTTP mode an end of stream that comes
+        while the rewriter holds bytes is held too."""
+        self.read_closed = True
         rewriter = self.rewriter
+        peer = self.peer
         if rewriter is not None and rewriter.holding:
-            self.read_closed = True
             self.eof_held = True  # sent after the held bytes (see BackendLeg.dataReceived)
-            if self.write_closed:
-                self.transport.loseConnection()
-            return
-        super().readConnectionLost()
+        elif peer is not None:
+            peer.send_eof()
+        if self.write_closed and not self.closed:  # (the peer's close may have closed it)
+            self.transport.loseConnection()
 
     def no_backend(self, why: str) -> None:
         """Every backend (and the emergency server) failed: close the client."""

@@ -128,9 +128,19 @@ class RelayFactory(ServerFactory):
         return self.balancer.settings.max_connections - len(self.fronts)
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
+        """A client's front leg (or what the edges put first)."""
+        client = client_info(addr)
         if self.edges is not None:
-            return self.edges.build_front(self, client_info(addr))
-        return FrontLeg(self, client_info(addr))
+            return self.edges.build_front(self, client)
+        return FrontLeg(self, client)
+
+    def build_client(self, host: str, port: int) -> Protocol:
+        """C{buildProtocol} for a TCP client at C{host}:C{port}, without the address object
+        (what penbal's own port calls: L{leanport.LeanTCPPort})."""
+        client = ClientInfo(host, port)
+        if self.edges is not None:
+            return self.edges.build_front(self, client)
+        return FrontLeg(self, client)
 
     def connection_started(self, front: FrontLeg) -> None:
         """A client is in: count it, maybe stop accepting, and dial its backend."""
