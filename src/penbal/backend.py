@@ -184,9 +184,8 @@ class Backend:
 
     def below_hard_limit(self) -> bool:
         """True if a returning (sticky) client may be sent here."""
-        # hard_limit, written out (asked of every candidate for every new client).
-        maxc = self.spec.maxc
-        return maxc == 0 or self.counters.active < max(self.spec.hard, maxc)
+        hard = self.hard_limit
+        return hard == 0 or self.counters.active < hard
 
     def is_blacklisted(self, now: float) -> bool:
         """True while a failed connect keeps this backend out."""
@@ -209,7 +208,7 @@ class Backend:
         return (
             self.admin is AdminState.UP
             and self.health.fitness is not Fitness.UNFIT
-            and now >= self.blacklisted_until  # not is_blacklisted(now), for every new client
+            and not self.is_blacklisted(now)
         )
 
     def state(self, now: float) -> tuple[str, str]:

@@ -104,7 +104,7 @@ class Edges:
                 lambda why: self._refuse(front, why),
                 send=lambda data: self._send_held(front, data),
             )
-        if not self.acls.lists[self.client_acl].permits(front.client.host):  # permits()
+        if not self.permits(front.client):
             if self.abuse is None:
                 self._refuse(front, f"denied by client ACL {self.client_acl}")
                 return Admission.DEALT

@@ -36,10 +36,7 @@ class RoundRobinPolicy:
         return [b for b in rotate_after(candidates, self.last) if b.below_soft_limit()]
 
     def choose(self, client: ClientInfo, candidates: Sequence[Backend]) -> Sequence[Backend]:
-        last = self.last
-        # rotate_after(candidates, last), written out: a call fewer for every new client.
-        turn = [b for b in candidates if b.index > last] + [
-            b for b in candidates if b.index <= last]
+        turn = rotate_after(candidates, self.last)
         if turn:
             self.last = turn[0].index
         return [b for b in turn if b.below_soft_limit()]
