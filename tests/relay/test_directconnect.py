@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import socket
+import time
 from typing import Any
 
 from twisted.internet import error, reactor
@@ -125,6 +127,30 @@ class DirectAttemptTests(TestCase):
             self.assertEqual(attempt.fileno(), -1)
             self.assertNoResult(factory.done)
             self.assertNotIn(attempt, reactor.getWriters())
+
+    def test_stale_event_while_connecting(self) -> None:
+        """An event that reaches an attempt whose handshake is still under way (a stale one:
+        its descriptor number was another socket's earlier in the same poll batch) leaves it
+        waiting: it is not taken for connected."""
+        with socket.socket() as listener, socket.socket() as filler:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(0)
+            # One connection fills the accept queue; further handshakes wait in SYN_SENT.
+            filler.setblocking(False)
+            filler.connect_ex(listener.getsockname())
+            deadline = time.monotonic() + 5
+            while filler.connect_ex(listener.getsockname()) not in (0, errno.EISCONN):
+                self.assertLess(time.monotonic(), deadline, "the filler never connected")
+                select.select([], [filler], [], 0.1)
+            factory = Recorder()
+            attempt = DirectAttempt(reactor, Clock(), socket.AF_INET, "127.0.0.1",
+                                    listener.getsockname()[1], factory, 2)
+            self.addCleanup(attempt.stopConnecting)
+            attempt.doRead()
+            attempt.doWrite()
+            self.assertNoResult(factory.done)
+            self.assertNotEqual(attempt.fileno(), -1)
+            self.assertIn(attempt, reactor.getWriters())
 
 
 class Due:

@@ -32,6 +32,8 @@ from penbal.relay.leantransport import LeanTCPTransport
 
 log = Logger()
 _PENDING = (0, errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK)
+#: What a second connect() answers while the first one's handshake is still under way.
+_UNDER_WAY = _PENDING[1:]
 
 
 class ConnectDeadlines:
@@ -185,12 +187,21 @@ class DirectAttempt:
         return "penbal.relay.directconnect"
 
     def doWrite(self) -> None:
-        """Writable: the connect finished, one way or the other."""
+        """Writable: the connect finished, one way or the other, unless the event was stale.
+
+        A second C{connect} says which (as Twisted's client does after C{SO_ERROR}, in one
+        system call here): 0 or C{EISCONN} once connected, C{EALREADY} while the handshake is
+        still under way, or the error that ended it.  An event can be stale: when one poll
+        batch holds an event for a descriptor that an earlier handler of the batch closed,
+        and a new connect was given the same number in between, the old event reaches this
+        attempt (and C{SO_ERROR} is 0 while a connect is under way too)."""
         sock = self._sock
         if sock is None:
             return
-        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
+        err = sock.connect_ex(self._address)
+        if err in _UNDER_WAY:
+            return  # a stale event
+        if err and err != errno.EISCONN:
             self._stop_waiting()
             self._fail(error.getConnectError((err, os.strerror(err))))
             return
