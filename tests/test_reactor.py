@@ -11,8 +11,10 @@ from collections.abc import Callable
 
 from twisted.application.reactors import getReactorTypes
 from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IHalfCloseableDescriptor
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from penbal.reactor import LeanEPollReactor, PublicShortcuts, keeps_descriptor, shortcuts
 
@@ -117,6 +119,32 @@ class LeanDispatchTests(SocketPairCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertIsInstance(reader.lost, Failure)
         self.assertNotIn(reader, self.reactor.getReaders())  # type: ignore[no-untyped-call]
+
+    def test_raising_half_closeable_loses_the_connection(self) -> None:
+        """A half-closeable read handler that raises C{ConnectionDone} loses its whole
+        connection (C{connectionLost}), as in Twisted's dispatch, not only its read side."""
+
+        @implementer(IHalfCloseableDescriptor)
+        class HalfCloseable(Writer):
+            read_lost: object = None
+
+            def doRead(self) -> None:
+                self.sock.recv(100)
+                raise ConnectionDone()
+
+            def readConnectionLost(self, reason: object) -> None:
+                self.read_lost = reason
+
+            def writeConnectionLost(self, reason: object) -> None:
+                pass
+
+        reader = HalfCloseable(self.left)
+        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.right.send(b"x")
+        self.reactor.doPoll(1)
+        self.flushLoggedErrors(ConnectionDone)
+        self.assertIsNone(reader.read_lost)
+        self.assertIsInstance(reader.lost, Failure)
 
     def test_closed_descriptor(self) -> None:
         """A descriptor whose fileno is -1 is disconnected instead of read."""

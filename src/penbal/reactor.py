@@ -252,13 +252,15 @@ class LeanEPollReactor(EPollReactor):
             why: object
             try:
                 if type(selectable) not in kept and selectable.fileno() == -1:
-                    why = _NO_FILEDESC
+                    why, reading = _NO_FILEDESC, False
                 else:
                     why = selectable.doRead() if reading else selectable.doWrite()
             except BaseException as e:
                 log.failure("unhandled error handling an event of {selectable!r}",
                             selectable=selectable)
-                why = e
+                # Not "in a read" (Twisted's inRead is set only once doRead returned): a
+                # half-closeable descriptor loses its whole connection, not its read side.
+                why, reading = e, False
             if why:
                 self._lose(selectable, why, reading)
 
