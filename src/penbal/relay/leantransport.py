@@ -42,6 +42,8 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from penbal.reactor import DescriptorShortcuts, keeps_descriptor, shortcuts
+from penbal.relay import readbuffer
+from penbal.relay.registration import Registration
 from penbal.relay.socketfacts import SocketFacts
 
 #: The first read size, and the size reads go back to after large ones (Twisted's own): every
@@ -55,26 +57,6 @@ _aborted = Failure(error.ConnectionAborted())
 #: other while open, and dropping the protocol at close lets reference counting free both at
 #: once instead of leaving the pair to the cyclic garbage collector.
 _GONE = Protocol()
-#: The buffer piped reads land in (see L{_scratch}), a view of it, and its size.
-_shared = bytearray(SMALL_READ)
-_shared_view = memoryview(_shared)
-_shared_size = SMALL_READ
-
-
-def _scratch(size: int) -> memoryview:
-    """A buffer of at least C{size} bytes for a piped read, shared by every transport: the
-    reactor runs one read at a time, and a piped read leaves the buffer before the next one
-    (written on, or copied into the peer's queue).  A large read then costs no allocation:
-    a fresh 1 MiB C{bytes} per C{recv} costs page faults each time (bulk relaying fell to
-    half speed with it)."""
-    global _shared, _shared_view, _shared_size
-    if _shared_size < size:
-        _shared = bytearray(size)
-        _shared_view = memoryview(_shared)
-        _shared_size = size
-    return _shared_view
-
-
 #: Whether instances of a protocol class are half-closeable (asked once per class, not per
 #: connection; penbal's legs declare it on the class).
 _half_closeable: dict[type, bool] = {}
@@ -86,7 +68,7 @@ def _lost(err: OSError) -> Failure:
 
 @keeps_descriptor  # fileno() is the socket's descriptor until the end, even after close
 @implementer(ITCPTransport, IPushProducer, IConsumer, IReadWriteDescriptor)
-class LeanTCPTransport(SocketFacts):
+class LeanTCPTransport(Registration, SocketFacts):
     """One connected TCP socket, relayed on the reactor (see the module docstring)."""
 
     __slots__ = (
@@ -94,15 +76,11 @@ class LeanTCPTransport(SocketFacts):
         "_buffered",
         "_closed",
         "_eof_pending",
-        "_fd",
-        "_fds",
         "_half_close",
         "_paused",
         "_read_eof",
-        "_reading",
         "_streaming",
         "_write_closed",
-        "_writing",
         "connected",
         "disconnecting",
         "max_read",
@@ -159,7 +137,6 @@ class LeanTCPTransport(SocketFacts):
         if not nodelay:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                nodelay = True
             except OSError:
                 pass
         if keepalive:
@@ -167,8 +144,6 @@ class LeanTCPTransport(SocketFacts):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             except OSError:
                 pass
-        #: TCP_NODELAY is known to be on.
-        self._nodelay = nodelay
         #: Whether this transport paused its producer because too much was queued.
         self._paused = False
         self.producer: Any = None
@@ -202,7 +177,7 @@ class LeanTCPTransport(SocketFacts):
         pipe = self.pipe
         try:
             if pipe is not None:
-                view = _shared_view if _shared_size >= size else _scratch(size)
+                view = readbuffer.view if readbuffer.size >= size else readbuffer.scratch(size)
                 got = self.socket.recv_into(view, size)
             else:
                 data = self.socket.recv(size)
@@ -292,7 +267,7 @@ class LeanTCPTransport(SocketFacts):
             producer.pauseProducing()
 
     def write_scratch(self, view: memoryview) -> None:
-        """L{write} for bytes in the shared read buffer (a pipe's read, see L{_scratch}):
+        """L{write} for bytes in the shared read buffer (a pipe's read, see L{readbuffer}):
         what is not sent at once is copied out before the next read reuses the buffer.  It
         repeats L{write}'s few lines rather than sharing a helper with it: both are the
         relay's hot path, where a call per write shows."""
@@ -366,29 +341,6 @@ class LeanTCPTransport(SocketFacts):
         self.disconnecting = True
         self.stopReading()
         self.startWriting()
-
-    # Registration with the reactor (one epoll_ctl each, only when it changes; the
-    # reactor's addReader and kin, given the descriptor: see penbal.reactor).
-
-    def startReading(self) -> None:
-        if not self._reading and not self._closed:
-            self._reading = True
-            self._fds.start_reading(self, self._fd)
-
-    def stopReading(self) -> None:
-        if self._reading:
-            self._reading = False
-            self._fds.stop_reading(self, self._fd)
-
-    def startWriting(self) -> None:
-        if not self._writing and not self._closed:
-            self._writing = True
-            self._fds.start_writing(self, self._fd)
-
-    def stopWriting(self) -> None:
-        if self._writing:
-            self._writing = False
-            self._fds.stop_writing(self, self._fd)
 
     def _drained(self) -> None:
         """The queue is empty: what waited for it may go on."""

@@ -3,7 +3,7 @@
 What a lean transport tells about its TCP socket, and the options it sets on it: the
 addresses (C{ITransport.getPeer}/C{getHost}) and C{ITCPTransport}'s C{TCP_NODELAY} and
 C{SO_KEEPALIVE}.  Kept apart from the relaying itself (L{penbal.relay.leantransport}), which
-only ever calls C{setTcpNoDelay} and C{setTcpKeepAlive} once per connection.
+sets both itself as it is made (a relay leg calls neither).
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ from twisted.internet.address import IPv4Address, IPv6Address
 class SocketFacts:
     """The addresses and options of C{self.socket} (a mixin of the lean transport)."""
 
-    __slots__ = ("_nodelay",)
+    __slots__ = ()
 
     socket: _socket.socket
     #: The peer's (host, port[, flowinfo, scope]) as accept() or connect() had it.
     peer: tuple[Any, ...]
-    #: TCP_NODELAY is known to be on (inherited from the listening socket, or set).
-    _nodelay: bool
 
     def getPeer(self) -> IPv4Address | IPv6Address:
         return self._address(self.peer)
@@ -40,10 +38,7 @@ class SocketFacts:
         return bool(self.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
     def setTcpNoDelay(self, enabled: bool) -> None:
-        if enabled and self._nodelay:
-            return  # already on: no system call
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
-        self._nodelay = enabled
 
     def getTcpKeepAlive(self) -> bool:
         return bool(self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
