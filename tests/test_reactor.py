@@ -5,6 +5,7 @@ Tests of the lean epoll reactor and its plugin.
 
 from __future__ import annotations
 
+import os
 import socket
 import tempfile
 from collections.abc import Callable
@@ -59,7 +60,7 @@ class LeanReactorTests(SocketPairCase):
     def test_dispatches_reads(self) -> None:
         """A readable descriptor gets its doRead from one poll."""
         reader = Reader(self.left)
-        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.reactor.addReader(reader)
         self.right.send(b"x")
         self.reactor.doPoll(1)
         self.assertEqual(reader.reads, 1)
@@ -68,7 +69,7 @@ class LeanReactorTests(SocketPairCase):
     def test_handler_error_does_not_escape(self) -> None:
         """An exception in a handler is turned into a lost connection, not a crash."""
         reader = Reader(self.left, fail=True)
-        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.reactor.addReader(reader)
         self.right.send(b"x")
         self.reactor.doPoll(1)
         self.assertEqual(reader.reads, 1)
@@ -102,7 +103,7 @@ class LeanDispatchTests(SocketPairCase):
     def test_write_event(self) -> None:
         """A writable descriptor gets doWrite; a loss it returns disconnects it."""
         writer = Writer(self.left)
-        self.reactor.addWriter(writer)  # type: ignore[no-untyped-call]
+        self.reactor.addWriter(writer)
         self.reactor.doPoll(1)
         self.assertEqual((writer.writes, writer.lost), (1, None))
         writer.lose = True
@@ -113,7 +114,7 @@ class LeanDispatchTests(SocketPairCase):
     def test_read_error_disconnects(self) -> None:
         """A read handler that raises loses its connection (as in Twisted's dispatch)."""
         reader = Writer(self.left, fail=True)
-        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.reactor.addReader(reader)
         self.right.send(b"x")
         self.reactor.doPoll(1)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
@@ -139,7 +140,7 @@ class LeanDispatchTests(SocketPairCase):
                 pass
 
         reader = HalfCloseable(self.left)
-        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.reactor.addReader(reader)
         self.right.send(b"x")
         self.reactor.doPoll(1)
         self.flushLoggedErrors(ConnectionDone)
@@ -149,7 +150,7 @@ class LeanDispatchTests(SocketPairCase):
     def test_closed_descriptor(self) -> None:
         """A descriptor whose fileno is -1 is disconnected instead of read."""
         reader = Writer(self.left)
-        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.reactor.addReader(reader)
         self.right.send(b"x")
         reader.fileno = lambda: -1  # type: ignore[method-assign]
         self.reactor.doPoll(1)
@@ -163,7 +164,7 @@ class LeanDispatchTests(SocketPairCase):
         self.addCleanup(other_right.close)
         first, second = Writer(self.left), Writer(other_left)
         for reader in (first, second):
-            self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+            self.reactor.addReader(reader)
 
         def dropping_both(reader: Writer) -> Callable[[], None]:
             def read() -> None:
@@ -183,7 +184,7 @@ class LeanDispatchTests(SocketPairCase):
     def test_hang_up_with_data_is_read(self) -> None:
         """A hang-up with data to read is a read first (as in Twisted's dispatch)."""
         reader = Writer(self.left)
-        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.reactor.addReader(reader)
         self.right.send(b"x")
         self.right.close()
         self.reactor.doPoll(1)
@@ -194,11 +195,77 @@ class LeanDispatchTests(SocketPairCase):
         """Other events (here a hang-up of a descriptor registered for writing only) take
         Twisted's own path: a lost connection, no write."""
         writer = Writer(self.left)
-        self.reactor.addWriter(writer)  # type: ignore[no-untyped-call]
+        self.reactor.addWriter(writer)
         self.right.close()
         self.reactor.doPoll(1)
         self.assertEqual(writer.writes, 0)
         self.assertIsInstance(writer.lost, Failure)
+
+
+class StaleEventTests(SocketPairCase):
+    """An event polled for a socket that an earlier handler of the same batch closed is not
+    given to the new socket that reuses its descriptor number."""
+
+    def batch_that_reuses(self, register: Callable[[Writer], None]) -> list[Writer]:
+        """Two descriptors writable in one poll; whichever is handled first closes the other
+        and puts a new socket, registered with C{register}, on its number.  Returns the new
+        descriptors (one per handled event: one, with the fix)."""
+        other_left, other_right = socket.socketpair()
+        self.addCleanup(other_left.close)
+        self.addCleanup(other_right.close)
+        first, second = Writer(self.left), Writer(other_left)
+        newcomers: list[Writer] = []
+
+        def replacing(victim: Writer) -> Callable[[], object]:
+            def write() -> object:
+                Writer.doWrite(first if victim is second else second)
+                number = victim.fileno()
+                self.reactor.removeWriter(victim)  # type: ignore[no-untyped-call]
+                fresh, spare = socket.socketpair()
+                self.addCleanup(fresh.close)
+                self.addCleanup(spare.close)
+                os.dup2(fresh.fileno(), number)  # the closed socket's number, reused
+                victim.sock.detach()
+                reused = socket.socket(fileno=number)
+                self.addCleanup(reused.close)
+                newcomer = Writer(reused)
+                newcomers.append(newcomer)
+                register(newcomer)
+                return None
+            return write
+
+        first.doWrite = replacing(second)  # type: ignore[method-assign]
+        second.doWrite = replacing(first)  # type: ignore[method-assign]
+        for each in (first, second):
+            self.reactor.addWriter(each)
+        self.reactor.doPoll(1)
+        self.assertEqual(first.writes + second.writes, 1)
+        survivor = first if first.writes else second
+        self.reactor.removeWriter(survivor)  # type: ignore[no-untyped-call]
+        return newcomers
+
+    def assert_untouched(self, newcomers: list[Writer]) -> None:
+        self.assertEqual(len(newcomers), 1)
+        newcomer = newcomers[0]
+        self.assertEqual((newcomer.reads, newcomer.writes, newcomer.lost), (0, 0, None))
+        self.reactor.doPoll(1)  # the next poll reports the new socket's own state
+        self.assertEqual(newcomer.writes, 1)
+
+    def test_public_registration(self) -> None:
+        self.assert_untouched(self.batch_that_reuses(
+            lambda w: self.reactor.addWriter(w)))
+
+    def test_shortcut_registration(self) -> None:
+        self.assert_untouched(self.batch_that_reuses(
+            lambda w: self.reactor.start_writing(w, w.fileno())))
+
+    def test_registered_between_polls(self) -> None:
+        """A descriptor registered outside a batch gets the next poll's events."""
+        reader = Writer(self.left)
+        self.reactor.start_reading(reader, self.left.fileno())
+        self.right.send(b"x")
+        self.reactor.doPoll(1)
+        self.assertEqual(reader.reads, 1)
 
 
 class Connecting(Reader):
@@ -218,7 +285,7 @@ class ShortcutTests(SocketPairCase):
     def test_forget(self) -> None:
         """A forgotten descriptor is no longer watched (its owner closes it next)."""
         reader = Reader(self.left)
-        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.reactor.addReader(reader)
         self.reactor.forget(reader, reader.fileno())
         self.assertNotIn(reader, self.reactor.getReaders())  # type: ignore[no-untyped-call]
         self.left.close()
@@ -228,7 +295,7 @@ class ShortcutTests(SocketPairCase):
     def test_forget_unknown(self) -> None:
         """Forgetting what is not registered (or is another's descriptor) changes nothing."""
         reader, other = Reader(self.left), Reader(self.left)
-        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.reactor.addReader(reader)
         self.reactor.forget(other, other.fileno())
         self.assertIn(reader, self.reactor.getReaders())  # type: ignore[no-untyped-call]
 
@@ -236,7 +303,7 @@ class ShortcutTests(SocketPairCase):
         """A descriptor registered for writing passes to its reader with one modify: the
         reader gets the reads, the writer no more write events."""
         writer, reader = Connecting(self.left), Reader(self.left)
-        self.reactor.addWriter(writer)  # type: ignore[no-untyped-call]
+        self.reactor.addWriter(writer)
         self.reactor.doPoll(0)
         self.assertEqual(writer.writes, 1)
         self.reactor.hand_over(writer, reader, reader.fileno())
@@ -304,7 +371,7 @@ class KeptDescriptorTests(SocketPairCase):
     def test_not_asked(self) -> None:
         """A declared class's event goes to doRead without asking fileno()."""
         reader = Kept(self.left)
-        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.reactor.addReader(reader)
         asked = reader.asked
         self.right.send(b"x")
         self.reactor.doPoll(1)
@@ -313,7 +380,7 @@ class KeptDescriptorTests(SocketPairCase):
     def test_others_asked(self) -> None:
         """Any other class (a subclass too) is asked before each event, as Twisted does."""
         reader = Asked(self.left)
-        self.reactor.addReader(reader)  # type: ignore[no-untyped-call]
+        self.reactor.addReader(reader)
         asked = reader.asked
         self.right.send(b"x")
         self.reactor.doPoll(1)

@@ -21,6 +21,10 @@ the plain case.  And a class that keeps its descriptor while registered says so
 (L{keeps_descriptor}): its events are dispatched without asking C{fileno()} first.  About
 twenty Python calls per relayed connection in all.
 
+It also drops an event polled for a socket that an earlier handler of the same batch closed,
+when a socket registered since then reuses its number (Twisted gives it to the newcomer: a
+stale hang-up would close a client just accepted or fail a healthy backend's connect).
+
 This module reads and sets C{EPollReactor}'s private C{_poller}, C{_reads}, C{_writes} and
 C{_selectables} (checked against Twisted 24.7 to 26.10); L{LeanEPollReactor.__init__} checks
 they exist, and without them the shortcuts fall back to the public C{IReactorFDSet} calls.
@@ -122,6 +126,9 @@ class LeanEPollReactor(EPollReactor):
     hang-up or error) and a lone write event."""
 
     def __init__(self) -> None:
+        #: Descriptors registered since the last poll returned (see L{doPoll}); first, as
+        #: Twisted's constructor registers its waker.
+        self._fresh: set[int] = set()
         super().__init__()  # type: ignore[no-untyped-call]
         #: The private attributes the shortcuts use are there (see the module docstring).
         self.internals_ok = self.check_internals()
@@ -150,7 +157,7 @@ class LeanEPollReactor(EPollReactor):
         transport of the same descriptor, for reading instead, with one C{EPOLL_CTL_MOD}."""
         if self._selectables.get(fd) is not old or fd in self._reads or fd not in self._writes:
             self.removeWriter(old)  # type: ignore[no-untyped-call]
-            self.addReader(new)  # type: ignore[no-untyped-call]
+            self.addReader(new)
             return
         self._poller.modify(fd, _IN)
         self._writes.discard(fd)
@@ -172,8 +179,9 @@ class LeanEPollReactor(EPollReactor):
                 self._poller.modify(fd, _IN | _OUT)
             else:
                 self._poller.register(fd, _IN)
+                self._fresh.add(fd)
         except OSError:
-            self.addReader(selectable)  # type: ignore[no-untyped-call]
+            self.addReader(selectable)
             return
         self._reads.add(fd)
         self._selectables[fd] = selectable
@@ -199,8 +207,9 @@ class LeanEPollReactor(EPollReactor):
                 self._poller.modify(fd, _IN | _OUT)
             else:
                 self._poller.register(fd, _OUT)
+                self._fresh.add(fd)
         except OSError:
-            self.addWriter(selectable)  # type: ignore[no-untyped-call]
+            self.addWriter(selectable)
             return
         self._writes.add(fd)
         self._selectables[fd] = selectable
@@ -217,6 +226,20 @@ class LeanEPollReactor(EPollReactor):
             self._poller.unregister(fd)
         self._writes.remove(fd)
 
+    def addReader(self, reader: Any) -> None:
+        self._registering(reader)
+        super().addReader(reader)  # type: ignore[no-untyped-call]
+
+    def addWriter(self, writer: Any) -> None:
+        self._registering(writer)
+        super().addWriter(writer)  # type: ignore[no-untyped-call]
+
+    def _registering(self, selectable: Any) -> None:
+        """Note a descriptor about to be registered anew (see L{doPoll})."""
+        fd = selectable.fileno()
+        if fd not in self._selectables:
+            self._fresh.add(fd)
+
     def doPoll(self, timeout: float | None) -> None:
         if timeout is None:
             timeout = -1
@@ -226,6 +249,14 @@ class LeanEPollReactor(EPollReactor):
             if err.errno == errno.EINTR:
                 return
             raise
+        # A descriptor registered while this batch is handled (in L{_fresh}) has no event in
+        # it: an event for its number belongs to the socket an earlier handler of the batch
+        # closed, whose number the new socket reuses (a hang-up there would fail a connect
+        # under way, or close a client just accepted).  Such events are skipped; epoll is
+        # level-triggered, so anything real on the new socket is reported by the next poll.
+        fresh = self._fresh
+        if fresh:
+            fresh.clear()
         selectables = self._selectables
         dispatch = self._doReadOrWrite
         kept = _KEEP_DESCRIPTOR
@@ -233,6 +264,8 @@ class LeanEPollReactor(EPollReactor):
             try:
                 selectable: Any = selectables[fd]
             except KeyError:  # an earlier handler of this batch unregistered it (as Twisted's)
+                continue
+            if fresh and fd in fresh:
                 continue
             # Input (alone, or with a hang-up or error: Twisted reads it first then too) and a
             # lone write event go straight to the handler; anything else (a hang-up or error
