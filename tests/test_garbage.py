@@ -6,11 +6,12 @@ Tests of freezing the start-up objects out of the cyclic collector's walks.
 from __future__ import annotations
 
 import gc
+import weakref
 
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 
-from penbal.garbage import freeze_now, freeze_startup_objects
+from penbal.garbage import freeze_now, freeze_startup_objects, refreeze
 
 
 class FreezeTests(SynchronousTestCase):
@@ -34,3 +35,23 @@ class FreezeTests(SynchronousTestCase):
         kept = [object(), {"a": 1}]
         freeze_now()
         self.assertFalse(any(o is kept for gen in range(3) for o in gc.get_objects(gen)))
+
+    def test_refreeze_frees_frozen_cycles(self) -> None:
+        """A frozen object that became cyclic garbage (what a reload replaced) stays after a
+        collection, and is freed by refreeze, which freezes the rest again."""
+        gc.unfreeze()
+        replaced = Cycle()
+        gone = weakref.ref(replaced)
+        freeze_now()
+        del replaced
+        gc.collect()
+        self.assertIsNotNone(gone())  # frozen: no collection walks it
+        self.assertGreater(refreeze(), 1000)
+        self.assertIsNone(gone())
+
+
+class Cycle:
+    """An object in a reference cycle with itself: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self

@@ -11,9 +11,11 @@ as the process and take tens of milliseconds to walk, a pause every connection o
 moment waits through.  Once the reactor runs, L{freeze_startup_objects} moves them into the
 permanent generation (C{gc.freeze}), which the collector never walks.
 
-The price: a frozen object that later becomes cyclic garbage is never collected.  Start-up
-objects live as long as the process, except what a reload (SIGHUP, C{-F}) replaces; that
-leaks a little per reload, not per connection.
+The price: a frozen object that later becomes cyclic garbage is never collected by the
+young collections.  Start-up objects live as long as the process, except what a reload
+(SIGHUP or the C{reload} command, with C{-F}) replaces: a reload that changed something ends
+with L{refreeze}, one full collection over everything (the pause start-up had), which frees
+what it replaced and freezes the rest again, so that reloads do not add up to a leak.
 """
 
 from __future__ import annotations
@@ -34,3 +36,10 @@ def freeze_now() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def refreeze() -> int:
+    """Thaw the frozen objects, collect (freeing frozen objects that became cyclic garbage,
+    such as what a reload replaced), and freeze what is left; returns how many are frozen."""
+    gc.unfreeze()
+    return freeze_now()

@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from penbal.config.file import ConfigError, load
 from penbal.config.model import Configuration
 from penbal.config.reconcile import ReconcileError, match, reconcile
+from penbal.garbage import refreeze
 from penbal.runtime import Runtime
 
 log = Logger(namespace="penbal.config")
@@ -58,6 +59,8 @@ class Reloader:
                 penbal_event="reload-rejected",
             )
             return f"error: {e}; the running configuration is unchanged"
+        if changes:
+            refreeze()  # what the reload replaced was frozen at start-up (see penbal.garbage)
         log.info(
             "reloaded {path}: {changes}",
             path=self.path,
