@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import threading
 from collections.abc import Callable
 
 from twisted.application.reactors import getReactorTypes
@@ -266,6 +267,136 @@ class StaleEventTests(SocketPairCase):
         self.right.send(b"x")
         self.reactor.doPoll(1)
         self.assertEqual(reader.reads, 1)
+
+
+class MainLoopTests(SocketPairCase):
+    """The main loop skips the timed-call bookkeeping only when no timed call needs it; timed
+    calls, calls from threads, stopping and errors behave as in Twisted's loop.  Each test
+    runs a private reactor with a stop after 10 s as a deadline."""
+
+    def run_reactor(self) -> None:
+        deadline = self.reactor.callLater(10, self.reactor.stop)
+        self.reactor.run(installSignalHandlers=False)
+        self.assertTrue(deadline.active(), "the reactor ran into the test's deadline")
+        deadline.cancel()
+
+    def counting(self, name: str) -> list[int]:
+        """Count the calls of the reactor's method C{name}."""
+        calls = [0]
+        method = getattr(self.reactor, name)
+
+        def counted(*args: object) -> object:
+            calls[0] += 1
+            return method(*args)
+
+        setattr(self.reactor, name, counted)
+        return calls
+
+    def test_check(self) -> None:
+        self.assertTrue(self.reactor.timing_ok)
+        del self.reactor._newTimedCalls
+        self.assertFalse(self.reactor.check_timing())
+
+    def test_timed_calls_in_order(self) -> None:
+        """Timed calls run in order, one added by another too, and stop ends the loop with
+        the shutdown event fired."""
+        seen: list[str] = []
+        self.reactor.addSystemEventTrigger("before", "shutdown", seen.append, "shutdown")
+
+        def second() -> None:
+            seen.append("second")
+            def added() -> None:
+                seen.append("added")
+                self.reactor.stop()
+
+            self.reactor.callLater(0, added)
+
+        self.reactor.callLater(0.02, second)
+        self.reactor.callLater(0.01, seen.append, "first")
+        self.run_reactor()
+        self.assertEqual(seen, ["first", "second", "added", "shutdown"])
+
+    def test_events_between_timed_calls(self) -> None:
+        """Events while a far timed call waits take polls without the bookkeeping."""
+        far: list[int] = []
+        self.reactor.callLater(3600, far.append, 1)
+        bookkeeping, polls = self.counting("runUntilCurrent"), self.counting("doPoll")
+        reader = Reader(self.left)
+        rounds = 50
+
+        def echo() -> None:
+            Reader.doRead(reader)
+            if reader.reads < rounds:
+                self.right.send(b"x")
+            else:
+                self.reactor.stop()
+
+        reader.doRead = echo  # type: ignore[method-assign]
+        self.reactor.addReader(reader)
+        self.right.send(b"x")
+        self.run_reactor()
+        self.assertEqual((reader.reads, far), (rounds, []))
+        self.assertGreaterEqual(polls[0], rounds)
+        self.assertLess(bookkeeping[0], 10)  # start, stop and the deadline's, not per poll
+
+    def test_call_from_thread(self) -> None:
+        """A call from another thread runs while a far timed call waits."""
+        self.reactor.callLater(3600, lambda: None)
+        ran: list[str] = []
+
+        def called() -> None:
+            ran.append("called")
+            self.reactor.stop()
+
+        def from_thread() -> None:
+            self.reactor.callFromThread(called)
+
+        self.reactor.callWhenRunning(lambda: threading.Thread(target=from_thread).start())
+        self.run_reactor()
+        self.assertEqual(ran, ["called"])
+
+    def test_error_is_logged_and_the_loop_goes_on(self) -> None:
+        """An exception out of a poll is logged; the loop goes on."""
+        real, raised = self.reactor.doPoll, list[int]()
+
+        def poll_once_failing(timeout: float | None) -> None:
+            if not raised:
+                raised.append(1)
+                raise RuntimeError("poll failed")
+            real(timeout)
+
+        self.reactor.doPoll = poll_once_failing  # type: ignore[method-assign]
+        self.reactor.callLater(0.01, self.reactor.stop)
+        self.run_reactor()
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_far_timeout_capped(self) -> None:
+        """A timed call further away than epoll can wait is waited for in steps."""
+        waits: list[float | None] = []
+        real = self.reactor.doPoll
+
+        def poll(timeout: float | None) -> None:
+            waits.append(timeout)
+            if len(waits) == 4:
+                self.reactor.stop()
+            real(0)
+
+        self.reactor.doPoll = poll  # type: ignore[method-assign]
+        self.reactor.callLater(10 ** 9, lambda: None)
+        self.run_reactor()
+        self.assertTrue(all(w is not None and 0 <= w <= 2147483 for w in waits), waits)
+
+    def test_twisted_loop_without_the_attributes(self) -> None:
+        """Without the private attributes it reads, the loop is Twisted's: bookkeeping before
+        every poll."""
+        self.reactor.timing_ok = False
+        bookkeeping, polls = self.counting("runUntilCurrent"), self.counting("doPoll")
+        self.reactor.callLater(3600, lambda: None)
+        for n in range(1, 6):
+            self.reactor.callLater(0.001 * n, lambda: None)
+        self.reactor.callLater(0.01, self.reactor.stop)
+        self.run_reactor()
+        self.assertGreaterEqual(bookkeeping[0], polls[0])
 
 
 class Connecting(Reader):
