@@ -176,14 +176,15 @@ class LeanEPollReactor(EPollReactor):
             try:
                 while self._started:
                     pending = self._pendingTimedCalls
-                    if (self.threadCallQueue or self._newTimedCalls or self._justStopped
-                            or (pending and pending[0].time <= seconds())):
+                    timeout: float | None = None
+                    if pending:
+                        timeout = pending[0].time - seconds()  # Twisted's timeout(), in line
+                        if timeout > _LONGEST_POLL:
+                            timeout = _LONGEST_POLL
+                    if ((timeout is not None and timeout <= 0) or self.threadCallQueue
+                            or self._newTimedCalls or self._justStopped):
                         self.runUntilCurrent()
                         timeout = self.timeout()
-                    elif pending:  # the first is not due: Twisted's timeout(), in line
-                        timeout = min(_LONGEST_POLL, max(0.0, pending[0].time - seconds()))
-                    else:
-                        timeout = None
                     poll(timeout if self.running else 0)
             except BaseException:
                 log.failure("Unexpected error in main loop.")
