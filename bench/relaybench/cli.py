@@ -164,7 +164,7 @@ def select_rows(args: argparse.Namespace) -> list[str]:
 
 def needed_tools(rows: list[str], relays: list[RelaySpec]) -> list[str]:
     tools = {spec.tool for spec in relays if spec.tool is not None}
-    if {"keepalive", "newconn", "workers"} & set(rows):
+    if {"keepalive", "keepalive8", "newconn", "workers"} & set(rows):
         tools |= {"wrk", "nginx"}
     if "workers" in rows:
         tools.add("pen")
@@ -228,7 +228,7 @@ def run_cells(
 
 
 #: The rows whose backend is nginx (started once, on the first of them).
-NGINX_ROWS = ("keepalive", "newconn", "bulk", "workers")
+NGINX_ROWS = ("keepalive", "keepalive8", "newconn", "bulk", "workers")
 
 
 def _quiet(setup: measure.Setup) -> dict[str, JsonValue] | None:
@@ -246,6 +246,8 @@ def _cell(setup: measure.Setup, row: str, spec: RelaySpec, nginx_port: int) -> l
                 + measure.workers_newconn(setup, spec, nginx_port, pinned=False))
     if row in ("keepalive", "newconn"):
         return [measure.http(setup, spec, nginx_port, close=row == "newconn")]
+    if row == "keepalive8":
+        return [measure.http(setup, spec, nginx_port, close=False, connections=8)]
     if row == "bulk":
         return [measure.bulk(setup, spec, nginx_port)]
     return measure.memory(setup, spec)

@@ -30,7 +30,7 @@ class WrkResult:
 
 def wrk(port: int, duration: int, *, close: bool, connections: int = WRK_CONNECTIONS
         ) -> WrkResult:
-    """``wrk -t1 -c50`` against http://127.0.0.1:port/ for ``duration`` s."""
+    """``wrk -t1 -c{connections}`` against http://127.0.0.1:port/ for ``duration`` s."""
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
     if close:
         argv += ["-H", "Connection: close"]

@@ -50,9 +50,14 @@ class Setup:
         )
 
 
-def http(setup: Setup, spec: RelaySpec, nginx_port: int, *, close: bool) -> Cell:
-    """wrk through the relay to nginx: req/s and the relay's CPU."""
+def http(setup: Setup, spec: RelaySpec, nginx_port: int, *, close: bool,
+         connections: int = loads.WRK_CONNECTIONS) -> Cell:
+    """wrk through the relay to nginx: req/s and the relay's CPU.  With few C{connections}
+    (row keepalive8) the relay polls for an event or two at a time, as in front of a
+    database's few busy connections."""
     row = "newconn" if close else "keepalive"
+    if connections != loads.WRK_CONNECTIONS:
+        row = f"keepalive{connections}"
     try:
         relay = setup.relay(spec, nginx_port)
     except BenchError as e:
@@ -61,7 +66,7 @@ def http(setup: Setup, spec: RelaySpec, nginx_port: int, *, close: bool) -> Cell
         meter, cores = CpuMeter(relay.proc), CoreMeter()
         meter.start()
         cores.start()
-        result = loads.wrk(relay.port, setup.duration, close=close)
+        result = loads.wrk(relay.port, setup.duration, close=close, connections=connections)
         cpu = meter.stop()
         busy = _json(cores.stop())
         errors = sum(result.socket_errors.values())

@@ -26,6 +26,7 @@ ROWS: dict[str, Row] = {
     row.key: row
     for row in (
         Row("keepalive", "kept-alive", "req/s", 0),
+        Row("keepalive8", "kept-alive, 8 connections", "req/s", 0),
         Row("newconn", "new connection per request", "req/s", 0),
         Row("bulk", "bulk, one stream", "Gbit/s", 2),
         Row("idle_kib", "idle connections", "KiB/conn", 2),
@@ -43,6 +44,7 @@ ROWS: dict[str, Row] = {
 # The rows each ``--rows`` choice produces.
 ROW_GROUPS: dict[str, tuple[str, ...]] = {
     "keepalive": ("keepalive",),
+    "keepalive8": ("keepalive8",),
     "newconn": ("newconn",),
     "bulk": ("bulk",),
     "memory": ("idle_kib", "idle_mib"),
