@@ -36,6 +36,11 @@ PORTFORWARD_CMD = (
     f"{TWIST} portforward --port tcp:{{listen_port}}:interface={LOOPBACK}"
     f" --host {LOOPBACK} --dest_port {{backend_port}}"
 )
+# The featureless pure-Python relay (relaybench/floor.py): what the interpreter alone costs.
+FLOOR_CMD = (
+    f"env PYTHONPATH={REPO / 'bench'} {REPO / '.venv' / 'bin' / 'python'} -m relaybench.floor"
+    " {listen_port} {backend_port}"
+)
 PEN_CMD = "pen -f -r -x {max_conns} {listen} {backends}"
 # The workers row: round-robin (the kernel then spreads one client address over the workers)
 # and warnings only (Pen runs without -l: no line per connection either).
@@ -66,7 +71,8 @@ backend servers
 """
 
 # Short names accepted by --penbal-cmd and --extra-relay.
-ALIASES = {"penbal": PENBAL_CMD, "production": PRODUCTION_CMD, "portforward": PORTFORWARD_CMD}
+ALIASES = {"penbal": PENBAL_CMD, "production": PRODUCTION_CMD, "portforward": PORTFORWARD_CMD,
+           "floor": FLOOR_CMD}
 
 
 @dataclass(frozen=True)

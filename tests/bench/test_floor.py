@@ -1,0 +1,74 @@
+# -*- test-case-name: tests.bench.test_floor -*-
+"""
+Tests of the featureless relay the benchmarks compare with (relaybench.floor, alias 'floor').
+"""
+
+import socket
+import subprocess
+import time
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from relaybench import relays
+from relaybench.procs import LOOPBACK, free_port
+
+#: Seconds any step may take before the test fails.
+DEADLINE = 10.0
+
+
+class FloorRelayTests(SynchronousTestCase):
+    """The floor relay, a real process in front of a listening socket of the test's."""
+
+    def setUp(self) -> None:
+        self.backend = socket.socket()
+        self.backend.bind((LOOPBACK, 0))
+        self.backend.listen(8)
+        self.backend.settimeout(DEADLINE)
+        self.addCleanup(self.backend.close)
+        self.port = free_port()
+        backends = [f"{LOOPBACK}:{self.backend.getsockname()[1]}"]
+        fields = relays.template_fields(self.port, free_port(), backends, 10)
+        argv = relays.argv(relays.expand_template("floor"), fields, backends)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(self._stop)
+
+    def _stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(DEADLINE)
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+
+    def _connect(self) -> socket.socket:
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            try:
+                client = socket.create_connection((LOOPBACK, self.port), timeout=DEADLINE)
+            except ConnectionRefusedError:
+                self.assertLess(time.monotonic(), deadline, "the floor relay never listened")
+                time.sleep(0.05)
+                continue
+            self.addCleanup(client.close)
+            return client
+
+    def _read(self, sock: socket.socket, size: int) -> bytes:
+        got = b""
+        while len(got) < size:
+            chunk = sock.recv(size - len(got))
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+    def test_relays_both_ways_and_closes(self) -> None:
+        """Bytes both ways unchanged; the client's close closes the backend's side."""
+        client = self._connect()
+        server, _ = self.backend.accept()
+        self.addCleanup(server.close)
+        server.settimeout(DEADLINE)
+        request = bytes(range(256)) * 40
+        client.sendall(request)
+        self.assertEqual(self._read(server, len(request)), request)
+        server.sendall(b"reply")
+        self.assertEqual(self._read(client, 5), b"reply")
+        client.close()
+        self.assertEqual(server.recv(10), b"")
