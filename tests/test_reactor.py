@@ -320,7 +320,7 @@ class MainLoopTests(SocketPairCase):
         """Events while a far timed call waits take polls without the bookkeeping."""
         far: list[int] = []
         self.reactor.callLater(3600, far.append, 1)
-        bookkeeping, polls = self.counting("runUntilCurrent"), self.counting("doPoll")
+        bookkeeping, polls = self.counting("runUntilCurrent"), self.counting("doIteration")
         reader = Reader(self.left)
         rounds = 50
 
@@ -340,9 +340,11 @@ class MainLoopTests(SocketPairCase):
         self.assertLess(bookkeeping[0], 10)  # start, stop and the deadline's, not per poll
 
     def test_call_from_thread(self) -> None:
-        """A call from another thread runs while a far timed call waits."""
+        """A call from another thread, made once the loop polls with no timed call due or
+        added (from a read handler), runs at once, not at the next timed call."""
         self.reactor.callLater(3600, lambda: None)
         ran: list[str] = []
+        threads: list[threading.Thread] = []
 
         def called() -> None:
             ran.append("called")
@@ -351,13 +353,24 @@ class MainLoopTests(SocketPairCase):
         def from_thread() -> None:
             self.reactor.callFromThread(called)
 
-        self.reactor.callWhenRunning(lambda: threading.Thread(target=from_thread).start())
-        self.run_reactor()
-        self.assertEqual(ran, ["called"])
+        reader = Reader(self.left)
+
+        def read() -> None:
+            Reader.doRead(reader)
+            self.assertEqual(self.reactor._newTimedCalls, [])
+            threads.append(threading.Thread(target=from_thread))
+            threads[0].start()
+
+        reader.doRead = read  # type: ignore[method-assign]
+        self.reactor.addReader(reader)
+        self.right.send(b"x")
+        self.run_reactor()  # the deadline (10 s) is the next timed call
+        threads[0].join(10)
+        self.assertEqual((ran, reader.reads), (["called"], 1))
 
     def test_error_is_logged_and_the_loop_goes_on(self) -> None:
         """An exception out of a poll is logged; the loop goes on."""
-        real, raised = self.reactor.doPoll, list[int]()
+        real, raised = self.reactor.doIteration, list[int]()
 
         def poll_once_failing(timeout: float | None) -> None:
             if not raised:
@@ -365,15 +378,15 @@ class MainLoopTests(SocketPairCase):
                 raise RuntimeError("poll failed")
             real(timeout)
 
-        self.reactor.doPoll = poll_once_failing  # type: ignore[method-assign]
+        self.reactor.doIteration = poll_once_failing  # type: ignore[method-assign]
         self.reactor.callLater(0.01, self.reactor.stop)
         self.run_reactor()
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
-    def test_far_timeout_capped(self) -> None:
-        """A timed call further away than epoll can wait is waited for in steps."""
+    def assert_waits_capped(self, due: float) -> None:
+        """With a timed call due at C{due}, every poll waits a number of seconds epoll takes."""
         waits: list[float | None] = []
-        real = self.reactor.doPoll
+        real = self.reactor.doIteration
 
         def poll(timeout: float | None) -> None:
             waits.append(timeout)
@@ -381,21 +394,41 @@ class MainLoopTests(SocketPairCase):
                 self.reactor.stop()
             real(0)
 
-        self.reactor.doPoll = poll  # type: ignore[method-assign]
-        self.reactor.callLater(10 ** 9, lambda: None)
+        self.reactor.doIteration = poll  # type: ignore[method-assign]
+        call = self.reactor.callLater(3600, lambda: None)
+        self.reactor.callWhenRunning(setattr, call, "time", due)
         self.run_reactor()
         self.assertTrue(all(w is not None and 0 <= w <= 2147483 for w in waits), waits)
 
+    def test_far_timeout_capped(self) -> None:
+        """A timed call further away than epoll can wait is waited for in steps."""
+        self.assert_waits_capped(10.0 ** 12)
+
+    def test_not_a_number_capped(self) -> None:
+        """A due time that is not a number (callLater(nan) under python -O) does not make
+        every poll fail."""
+        self.assert_waits_capped(float("nan"))
+
     def test_twisted_loop_without_the_attributes(self) -> None:
         """Without the private attributes it reads, the loop is Twisted's: bookkeeping before
-        every poll."""
+        every poll, events or not."""
         self.reactor.timing_ok = False
-        bookkeeping, polls = self.counting("runUntilCurrent"), self.counting("doPoll")
         self.reactor.callLater(3600, lambda: None)
-        for n in range(1, 6):
-            self.reactor.callLater(0.001 * n, lambda: None)
-        self.reactor.callLater(0.01, self.reactor.stop)
+        bookkeeping, polls = self.counting("runUntilCurrent"), self.counting("doIteration")
+        reader, rounds = Reader(self.left), 20
+
+        def echo() -> None:
+            Reader.doRead(reader)
+            if reader.reads < rounds:
+                self.right.send(b"x")
+            else:
+                self.reactor.stop()
+
+        reader.doRead = echo  # type: ignore[method-assign]
+        self.reactor.addReader(reader)
+        self.right.send(b"x")
         self.run_reactor()
+        self.assertGreaterEqual(polls[0], rounds)
         self.assertGreaterEqual(bookkeeping[0], polls[0])
 
 

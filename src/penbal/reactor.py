@@ -171,7 +171,7 @@ class LeanEPollReactor(EPollReactor):
         if not self.timing_ok:
             super().mainLoop()
             return
-        seconds, poll = self.seconds, self.doPoll
+        seconds, poll = self.seconds, self.doIteration  # as Twisted's loop calls them
         while self._started:
             try:
                 while self._started:
@@ -179,7 +179,7 @@ class LeanEPollReactor(EPollReactor):
                     timeout: float | None = None
                     if pending:
                         timeout = pending[0].time - seconds()  # Twisted's timeout(), in line
-                        if timeout > _LONGEST_POLL:
+                        if not timeout <= _LONGEST_POLL:  # too far for epoll, or not a number
                             timeout = _LONGEST_POLL
                     if ((timeout is not None and timeout <= 0) or self.threadCallQueue
                             or self._newTimedCalls or self._justStopped):
