@@ -316,13 +316,12 @@ class MainLoopTests(SocketPairCase):
         self.run_reactor()
         self.assertEqual(seen, ["first", "second", "added", "shutdown"])
 
-    def test_events_between_timed_calls(self) -> None:
-        """Events while a far timed call waits take polls without the bookkeeping."""
-        far: list[int] = []
-        self.reactor.callLater(3600, far.append, 1)
+    def echo_rounds(self, rounds: int) -> tuple[Reader, list[int], list[int]]:
+        """Run the reactor through C{rounds} reads, each answered by the next write, with a
+        far timed call waiting; the reader, and the counts of bookkeeping and of polls."""
+        self.reactor.callLater(3600, lambda: None)
         bookkeeping, polls = self.counting("runUntilCurrent"), self.counting("doIteration")
         reader = Reader(self.left)
-        rounds = 50
 
         def echo() -> None:
             Reader.doRead(reader)
@@ -335,8 +334,15 @@ class MainLoopTests(SocketPairCase):
         self.reactor.addReader(reader)
         self.right.send(b"x")
         self.run_reactor()
-        self.assertEqual((reader.reads, far), (rounds, []))
-        self.assertGreaterEqual(polls[0], rounds)
+        return reader, bookkeeping, polls
+
+    def test_events_between_timed_calls(self) -> None:
+        """Events while a far timed call waits take polls without the bookkeeping."""
+        far: list[int] = []
+        self.reactor.callLater(3600, far.append, 1)
+        reader, bookkeeping, polls = self.echo_rounds(50)
+        self.assertEqual((reader.reads, far), (50, []))
+        self.assertGreaterEqual(polls[0], 50)
         self.assertLess(bookkeeping[0], 10)  # start, stop and the deadline's, not per poll
 
     def test_call_from_thread(self) -> None:
@@ -413,22 +419,8 @@ class MainLoopTests(SocketPairCase):
         """Without the private attributes it reads, the loop is Twisted's: bookkeeping before
         every poll, events or not."""
         self.reactor.timing_ok = False
-        self.reactor.callLater(3600, lambda: None)
-        bookkeeping, polls = self.counting("runUntilCurrent"), self.counting("doIteration")
-        reader, rounds = Reader(self.left), 20
-
-        def echo() -> None:
-            Reader.doRead(reader)
-            if reader.reads < rounds:
-                self.right.send(b"x")
-            else:
-                self.reactor.stop()
-
-        reader.doRead = echo  # type: ignore[method-assign]
-        self.reactor.addReader(reader)
-        self.right.send(b"x")
-        self.run_reactor()
-        self.assertGreaterEqual(polls[0], rounds)
+        _, bookkeeping, polls = self.echo_rounds(20)
+        self.assertGreaterEqual(polls[0], 20)
         self.assertGreaterEqual(bookkeeping[0], polls[0])
 
 

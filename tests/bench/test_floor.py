@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from relaybench import relays
 from relaybench.procs import LOOPBACK, free_port
+from tests.integration.test_edges_http import receive
 
 #: Seconds any step may take before the test fails.
 DEADLINE = 10.0
@@ -50,15 +51,6 @@ class FloorRelayTests(SynchronousTestCase):
             self.addCleanup(client.close)
             return client
 
-    def _read(self, sock: socket.socket, size: int) -> bytes:
-        got = b""
-        while len(got) < size:
-            chunk = sock.recv(size - len(got))
-            if not chunk:
-                break
-            got += chunk
-        return got
-
     def test_relays_both_ways_and_closes(self) -> None:
         """Bytes both ways unchanged; the client's close closes the backend's side."""
         client = self._connect()
@@ -67,8 +59,8 @@ class FloorRelayTests(SynchronousTestCase):
         server.settimeout(DEADLINE)
         request = bytes(range(256)) * 40
         client.sendall(request)
-        self.assertEqual(self._read(server, len(request)), request)
+        self.assertEqual(receive(server, len(request)), request)
         server.sendall(b"reply")
-        self.assertEqual(self._read(client, 5), b"reply")
+        self.assertEqual(receive(client, 5), b"reply")
         client.close()
         self.assertEqual(server.recv(10), b"")
