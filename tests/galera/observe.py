@@ -17,17 +17,21 @@ import pymysql
 from penbal.backend import Fitness
 from penbal.health.fitness import galera_verdict
 from penbal.health.partition import majority_cluster, newest_ids, partition_verdict
+from penbal.health.result import Verdict
 from penbal.testing.galera_poller import Observation
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One client connection through penbal: when it started and ended, the node's port."""
+    """One client connection through penbal: when it started, when the node's greeting and
+    login were done (penbal had chosen the node by then; a client held while no node is fit
+    is sent on only when one is), when it ended, the node's port."""
 
     start: float
     end: float
     port: int | None
     error: str = ""
+    connected: float = 0.0
 
 
 class Traffic:
@@ -82,6 +86,7 @@ class Traffic:
                 host="127.0.0.1", port=self.port, user=self.user, password=self.password,
                 connect_timeout=self.timeout, read_timeout=self.timeout,
                 write_timeout=self.timeout)
+            connected = time.monotonic()
             try:
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT @@port")
@@ -90,7 +95,7 @@ class Traffic:
                 connection.close()
         except Exception as e:
             return Sample(started, time.monotonic(), None, f"{type(e).__name__}: {e}")
-        return Sample(started, time.monotonic(), int(row[0]))
+        return Sample(started, time.monotonic(), int(row[0]), connected=connected)
 
     def wait_for(self, condition: Callable[[list[Sample]], bool], timeout: float,
                  what: str) -> list[Sample]:
@@ -105,11 +110,11 @@ class Traffic:
             time.sleep(0.05)
 
 
-def judged(observations: Sequence[Observation], node: int) -> list[tuple[Observation, Fitness]]:
-    """Each observation of C{node} with the fitness penbal's rules give it, the cluster view
+def verdicts(observations: Sequence[Observation], node: int) -> list[tuple[Observation, Verdict]]:
+    """Each observation of C{node} with the verdict penbal's rules give it, the cluster view
     taken from the latest observation of every node at that moment."""
     latest: dict[int, Observation] = {}
-    out: list[tuple[Observation, Fitness]] = []
+    out: list[tuple[Observation, Verdict]] = []
     for observation in observations:
         latest[observation.node] = observation
         if observation.node != node:
@@ -118,8 +123,13 @@ def judged(observations: Sequence[Observation], node: int) -> list[tuple[Observa
         verdict = galera_verdict(observation.result())
         verdict = partition_verdict(verdict, observation.result(), newest_ids(everything),
                                     majority_cluster(everything))
-        out.append((observation, verdict.fitness))
+        out.append((observation, verdict))
     return out
+
+
+def judged(observations: Sequence[Observation], node: int) -> list[tuple[Observation, Fitness]]:
+    """Each observation of C{node} with the fitness penbal's rules give it."""
+    return [(o, verdict.fitness) for o, verdict in verdicts(observations, node)]
 
 
 def last_bad_before(observations: Sequence[Observation], node: int, when: float,
@@ -146,17 +156,19 @@ def last_bad_before(observations: Sequence[Observation], node: int, when: float,
 
 def fitness_runs(observations: Sequence[Observation], node: int, start: float,
                  end: float) -> str:
-    """The runs of fit and not-fit reads of C{node} between C{start} and C{end}, one per
-    line, as C{"fit 12.340-12.900"}: what the poller saw, for a failure message."""
-    runs: list[tuple[Fitness, float, float]] = []
-    for o, fitness in judged(observations, node):
+    """The runs of reads of C{node} between C{start} and C{end} with the same verdict, one per
+    line, as C{"unfit 12.340-12.900 x14: not ready (wsrep_ready=OFF)"}: what the poller saw,
+    for a failure message."""
+    runs: list[tuple[Verdict, float, float, int]] = []
+    for o, verdict in verdicts(observations, node):
         if not start <= o.start < end:
             continue
-        if runs and runs[-1][0] is fitness:
-            runs[-1] = (fitness, runs[-1][1], o.start)
+        if runs and runs[-1][0] == verdict:
+            runs[-1] = (verdict, runs[-1][1], o.start, runs[-1][3] + 1)
         else:
-            runs.append((fitness, o.start, o.start))
-    return "\n".join(f"{f.name.lower()} {a:.3f}-{b:.3f}" for f, a, b in runs)
+            runs.append((verdict, o.start, o.start, 1))
+    return "\n".join(f"{v.fitness.name.lower()} {a:.3f}-{b:.3f} x{n}: {v.reason}"
+                     for v, a, b, n in runs)
 
 
 def first_good_after(observations: Sequence[Observation], node: int, when: float) -> float:

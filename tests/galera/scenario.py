@@ -27,6 +27,9 @@ BOUND = FALL * INTERVAL + TIMEOUT
 # Re-admission needs RISE good checks in a row: at least (RISE - 1) intervals after the node
 # was last seen unfit; SLACK covers the time a check takes to read the status.
 SLACK = 0.15
+# How far apart penbal's log times (wall clock) and the test's monotonic times may be once
+# converted with the offset taken at a scenario's start (clock slewing, rounding).
+CLOCKS = 0.05
 CHECK_OPTIONS = (
     "--check", "galera",
     "--check-interval", str(INTERVAL), "--check-timeout", str(TIMEOUT),
@@ -47,6 +50,8 @@ class Scenario:
     def __init__(self, test: SynchronousTestCase, *options: str, policy: str = "roundrobin",
                  threads: int = 4, expect_all_nodes: bool = True) -> None:
         self.test = test
+        #: Add to a monotonic time to get penbal's log time (wall clock).
+        self.wall_offset = time.time() - time.monotonic()
         self.cluster = shared_cluster()
         restore(self.cluster)
         test.addCleanup(restore, self.cluster)

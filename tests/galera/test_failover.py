@@ -26,6 +26,7 @@ from tests.galera.observe import (
 )
 from tests.galera.scenario import (
     BOUND,
+    CLOCKS,
     INTERVAL,
     RISE,
     SLACK,
@@ -55,23 +56,33 @@ class FailureModeTests(SynchronousTestCase):
 
     def readmitted(self, s: Scenario, node: int, t_fix: float, name: str,
                    within: float = 30.0) -> tuple[float, float]:
-        """Wait for new connections to reach C{node} again after C{t_fix}; assert that took
-        RISE good checks: it came at least (RISE - 1) intervals after the node was last seen
-        unfit, and at most RISE intervals and a timeout after it was first seen fit."""
+        """Wait for new connections to reach C{node} again after C{t_fix}; assert that penbal
+        re-admitted it (logged it fit) after RISE good checks: at least (RISE - 1) intervals
+        after the node was last seen unfit, and at most RISE intervals and a timeout after it
+        was first seen fit; and that no client reached it before that."""
         port = s.ports[node]
         samples = s.traffic.wait_for(lambda ss: any(x.port == port for x in after(ss, t_fix)),
                                      within, f"{name}: new connections to node {node} again")
-        first = min(x.start for x in to_port(after(samples, t_fix), port))
+        # A client that started while no node was fit (the merge of a resumed node can leave
+        # all three non-Primary for a moment) is held and sent on when one is: when it
+        # started says nothing of when the node was chosen, but it reached the node after.
+        reached = min(x.connected for x in to_port(after(samples, t_fix), port))
+        admitted = s.logged_change(node, "fit", t_fix + s.wall_offset) - s.wall_offset
+        self.assertLessEqual(admitted, reached + CLOCKS,
+                             f"{name}: a client reached node {node} at {reached:.3f}, before"
+                             f" penbal re-admitted it at {admitted:.3f}")
         observations = s.poller.observations()
         # Unfit states that lasted a check interval and the time a check takes to read the
         # status: penbal reads a node once an interval, at a moment that moves within its
         # check by up to SLACK, so a shorter state may fall between two of its reads.
-        since_bad = first - last_bad_before(observations, node, first, lasting=INTERVAL + SLACK)
-        since_good = first - first_good_after(observations, node, t_fix)
+        since_bad = admitted - last_bad_before(observations, node, admitted,
+                                               lasting=INTERVAL + SLACK)
+        since_good = admitted - first_good_after(observations, node, t_fix)
         self.assertGreaterEqual(since_bad, (RISE - 1) * INTERVAL - SLACK,
                                 f"{name}: node {node} re-admitted {since_bad:.3f}s after it was"
-                                f" last seen unfit (first connection at {first:.3f}); the"
-                                f" poller saw:\n{fitness_runs(observations, node, t_fix, first)}"
+                                f" last seen unfit (penbal logged it fit at {admitted:.3f}); the"
+                                f" poller saw:\n"
+                                f"{fitness_runs(observations, node, t_fix, admitted)}"
                                 f"\npenbal's health log: {s.health_events()}")
         # RISE checks take RISE * INTERVAL + TIMEOUT at most; twice that leaves room for one
         # check that a loaded machine made miss its timeout.

@@ -19,7 +19,10 @@ from penbal.health.result import CheckResult
 
 @dataclass(frozen=True)
 class Observation:
-    """One direct read of a node's wsrep state (C{values} empty if it failed)."""
+    """One direct read of a node's wsrep state (C{values} empty if it failed).  C{start} is
+    when the status was asked for, after any reconnect (a new connection takes a while on a
+    loaded machine, and the state read is the one at the query); for a failed read, when the
+    attempt began."""
 
     node: int
     start: float
@@ -78,13 +81,14 @@ class Poller:
                         password=self.password, connect_timeout=self.timeout,
                         read_timeout=self.timeout, write_timeout=self.timeout)
                 values: dict[str, str] = {}
+                asked = time.monotonic()
                 with connection.cursor() as cursor:
                     for query in ("SHOW GLOBAL STATUS LIKE 'wsrep%'",
                                   "SHOW GLOBAL VARIABLES LIKE 'wsrep%'"):
                         cursor.execute(query)
                         for name, value in cursor.fetchall():
                             values[str(name).lower()] = "" if value is None else str(value)
-                observation = Observation(node, started, time.monotonic(), values)
+                observation = Observation(node, asked, time.monotonic(), values)
             except Exception as e:
                 observation = Observation(node, started, time.monotonic(), {}, repr(e))
                 if connection is not None:
