@@ -17,6 +17,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+#: What a sample with an empty stack counts as.
+NO_FRAME = "(no Python frame)"
+
 
 @dataclass
 class Profile:
@@ -35,11 +38,13 @@ def parse_raw(lines: Iterable[str]) -> Profile:
         line = line.rstrip("\n")
         if not line.strip():
             continue
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
+        stack, space, count = line.rpartition(" ")
+        if not space or not count.isdigit():
             raise ValueError(f"line {number} is not 'FRAMES COUNT': {line[:120]!r}")
         samples = int(count)
-        frames = stack.split(";")
+        # An empty stack: py-spy caught the thread with no Python frame (sampling without
+        # pausing it, --nonblocking), which is time too.
+        frames = stack.split(";") if stack else [NO_FRAME]
         profile.samples += samples
         profile.own[frames[-1]] += samples
         for frame in set(frames):

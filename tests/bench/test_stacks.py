@@ -5,7 +5,7 @@ Tests of relaybench.stacks: own and inclusive time from py-spy's raw output.
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from relaybench.stacks import parse_raw, summary
+from relaybench.stacks import NO_FRAME, parse_raw, summary
 
 RAW = """\
 <module> (twist:1);run (base.py:10);doPoll (reactor.py:32);doRead (lean.py:5) 6
@@ -39,6 +39,13 @@ class ParseRawTests(SynchronousTestCase):
         profile = parse_raw(["make_lean.<locals>.lean_read (penbal/relay/leanport.py:78) 4"])
         self.assertEqual(profile.own["make_lean.<locals>.lean_read (penbal/relay/leanport.py:78)"],
                          4)
+
+    def test_empty_stack(self) -> None:
+        """A sample with no Python frame (py-spy writes its count alone) is counted as such,
+        not refused."""
+        profile = parse_raw(["a (x.py:1) 2", " 3"])
+        self.assertEqual(profile.samples, 5)
+        self.assertEqual(profile.own[NO_FRAME], 3)
 
     def test_malformed_line(self) -> None:
         """A line without a count is an error naming its number."""
