@@ -49,6 +49,13 @@ class FreezeTests(SynchronousTestCase):
         self.assertGreater(refreeze(), 1000)
         self.assertIsNone(gone())
 
+    def test_refreeze_freezes_nothing_in_a_process_that_did_not(self) -> None:
+        """A process that never froze (penbal embedded, a test that reloads) is not made to
+        freeze everything it holds by a reload."""
+        gc.unfreeze()
+        self.assertEqual(refreeze(), 0)
+        self.assertEqual(gc.get_freeze_count(), 0)
+
 
 class Cycle:
     """An object in a reference cycle with itself: only the cyclic collector frees it."""

@@ -4,9 +4,10 @@ The floor: a featureless pure-Python epoll relay, for comparison only (alias ``f
 
 What the interpreter alone costs per relayed byte, event and connection: accept, connect to
 the one backend, then ``recv_into`` a shared buffer and ``send`` to the other side, a close for
-a close.  No timers, no half-close, no backpressure (a write that would block is a bug here:
-the loads of bench/run never fill a loopback socket), no failover, no health, no log: not a
-relay anyone should run, the line below which penbal's own features cannot go.
+a close.  No timers, no half-close, no backpressure (a short write ends it with an error: the
+request/response loads of bench/run never fill a loopback socket; the bulk row would), no
+failover, no health, no log: not a relay anyone should run, the line below which penbal's own
+features cannot go.
 
     python -m relaybench.floor LISTEN_PORT BACKEND_PORT
 """
@@ -46,7 +47,11 @@ def serve(listen_port: int, backend_port: int) -> None:
             except OSError:
                 got = 0
             if got:
-                peers[fd].send(view[:got])
+                sent = peers[fd].send(view[:got])
+                if sent != got:
+                    sys.exit(f"floor relay: a short send ({sent} of {got} bytes); it buffers"
+                             " nothing, so it measures only loads that never fill a socket"
+                             " (not the bulk row)")
                 continue
             _close_both(sock, poller, sockets, peers)
 

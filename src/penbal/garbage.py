@@ -16,6 +16,9 @@ young collections.  Start-up objects live as long as the process, except what a 
 (SIGHUP or the C{reload} command, with C{-F}) replaces: a reload that changed something ends
 with L{refreeze}, one full collection over everything (the pause start-up had), which frees
 what it replaced and freezes the rest again, so that reloads do not add up to a leak.
+Control-port edits do not refreeze (an operator's script may send them often, and each would
+pause every connection): what they replace from the frozen set stays, once per object, since
+what replaces it is not frozen until the next reload.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ def freeze_now() -> int:
 
 def refreeze() -> int:
     """Thaw the frozen objects, collect (freeing frozen objects that became cyclic garbage,
-    such as what a reload replaced), and freeze what is left; returns how many are frozen."""
+    such as what a reload replaced), and freeze what is left; returns how many are frozen.
+    A process that froze nothing (penbal embedded elsewhere, a test) is left as it is."""
+    if not gc.get_freeze_count():
+        return 0
     gc.unfreeze()
     return freeze_now()

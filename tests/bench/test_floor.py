@@ -45,6 +45,10 @@ class FloorRelayTests(SynchronousTestCase):
             try:
                 client = socket.create_connection((LOOPBACK, self.port), timeout=DEADLINE)
             except ConnectionRefusedError:
+                if self.proc.poll() is not None:
+                    assert self.proc.stderr is not None
+                    self.fail(f"the floor relay exited ({self.proc.returncode}):"
+                              f" {self.proc.stderr.read().decode(errors='replace')[-2000:]}")
                 self.assertLess(time.monotonic(), deadline, "the floor relay never listened")
                 time.sleep(0.05)
                 continue

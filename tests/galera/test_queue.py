@@ -114,7 +114,7 @@ class QueueOnClusterTests(SynchronousTestCase):
         while len(clients.queries) < 8:  # clients running in a healthy cluster first
             self.assertLess(time.monotonic(), deadline, "no client query through penbal")
             time.sleep(0.05)
-        wall_offset = time.time() - time.monotonic()
+        wall_offset = scenario.wall_offset
         fault = time.monotonic()
         self.isolate(scenario, (2, 3), True)
         self.addCleanup(self.isolate, scenario, (2, 3), False)
