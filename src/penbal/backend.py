@@ -183,9 +183,9 @@ class Backend:
         return self.spec.maxc == 0 or self.counters.active < self.spec.maxc
 
     def below_hard_limit(self) -> bool:
-        """True if a returning (sticky) client may be sent here."""
-        hard = self.hard_limit
-        return hard == 0 or self.counters.active < hard
+        """True if a returning (sticky) client may be sent here (L{hard_limit}, unless MAXC
+        is 0: then there is no limit, and no need to work the limit out)."""
+        return self.spec.maxc == 0 or self.counters.active < self.hard_limit
 
     def is_blacklisted(self, now: float) -> bool:
         """True while a failed connect keeps this backend out."""
@@ -208,7 +208,7 @@ class Backend:
         return (
             self.admin is AdminState.UP
             and self.health.fitness is not Fitness.UNFIT
-            and not self.is_blacklisted(now)
+            and now >= self.blacklisted_until  # not is_blacklisted(now), without the call
         )
 
     def state(self, now: float) -> tuple[str, str]:

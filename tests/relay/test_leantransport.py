@@ -365,6 +365,23 @@ class PipeTests(SynchronousTestCase):
         a.doRead()
         self.assertEqual(pa.read_lost, 1)
 
+    def test_pair(self) -> None:
+        """pair() makes each transport the other's streaming producer, and with pipe=True
+        each one's pipe; a transport that already has a producer refuses (as
+        registerProducer does)."""
+        a, _, _, b, _, _ = self.pair()
+        a.pipe = b.pipe = None
+        a.pair(b, pipe=False)
+        self.assertEqual((a.producer, b.producer, a.pipe, b.pipe), (b, a, None, None))
+        self.assertRaises(RuntimeError, a.pair, b, True)
+        a.unregisterProducer()
+        b.unregisterProducer()
+        a.pair(b, pipe=True)
+        self.assertEqual((a.producer, b.producer, a.pipe, b.pipe), (b, a, b, a))
+        # Streaming producers: a full queue pauses the other (see the backpressure test).
+        b._queue(b"x" * 70000)
+        self.assertNotIn(a, self.fds.readers)
+
     def test_close_drops_the_pipe(self) -> None:
         """A closed transport holds no pipe (no cycle between the two transports), and a
         write through a pipe to a closed transport is dropped, not raised."""

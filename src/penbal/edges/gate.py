@@ -63,12 +63,13 @@ class Edges:
         self.proxy_header_timeout = proxy_header_timeout
         self._idle: dict[FrontLeg, IdleWatch] = {}
         self._capped: set[FrontLeg] = set()
-
-    @property
-    def plain_fronts(self) -> bool:
-        """Whether every client is served by a plain L{FrontLeg} from its first byte (no
-        PROXY header to read first): such clients run on any transport, the lean one too."""
-        return self.proxy_networks is None
+        #: Whether every client is served by a plain L{FrontLeg} from its first byte (no
+        #: PROXY header to read first): such clients run on any transport, the lean one too,
+        #: and the relay builds their legs itself.
+        self.plain_fronts = proxy_networks is None
+        #: Whether a backend connection gets bytes of ours first (a PROXY header): else the
+        #: relay need not call L{backend_leg_made}.
+        self.sends_first = send_proxy is not None
 
     # -- a client arrives ----------------------------------------------------------------
 
@@ -104,7 +105,7 @@ class Edges:
                 lambda why: self._refuse(front, why),
                 send=lambda data: self._send_held(front, data),
             )
-        if not self.permits(front.client):
+        if not self.acls.lists[self.client_acl].permits(front.client.host):  # permits()
             if self.abuse is None:
                 self._refuse(front, f"denied by client ACL {self.client_acl}")
                 return Admission.DEALT

@@ -18,10 +18,20 @@ from penbal.interfaces import ClientInfo, ISelectionPolicy
 
 
 def rotate_after(candidates: Sequence[Backend], last: int) -> list[Backend]:
-    """The candidates in table order, starting after table position C{last}, wrapping around."""
-    later = [b for b in candidates if b.index > last]
-    earlier = [b for b in candidates if b.index <= last]
-    return later + earlier
+    """The candidates in table order, starting after table position C{last}, wrapping around.
+
+    One pass, no comprehension: on Python 3.11 each comprehension is a call of its own, and
+    this runs for every new client."""
+    later: list[Backend] = []
+    earlier: list[Backend] = []
+    for backend in candidates:
+        if backend.index > last:
+            later.append(backend)
+        else:
+            earlier.append(backend)
+    if earlier:
+        later += earlier
+    return later
 
 
 @implementer(ISelectionPolicy)
@@ -37,9 +47,13 @@ class RoundRobinPolicy:
 
     def choose(self, client: ClientInfo, candidates: Sequence[Backend]) -> Sequence[Backend]:
         turn = rotate_after(candidates, self.last)
-        if turn:
-            self.last = turn[0].index
-        return [b for b in turn if b.below_soft_limit()]
+        if not turn:
+            return turn
+        self.last = turn[0].index
+        for backend in turn:
+            if not backend.below_soft_limit():  # one is full: leave out those that are
+                return [b for b in turn if b.below_soft_limit()]
+        return turn
 
     def connected(self, client: ClientInfo, backend: Backend) -> None:
         pass

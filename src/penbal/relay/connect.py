@@ -107,10 +107,15 @@ class DirectConnector:
         # What every attempt uses, asked for once: the reactor's shortcuts, the connect timers.
         self._fds = shortcuts(reactor)
         self._deadlines = deadlines_for(clock)
+        #: ip_family() of each backend host seen (a dict lookup per connection, not a call).
+        self._families: dict[str, int | None] = {}
 
     def connect(self, backend: Backend, attempt: Attempt, timeout: float) -> Connecting:
         spec = backend.spec
-        family = ip_family(spec.host)
+        try:
+            family = self._families[spec.host]
+        except KeyError:
+            family = self._families[spec.host] = ip_family(spec.host)
         if family is None:
             return self._fallback.connect(backend, attempt, timeout)
         return DirectAttempt(

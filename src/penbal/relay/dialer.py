@@ -153,7 +153,7 @@ class Dial:
     def connected(self, leg: BackendLeg) -> None:
         """C{leg} is connected: hand it over, or wait until it is ready."""
         edges = self._site.edges
-        if edges is not None:
+        if edges is not None and edges.sends_first:
             edges.backend_leg_made(leg)  # the PROXY header, first: before a TLS handshake
         handshake = self._connector.handshake
         if handshake is not None:

@@ -194,7 +194,18 @@ class LeanTCPTransport(Registration, SocketFacts):
                 self.read_size = SMALL_READ
             if pipe is not None:
                 self.piped += got
-                pipe.write_scratch(view[:got])
+                chunk = view[:got]
+                if pipe._buffer or pipe._closed or pipe._write_closed or pipe._eof_pending:
+                    pipe.write_scratch(chunk)  # behind what waits there (or closed: dropped)
+                    return
+                # write_scratch()'s common case, in line (nothing waits, the peer is open): a
+                # kept-alive request's two reads are the relay's hottest path.
+                try:
+                    sent = pipe.socket.send(chunk)
+                except OSError:
+                    sent = 0  # would block, or an error the peer's next write event reports
+                if sent != got:
+                    pipe._hold(chunk[sent:])
                 return
             self.protocol.dataReceived(data)
             return
@@ -280,9 +291,14 @@ class LeanTCPTransport(Registration, SocketFacts):
                 sent = 0  # would block, or an error the next write event reports
             if sent == len(view):
                 return
-            self.startWriting()
-            self._queue(bytes(view[sent:]))
+            self._hold(view[sent:])
             return
+        self._queue(bytes(view))
+
+    def _hold(self, view: memoryview) -> None:
+        """What a write from the shared read buffer could not send at once (nothing was
+        queued): copy it into the queue, and send it on the next write event."""
+        self.startWriting()
         self._queue(bytes(view))
 
     def writeSequence(self, data: Any) -> None:
@@ -320,6 +336,18 @@ class LeanTCPTransport(Registration, SocketFacts):
         self._paused = False
         if not streaming:
             producer.resumeProducing()
+
+    def pair(self, other: LeanTCPTransport, pipe: bool) -> None:
+        """C{other.registerProducer(self, True)} and C{self.registerProducer(other, True)} in
+        one call (the two transports of a relayed connection: backpressure both ways); with
+        C{pipe}, each also writes its reads straight to the other (L{pipe})."""
+        if self.producer is not None or other.producer is not None:
+            raise RuntimeError(f"{self!r} or {other!r} already has a producer")
+        self.producer, other.producer = other, self
+        self._streaming = other._streaming = True
+        self._paused = other._paused = False
+        if pipe:
+            self.pipe, other.pipe = other, self
 
     def unregisterProducer(self) -> None:
         self.producer = None

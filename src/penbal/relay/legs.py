@@ -344,19 +344,19 @@ class FrontLeg(Leg):
         front: Any = self.transport
         back: Any = leg.transport
         self.out, leg.out = back, front
-        # Backpressure: each transport produces for the other.
-        back.registerProducer(front, True)
-        front.registerProducer(back, True)
-        self.has_producer = leg.has_producer = True
         # The leg is the client's now: its reads need watching only in HTTP mode.
-        leg.watched = self.rewriter is not None
-        # Plain relaying (no HTTP rewriting, no first byte awaited) on lean transports: each
-        # transport writes its reads straight to the other, past the legs (see settle();
-        # the backend's side as in BackendLeg.pipe_to_client).
-        if (self.rewriter is None and isinstance(front, LeanTCPTransport)
-                and isinstance(back, LeanTCPTransport)):
-            front.pipe = back
-            back.pipe = front
+        plain = self.rewriter is None
+        leg.watched = not plain
+        # Backpressure: each transport produces for the other.  On lean transports, with
+        # plain relaying (no HTTP rewriting, no first byte awaited), each also writes its
+        # reads straight to the other, past the legs (see settle(); the backend's side as in
+        # BackendLeg.pipe_to_client).
+        if isinstance(front, LeanTCPTransport) and isinstance(back, LeanTCPTransport):
+            front.pair(back, pipe=plain)
+        else:
+            back.registerProducer(front, True)
+            front.registerProducer(back, True)
+        self.has_producer = leg.has_producer = True
         if self.read_closed:
             rewriter = self.rewriter
             if rewriter is not None and rewriter.holding:

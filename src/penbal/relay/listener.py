@@ -130,16 +130,18 @@ class RelayFactory(ServerFactory):
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
         """A client's front leg (or what the edges put first)."""
         client = client_info(addr)
-        if self.edges is not None:
-            return self.edges.build_front(self, client)
+        edges = self.edges
+        if edges is not None and not edges.plain_fronts:
+            return edges.build_front(self, client)
         return FrontLeg(self, client)
 
     def build_client(self, host: str, port: int) -> Protocol:
         """C{buildProtocol} for a TCP client at C{host}:C{port}, without the address object
         (what penbal's own port calls: L{leanport.LeanTCPPort})."""
         client = ClientInfo(host, port)
-        if self.edges is not None:
-            return self.edges.build_front(self, client)
+        edges = self.edges
+        if edges is not None and not edges.plain_fronts:
+            return edges.build_front(self, client)
         return FrontLeg(self, client)
 
     def connection_started(self, front: FrontLeg) -> None:
