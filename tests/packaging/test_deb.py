@@ -8,6 +8,7 @@ the C{penbal} user, then C{apt-get purge} leaves nothing behind.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -48,8 +49,13 @@ class DebianPackageTests(SynchronousTestCase):
         if installed():  # a package left by someone else's run would hide what we test
             purge()
         built = self.run_checked(str(ROOT / "scripts" / "build-deb"), timeout=1500)
-        deb = built.strip().splitlines()[-1]
-        self.assertRegex(deb, r"^dist/penbal_[0-9][^_]*_[a-z0-9]+\.deb$")
+        # The package's path is build-deb's last line on standard output; standard error
+        # (merged after it here) may end with apt's notes when build-deb installed its tools
+        # ("debconf: delaying package configuration" on a fresh machine).
+        debs = [line for line in built.splitlines()
+                if re.fullmatch(r"dist/penbal_[0-9][^_]*_[a-z0-9]+\.deb", line)]
+        self.assertEqual(len(debs), 1, f"no single package path in:\n{built[-3000:]}")
+        deb = debs[0]
         self.addCleanup(purge)
         self.run_checked(*APT, "install", f"./{deb}", timeout=600)
 

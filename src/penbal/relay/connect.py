@@ -107,15 +107,10 @@ class DirectConnector:
         # What every attempt uses, asked for once: the reactor's shortcuts, the connect timers.
         self._fds = shortcuts(reactor)
         self._deadlines = deadlines_for(clock)
-        #: ip_family() of each backend host seen (a dict lookup per connection, not a call).
-        self._families: dict[str, int | None] = {}
 
     def connect(self, backend: Backend, attempt: Attempt, timeout: float) -> Connecting:
         spec = backend.spec
-        try:
-            family = self._families[spec.host]
-        except KeyError:
-            family = self._families[spec.host] = ip_family(spec.host)
+        family = ip_family(spec.host)  # cached, and capped (a control port may add hosts)
         if family is None:
             return self._fallback.connect(backend, attempt, timeout)
         return DirectAttempt(
