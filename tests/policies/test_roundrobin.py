@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from penbal.interfaces import ClientInfo
 from penbal.policies.roundrobin import RoundRobinPolicy, rotate_after
+from tests.occupancy import StandIn
 from tests.policies.fixtures import Driver, spec
 
 
@@ -66,3 +68,24 @@ class RoundRobinTests(SynchronousTestCase):
         driver = Driver(RoundRobinPolicy(), [spec(1), spec(2), spec(3)])
         self.assertEqual([b.index for b in rotate_after(list(driver.pool), 2)], [0, 1, 2])
         self.assertEqual([b.index for b in rotate_after(list(driver.pool), 0)], [1, 2, 0])
+
+    def test_choose_none_full_and_all_full(self) -> None:
+        """With no backend full, choose() gives the whole turn as a new list (changing it
+        changes nothing of the policy's); with every backend full it gives none, and the turn
+        still moves on (as in Pen)."""
+        policy = RoundRobinPolicy()
+        driver = Driver(policy, [spec(1, maxc=1), spec(2, maxc=1), spec(3, maxc=1)])
+        candidates = list(driver.pool)
+        chosen = policy.choose(ClientInfo("127.0.0.2"), candidates)
+        self.assertEqual([b.index for b in chosen], [1, 2, 0])
+        assert isinstance(chosen, list)
+        self.assertIsNot(chosen, candidates)
+        chosen.clear()
+        self.assertEqual([b.index for b in policy.peek(candidates)], [2, 0, 1])
+        self.assertEqual(len(candidates), 3)
+        for backend in candidates:
+            backend.live.add(StandIn())  # every backend at MAXC
+        self.assertEqual(policy.choose(ClientInfo("127.0.0.3"), candidates), [])
+        self.assertEqual(policy.last, 2)
+        self.assertEqual(policy.choose(ClientInfo("127.0.0.4"), []), [])
+        self.assertEqual(policy.last, 2)

@@ -382,6 +382,28 @@ class PipeTests(SynchronousTestCase):
         b._queue(b"x" * 70000)
         self.assertNotIn(a, self.fds.readers)
 
+    def test_piped_read_to_a_half_closing_peer(self) -> None:
+        """A piped read reaching a peer whose half-close waits for its queue (or is done)
+        adds nothing there: the queue is sent whole, then the end of stream."""
+        a, _, sa, b, _, sb = self.pair()
+        b.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        sb.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        queued = bytes(range(256)) * 256  # 64 KiB: more than the small buffers take at once
+        b.write(queued)
+        self.assertTrue(b._buffer)
+        b.loseWriteConnection()  # waits for the queue
+        waiting = b._buffered
+        sa.sendall(b"late")
+        a.doRead()
+        self.assertEqual((a.piped, b._buffered), (4, waiting))
+        got = pump_until(b, sb, lambda got: len(got) >= len(queued))
+        self.assertEqual(bytes(got), queued)
+        self.assertEqual(sb.recv(100), b"")  # the end of stream, after the queue
+        sa.sendall(b"later")
+        a.doRead()  # the half-close is done now
+        self.assertEqual((a.piped, b._buffer), (9, []))
+        self.assertEqual(sb.recv(100), b"")
+
     def test_close_drops_the_pipe(self) -> None:
         """A closed transport holds no pipe (no cycle between the two transports), and a
         write through a pipe to a closed transport is dropped, not raised."""
