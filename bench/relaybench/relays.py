@@ -41,6 +41,11 @@ FLOOR_CMD = (
     f"env PYTHONPATH={REPO / 'bench'} {REPO / '.venv' / 'bin' / 'python'} -m relaybench.floor"
     " {listen_port} {backend_port}"
 )
+# The floor making penbal's system calls (relaybench/floorcalls.py): one object per connection.
+FLOOR_CALLS_CMD = (
+    f"env PYTHONPATH={REPO / 'bench'} {REPO / '.venv' / 'bin' / 'python'} -m relaybench.floorcalls"
+    " {listen_port} {backend_port}"
+)
 PEN_CMD = "pen -f -r -x {max_conns} {listen} {backends}"
 # The workers row: round-robin (the kernel then spreads one client address over the workers)
 # and warnings only (Pen runs without -l: no line per connection either).
@@ -72,7 +77,7 @@ backend servers
 
 # Short names accepted by --penbal-cmd and --extra-relay.
 ALIASES = {"penbal": PENBAL_CMD, "production": PRODUCTION_CMD, "portforward": PORTFORWARD_CMD,
-           "floor": FLOOR_CMD}
+           "floor": FLOOR_CMD, "floor-calls": FLOOR_CALLS_CMD}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ DEADLINE = 10.0
 class FloorRelayTests(SynchronousTestCase):
     """The floor relay, a real process in front of a listening socket of the test's."""
 
+    alias = "floor"
+
     def setUp(self) -> None:
         self.backend = socket.socket()
         self.backend.bind((LOOPBACK, 0))
@@ -29,7 +31,7 @@ class FloorRelayTests(SynchronousTestCase):
         self.port = free_port()
         backends = [f"{LOOPBACK}:{self.backend.getsockname()[1]}"]
         fields = relays.template_fields(self.port, free_port(), backends, 10)
-        argv = relays.argv(relays.expand_template("floor"), fields, backends)
+        argv = relays.argv(relays.expand_template(self.alias), fields, backends)
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.addCleanup(self._stop)
 
@@ -68,3 +70,26 @@ class FloorRelayTests(SynchronousTestCase):
         self.assertEqual(receive(client, 5), b"reply")
         client.close()
         self.assertEqual(server.recv(10), b"")
+
+
+class FloorCallsRelayTests(FloorRelayTests):
+    """The floor making penbal's system calls (alias 'floor-calls'): the same, and an end of
+    stream is relayed as a half-close."""
+
+    alias = "floor-calls"
+
+    def test_half_close_both_ways(self) -> None:
+        """The client's end of stream reaches the backend as one (the client still reads the
+        reply); the backend's end then closes both."""
+        client = self._connect()
+        server, _ = self.backend.accept()
+        self.addCleanup(server.close)
+        server.settimeout(DEADLINE)
+        client.sendall(b"query")
+        client.shutdown(socket.SHUT_WR)
+        self.assertEqual(receive(server, 5), b"query")
+        self.assertEqual(server.recv(10), b"")  # the client's end of stream
+        server.sendall(b"the whole reply")
+        self.assertEqual(receive(client, 15), b"the whole reply")
+        server.shutdown(socket.SHUT_WR)
+        self.assertEqual(client.recv(10), b"")
