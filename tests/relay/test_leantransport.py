@@ -386,9 +386,10 @@ class PipeTests(SynchronousTestCase):
         """A piped read reaching a peer whose half-close waits for its queue (or is done)
         adds nothing there: the queue is sent whole, then the end of stream."""
         a, _, sa, b, _, sb = self.pair()
-        b.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        sb.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        queued = bytes(range(256)) * 256  # 64 KiB: more than the small buffers take at once
+        # 16 MiB: more than loopback's socket buffers take at once.  (Not smaller buffers: a
+        # receive buffer below loopback's MSS leaves the sender waiting for zero-window
+        # probes, hundreds of milliseconds each, while its socket stays writable.)
+        queued = bytes(range(256)) * 65536
         b.write(queued)
         self.assertTrue(b._buffer)
         b.loseWriteConnection()  # waits for the queue

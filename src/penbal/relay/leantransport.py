@@ -43,7 +43,7 @@ from zope.interface import implementer
 
 from penbal.reactor import DescriptorShortcuts, keeps_descriptor, shortcuts
 from penbal.relay import readbuffer
-from penbal.relay.registration import Registration
+from penbal.relay.producing import Producing
 from penbal.relay.socketfacts import SocketFacts
 
 #: The first read size, and the size reads go back to after large ones (Twisted's own): every
@@ -68,7 +68,7 @@ def _lost(err: OSError) -> Failure:
 
 @keeps_descriptor  # fileno() is the socket's descriptor until the end, even after close
 @implementer(ITCPTransport, IPushProducer, IConsumer, IReadWriteDescriptor)
-class LeanTCPTransport(Registration, SocketFacts):
+class LeanTCPTransport(Producing, SocketFacts):
     """One connected TCP socket, relayed on the reactor (see the module docstring)."""
 
     __slots__ = (
@@ -77,17 +77,13 @@ class LeanTCPTransport(Registration, SocketFacts):
         "_closed",
         "_eof_pending",
         "_half_close",
-        "_paused",
         "_read_eof",
-        "_streaming",
         "_write_closed",
         "connected",
-        "disconnecting",
         "max_read",
         "peer",
         "pipe",
         "piped",
-        "producer",
         "protocol",
         "reactor",
         "read_size",
@@ -326,16 +322,7 @@ class LeanTCPTransport(Registration, SocketFacts):
         """Close now, dropping what is queued."""
         self._close(_aborted)
 
-    # Producer and consumer (backpressure).
-
-    def registerProducer(self, producer: Any, streaming: bool) -> None:
-        if self.producer is not None:
-            raise RuntimeError(f"{self!r} already has a producer")
-        self.producer = producer
-        self._streaming = streaming
-        self._paused = False
-        if not streaming:
-            producer.resumeProducing()
+    # Producer and consumer (backpressure; the rest in producing.py).
 
     def pair(self, other: LeanTCPTransport, pipe: bool) -> None:
         """C{other.registerProducer(self, True)} and C{self.registerProducer(other, True)} in
@@ -348,27 +335,6 @@ class LeanTCPTransport(Registration, SocketFacts):
         self._paused = other._paused = False
         if pipe:
             self.pipe, other.pipe = other, self
-
-    def unregisterProducer(self) -> None:
-        self.producer = None
-        self._paused = False
-
-    def pauseProducing(self) -> None:
-        self.stopReading()
-
-    def resumeProducing(self) -> None:
-        if not (self._read_eof or self.disconnecting):
-            self.startReading()
-
-    def stopProducing(self) -> None:
-        """Close once flushed, on a later write event: Twisted's transports call this while
-        they are themselves closing (or registering a producer after their loss), where a
-        close that tells the protocol at once would re-enter them."""
-        if self._closed:
-            return
-        self.disconnecting = True
-        self.stopReading()
-        self.startWriting()
 
     def _drained(self) -> None:
         """The queue is empty: what waited for it may go on."""
