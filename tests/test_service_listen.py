@@ -47,14 +47,21 @@ class RelayEndpointsTests(SynchronousTestCase):
                          (3306, "127.0.0.1", 7))
         self.assertIsInstance(self.endpoint(r"tcp6:3306:interface=\:\:1"), LeanTCPServerEndpoint)
 
-    def test_stock_path_and_proxy_are_twisted(self) -> None:
-        """On the stock path, or with PROXY headers to read, Twisted's endpoint."""
+    def test_stock_path_is_twisted(self) -> None:
+        """On the stock path, Twisted's endpoint."""
         self.factory.config = RelayConfig(lean=False)
         self.assertIsInstance(self.endpoint("tcp:3306"), TCP4ServerEndpoint)
-        self.factory.config = RelayConfig(lean=True)
         self.factory.edges = Edges(self.harness.reactor, self.harness.reactor,
                                    proxy_networks=AccessList())
         self.assertIsInstance(self.endpoint("tcp:3306"), TCP4ServerEndpoint)
+
+    def test_proxy_clients_are_lean(self) -> None:
+        """PROXY headers to read (--accept-proxy) leave a plain TCP LISTEN on the lean port:
+        the header reader runs on the lean transport, then hands it to the client's leg."""
+        self.factory.config = RelayConfig(lean=True)
+        self.factory.edges = Edges(self.harness.reactor, self.harness.reactor,
+                                   proxy_networks=AccessList())
+        self.assertIsInstance(self.endpoint("tcp:3306"), LeanTCPServerEndpoint)
 
     def test_systemd_tcp_socket_is_lean(self) -> None:
         """A TCP socket passed by systemd (Twisted's systemd: endpoint found it) is adopted

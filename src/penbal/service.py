@@ -86,7 +86,7 @@ def relay_endpoints(factory: RelayFactory, other: EndpointFor = serverFromString
     C{tcp6:} address, or a TCP socket passed by systemd (C{systemd:}, found by Twisted's
     endpoint), when its clients run on lean transports (L{RelayFactory.lean_accept});
     C{other}'s endpoint for every other one (unix sockets, TLS, C{haproxy:}, plugins), and for
-    all of them on the stock path (C{--relay-path twisted}) or with PROXY clients."""
+    all of them on the stock path (C{--relay-path twisted})."""
 
     def endpoint_for(reactor: Any, description: str) -> IStreamServerEndpoint:
         endpoint = other(reactor, description)  # its checks and errors, whichever listens

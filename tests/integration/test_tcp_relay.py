@@ -277,6 +277,34 @@ class RelayIntegrationTests(SynchronousTestCase):
         self.assertIn(event["ended_by"], ("client", "backend"))
         self.assertNotIn("bytes in", self.proc.log())
 
+    def test_accept_proxy_split_header(self) -> None:
+        """--accept-proxy: a PROXY v1 header sent in two writes, the client's bytes right
+        behind it in the second, then 3 MiB and a half-close: the backend gets the bytes
+        after the header, byte-exact, the client all of the reply, and the access log the
+        client the header named."""
+        port = self.start([Backend("echo")], "--accept-proxy")
+        payload = random.Random(15).randbytes(3 << 20)
+        header = b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 3306\r\n"
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            received: list[bytes] = []
+            reader = threading.Thread(target=lambda: received.append(recv_all(s)))
+            reader.start()
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # two writes, two segments
+            s.sendall(header[:9])
+            s.sendall(header[9:] + payload[:1000])
+            s.sendall(payload[1000:])
+            s.shutdown(socket.SHUT_WR)
+            reader.join(60)
+        self.assertEqual(hashlib.sha256(received[0]).digest(), hashlib.sha256(payload).digest())
+
+        def events() -> list[dict[str, object]]:
+            return [e for e in self.proc.access_records() if e["bytes_in"]]
+
+        wait_for(lambda: bool(events()), 10, "the connection's log line")
+        (event,) = events()
+        self.assertEqual(event["client"], "192.0.2.7:40123")
+        self.assertEqual((event["bytes_in"], event["bytes_out"]), (len(payload), len(payload)))
+
 
 class StockReactorRelayTests(RelayIntegrationTests):
     """The same guarantees on Twisted's own epoll reactor (twist --reactor epoll penbal)."""
@@ -286,8 +314,8 @@ class StockReactorRelayTests(RelayIntegrationTests):
 
 class StockPathRelayTests(RelayIntegrationTests):
     """The same guarantees on the stock path, Twisted's own transports with none of its
-    internals touched (--relay-path twisted; also what TLS, PROXY-receiving and unix-socket
-    legs use on the lean path)."""
+    internals touched (--relay-path twisted; also what TLS and unix-socket legs use on the
+    lean path)."""
 
     path = ("--relay-path", "twisted")
 

@@ -102,9 +102,8 @@ class LeanPathTests(SynchronousTestCase):
         return port
 
     def test_lean_accept(self) -> None:
-        """Lean ports on the lean path, with edge features that leave the client a plain
-        front leg (a control port's ACLs, -H, an idle timeout); not with PROXY headers to
-        read, nor on the stock path."""
+        """Lean ports on the lean path, whatever edge features are on (a control port's ACLs,
+        -H, an idle timeout, PROXY headers to read); not on the stock path."""
         harness = RelayHarness()
         factory = harness.factory
         self.assertFalse(factory.lean_accept)
@@ -113,6 +112,8 @@ class LeanPathTests(SynchronousTestCase):
         factory.edges = Edges(harness.reactor, harness.reactor, forwarded=True, idle_timeout=30)
         self.assertTrue(factory.lean_accept)
         factory.edges = Edges(harness.reactor, harness.reactor, proxy_networks=AccessList())
+        self.assertTrue(factory.lean_accept)
+        factory.config = RelayConfig(lean=False)
         self.assertFalse(factory.lean_accept)
 
     def test_lean_port_paused_at_limit(self) -> None:

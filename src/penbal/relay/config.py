@@ -18,7 +18,7 @@ class RelayConfig:
     """How the TCP relay runs, fixed at start-up."""
 
     #: Relay plain TCP legs on penbal's own transport (see leantransport.py): clients of a
-    #: plain TCP port (unless they start with a PROXY header), and backends reached by direct
+    #: plain TCP port (PROXY-protocol clients too), and backends reached by direct
     #: connect.  Off (C{--relay-path twisted}), every leg runs on Twisted's own transports and
     #: penbal touches none of Twisted's internals.
     lean: bool = False

@@ -46,8 +46,7 @@ class EdgeHooks(Protocol):
     #: The abuse server denied clients are sent to (never a policy's choice), or None.
     abuse: Backend | None
     #: Whether every client is a plain front leg from its first byte (no PROXY header to read
-    #: first), so that it may run on the lean transport, and the relay builds its leg itself
-    #: (without L{build_front}).
+    #: first), so that the relay builds its leg itself (without L{build_front}).
     plain_fronts: bool
     #: Whether L{backend_leg_made} has anything to do (else the relay does not call it).
     sends_first: bool

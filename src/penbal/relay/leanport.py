@@ -16,7 +16,7 @@ waiting clients with a reserved descriptor, as Twisted's port does, so that the 
 does not spin on a readable listener it cannot accept from.
 
 L{cap_batches} caps the accept batches of Twisted's own ports (unix sockets, TLS, the stock
-C{--relay-path twisted}, PROXY-receiving fronts); it is the one function of penbal that
+C{--relay-path twisted}); it is the one function of penbal that
 touches C{tcp.Port} internals (see its docstring).
 """
 

@@ -106,11 +106,11 @@ class RelayFactory(ServerFactory):
     @property
     def lean_accept(self) -> bool:
         """Whether a plain TCP port of this factory is penbal's own (L{leanport.LeanTCPPort},
-        accepting onto lean transports): on the lean path, with or without edge features (a
-        control port, ACLs, -H, an idle timeout...), unless clients start with a PROXY
-        header.  The service chooses the port with it (penbal.service.relay_endpoints)."""
-        edges = self.edges
-        return self.lean and (edges is None or edges.plain_fronts)
+        accepting onto lean transports): on the lean path, whatever edge features are on (a
+        control port, ACLs, -H, an idle timeout, PROXY headers to read first: the header
+        reader hands the same lean transport to the client's leg).  The service chooses the
+        port with it (penbal.service.relay_endpoints)."""
+        return self.lean
 
     def attach(self, port: Any) -> None:
         """Remember a listening port, to pause it at C{--max-connections}.  A lean port caps
