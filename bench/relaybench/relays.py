@@ -46,6 +46,12 @@ FLOOR_CALLS_CMD = (
     f"env PYTHONPATH={REPO / 'bench'} {REPO / '.venv' / 'bin' / 'python'} -m relaybench.floorcalls"
     " {listen_port} {backend_port}"
 )
+# The floor with the kernel relaying (relaybench/sockmap.py): what a hand-off to a BPF
+# sockmap would reach (round-robin over every backend).
+FLOOR_SOCKMAP_CMD = (
+    f"env PYTHONPATH={REPO / 'bench'} {REPO / '.venv' / 'bin' / 'python'} -m relaybench.sockmap"
+    " {listen_port} {backends}"
+)
 PEN_CMD = "pen -f -r -x {max_conns} {listen} {backends}"
 # The workers row: round-robin (the kernel then spreads one client address over the workers)
 # and warnings only (Pen runs without -l: no line per connection either).
@@ -77,7 +83,7 @@ backend servers
 
 # Short names accepted by --penbal-cmd and --extra-relay.
 ALIASES = {"penbal": PENBAL_CMD, "production": PRODUCTION_CMD, "portforward": PORTFORWARD_CMD,
-           "floor": FLOOR_CMD, "floor-calls": FLOOR_CALLS_CMD}
+           "floor": FLOOR_CMD, "floor-calls": FLOOR_CALLS_CMD, "floor-sockmap": FLOOR_SOCKMAP_CMD}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Tests of the featureless relay the benchmarks compare with (relaybench.floor, al
 
 import socket
 import subprocess
+import threading
 import time
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -93,3 +94,41 @@ class FloorCallsRelayTests(FloorRelayTests):
         self.assertEqual(receive(client, 15), b"the whole reply")
         server.shutdown(socket.SHUT_WR)
         self.assertEqual(client.recv(10), b"")
+
+
+class FloorSockmapRelayTests(FloorCallsRelayTests):
+    """The floor with the kernel relaying (alias 'floor-sockmap', a BPF sockmap): the same,
+    and a large stream each way, byte-exact, with the end of stream behind its last byte."""
+
+    alias = "floor-sockmap"
+
+    def test_large_streams_byte_exact(self) -> None:
+        """4 MiB each way through the kernel's redirect; each end of stream comes after every
+        byte before it (the relay waits for the other socket to have queued them)."""
+        client = self._connect()
+        server, _ = self.backend.accept()
+        self.addCleanup(server.close)
+        server.settimeout(DEADLINE)
+        client.sendall(b"hello")  # the first bytes, before or after the pair joins the map
+        self.assertEqual(receive(server, 5), b"hello")
+        up = bytes(range(251)) * (4 * 4177)
+        down = bytes(range(241)) * (4 * 4351)
+        def send_up() -> None:
+            client.sendall(up)
+            client.shutdown(socket.SHUT_WR)
+
+        sender = threading.Thread(target=send_up)
+        sender.start()
+        self.assertEqual(receive_all(server), up)
+        sender.join(DEADLINE)
+        server.sendall(down)
+        server.shutdown(socket.SHUT_WR)
+        self.assertEqual(receive_all(client), down)
+
+
+def receive_all(sock: socket.socket) -> bytes:
+    """Everything until the end of stream (each read within the test's deadline)."""
+    chunks = []
+    while chunk := sock.recv(1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
