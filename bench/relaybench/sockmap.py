@@ -14,8 +14,10 @@ redirect runs in a kernel worker, after the end of stream may have woken the rel
 notsent_bytes``).
 
 Not a relay to run: no timers, no backpressure of its own (the kernel's), no failover, no
-health, no log, and bytes a client sends after its first ones but before its backend is up
-could pass its first ones (the benchmark's loads send one request and wait).  Needs
+health, no log; bytes a client sends after its first ones but before its backend is up could
+pass its first ones (the benchmark's loads send one request and wait); what it relays in user
+space (a pair the map did not take) stops it on a short write, as the floor does
+(request/response rows, not bulk); and its key is the two ports alone (loopback only).  Needs
 ``CAP_BPF`` and ``CAP_NET_ADMIN`` (root) and a kernel with ``CONFIG_BPF_STREAM_PARSER``.
 
     python -m relaybench.sockmap LISTEN_PORT [127.0.0.1:]BACKEND_PORT...
@@ -31,11 +33,14 @@ import select
 import socket
 import struct
 import sys
+import time
 
 LOOPBACK = "127.0.0.1"
 _IN, _OUT, _RDHUP = select.EPOLLIN, select.EPOLLOUT, select.EPOLLRDHUP
 _ENDED = select.EPOLLRDHUP | select.EPOLLHUP
 _UNDER_WAY = (errno.EINPROGRESS, errno.EALREADY)
+#: Seconds an end of stream waits for the bytes before it to be queued on the other socket.
+GIVE_UP = 5.0
 
 # The bpf(2) system call (x86_64 and aarch64 numbers) and what this relay asks of it.
 _NR_BPF = {"x86_64": 321, "aarch64": 280}
@@ -214,8 +219,9 @@ def serve(listen_port: int, backend_ports: list[int]) -> None:
     poller.register(listening, _IN)
     turn = itertools.cycle([(LOOPBACK, port) for port in backend_ports])
     where: dict[int, tuple[Connection, bool]] = {}
-    #: Ends of stream waiting for the other socket to queue what this one received.
-    waiting: list[tuple[Connection, int, bool]] = []
+    #: Ends of stream waiting for the other socket to queue what this one received (checked
+    #: on every pass of the loop, which then polls without sleeping), until a deadline.
+    waiting: list[tuple[Connection, bool, float]] = []
     view = memoryview(bytearray(65536))
     while True:
         for fd, event in poller.poll(0 if waiting else -1):
@@ -233,7 +239,7 @@ def serve(listen_port: int, backend_ports: list[int]) -> None:
                 if not event & _ENDED and _spurious_epipe(conn, is_backend):
                     continue
                 poller.unregister(fd)
-                waiting.append((conn, fd, is_backend))
+                waiting.append((conn, is_backend, time.monotonic() + GIVE_UP))
                 continue
             sock, other = (conn.backend, conn.client) if is_backend else (conn.client, conn.backend)
             try:
@@ -249,7 +255,7 @@ def serve(listen_port: int, backend_ports: list[int]) -> None:
                 other.sendall(view[:got])  # a pair the map did not take: relayed here
                 continue
             poller.unregister(fd)
-            waiting.append((conn, fd, is_backend))
+            waiting.append((conn, is_backend, time.monotonic() + GIVE_UP))
         if waiting:
             waiting = [w for w in waiting if not _ended(*w, where, splice)]
 
@@ -318,13 +324,17 @@ def _connected(conn: Connection, fd: int, poller: select.epoll, splice: KernelSp
         poller.modify(client.fileno(), _RDHUP)
 
 
-def _ended(conn: Connection, fd: int, is_backend: bool,
+def _ended(conn: Connection, is_backend: bool, deadline: float,
            where: dict[int, tuple[Connection, bool]], splice: KernelSplice) -> bool:
     """One side's end of stream, once the other side has queued all it received: half-close
-    the other, or close both once both ended.  False while bytes are still on their way."""
+    the other, or close both once both ended.  False while bytes are still on their way (for
+    at most L{GIVE_UP} seconds: a peer that stops reading must not keep the loop spinning)."""
     sock, other = (conn.backend, conn.client) if is_backend else (conn.client, conn.backend)
     if conn.keys is not None and queued(other) < received(sock):
-        return False
+        if time.monotonic() < deadline:
+            return False
+        print(f"floor-sockmap relay: gave up waiting {GIVE_UP:g}s for the bytes before an"
+              " end of stream to be queued; passing the end on", file=sys.stderr)
     if is_backend:
         conn.backend_ended = True
     else:

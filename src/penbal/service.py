@@ -85,8 +85,9 @@ def relay_endpoints(factory: RelayFactory, other: EndpointFor = serverFromString
     """The endpoints of C{factory}'s LISTEN: penbal's own lean port for a plain C{tcp:} or
     C{tcp6:} address, or a TCP socket passed by systemd (C{systemd:}, found by Twisted's
     endpoint), when its clients run on lean transports (L{RelayFactory.lean_accept});
-    C{other}'s endpoint for every other one (unix sockets, TLS, C{haproxy:}, plugins), and for
-    all of them on the stock path (C{--relay-path twisted})."""
+    C{other}'s endpoint for every other one (unix sockets, TLS, plugins), and for all of them
+    on the stock path (C{--relay-path twisted}).  (A C{haproxy:} prefix never gets here: the
+    options turn it into C{--accept-proxy} on the address after it.)"""
 
     def endpoint_for(reactor: Any, description: str) -> IStreamServerEndpoint:
         endpoint = other(reactor, description)  # its checks and errors, whichever listens

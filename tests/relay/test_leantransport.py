@@ -233,6 +233,14 @@ class LeanTransportTests(SynchronousTestCase):
         self.assertIsInstance(proto.lost[0].value, ConnectionAborted)
         self.assertEqual(fds.writers, set())
 
+    def test_abort_resets(self) -> None:
+        """abortConnection tells the peer the close was not clean: a reset, not an end of
+        stream (as Twisted's TCP transports do)."""
+        transport, _, peer, _ = self.make()
+        transport.abortConnection()
+        with self.assertRaises(ConnectionResetError):
+            peer.recv(10)
+
     def test_write_error_surfaces_on_the_write_event(self) -> None:
         """A reset peer: write() does not raise; the next write event closes with the error."""
         transport, proto, peer, _ = self.make()

@@ -116,6 +116,43 @@ class LeanPathTests(SynchronousTestCase):
         factory.config = RelayConfig(lean=False)
         self.assertFalse(factory.lean_accept)
 
+    def test_proxy_header_on_a_lean_transport(self) -> None:
+        """--accept-proxy on the lean port: the header is read on the client's lean transport,
+        here across two reads; then the client's leg runs on that same transport, for the
+        header's client, with the bytes behind the header kept for its backend.  A client
+        that sends no header is reset at the header timeout."""
+        harness = RelayHarness()
+        factory = harness.factory
+        factory.config = RelayConfig(lean=True)
+        factory.edges = Edges(harness.reactor, harness.reactor, proxy_networks=AccessList(),
+                              proxy_header_timeout=5.0)
+        fds = MemoryReactor()
+        port = LeanTCPPort(fds, factory, 0, "127.0.0.1")
+        port.startListening()
+        self.addCleanup(port.stopListening)
+        proxied, silent = (socket.create_connection(("127.0.0.1", port.getHost().port),
+                                                    timeout=10) for _ in range(2))
+        self.addCleanup(proxied.close)
+        self.addCleanup(silent.close)
+        port.doRead()
+        by_port = {t.peer[1]: t for t in fds.readers if isinstance(t, LeanTCPTransport)}
+        transport = by_port[proxied.getsockname()[1]]
+        header = b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 3306\r\n"
+        proxied.sendall(header[:9])
+        transport.doRead()
+        self.assertEqual(factory.fronts, set())  # half a header: no client yet
+        proxied.sendall(header[9:] + b"hi")
+        transport.doRead()
+        (front,) = factory.fronts
+        self.assertEqual((front.client.host, front.client.port), ("192.0.2.7", 40123))
+        self.assertIs(front.transport, transport)
+        self.assertEqual(front.pending, [b"hi"])
+        self.assertIn(harness.last_dial()[:2], [("127.0.0.1", 4000), ("127.0.0.1", 4001)])
+        harness.reactor.advance(5.0)
+        with self.assertRaises(ConnectionResetError):
+            silent.recv(10)
+        self.assertEqual(len(factory.fronts), 1)  # the proxied client is still relayed
+
     def test_lean_port_paused_at_limit(self) -> None:
         """A lean port accepts the free slots only (its own cap, not Twisted's), onto lean
         transports; at the limit it leaves the reactor, and comes back when a client ends."""

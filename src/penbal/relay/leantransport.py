@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import _socket
 import socket
+import struct
 from typing import Any
 
 from twisted.internet import error
@@ -53,6 +54,8 @@ SMALL_READ = 65536
 WRITE_LIMIT = 65536
 
 _aborted = Failure(error.ConnectionAborted())
+#: struct linger {l_onoff = 1, l_linger = 0}: close(2) sends a reset.
+_RESET = struct.pack("ii", 1, 0)
 #: What a closed transport's C{protocol} becomes: the transport and its protocol refer to each
 #: other while open, and dropping the protocol at close lets reference counting free both at
 #: once instead of leaving the pair to the cyclic garbage collector.
@@ -319,7 +322,13 @@ class LeanTCPTransport(Producing, SocketFacts):
             self._shut_write()
 
     def abortConnection(self) -> None:
-        """Close now, dropping what is queued."""
+        """Close now, dropping what is queued, with a reset (C{SO_LINGER} 0), so that the
+        other end learns the close was not clean, as with Twisted's TCP transports."""
+        if not self._closed:
+            try:
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+            except OSError:
+                pass  # not a TCP socket (a socket pair in tests): a plain close
         self._close(_aborted)
 
     # Producer and consumer (backpressure; the rest in producing.py).
