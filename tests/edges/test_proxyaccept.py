@@ -100,6 +100,8 @@ class ReceiverTests(SynchronousTestCase):
         self.clock = Clock()
         self.built: list[Inner] = []
         self.transport = StringTransport()
+        #: What the receiver told the relay of its count (see RelayFactory.arriving).
+        self.arrivals: list[int] = []
 
     def receiver(self, peer: str = "127.0.0.1") -> ProxyHeaderReceiver:
         def build(client: ClientInfo) -> Protocol:
@@ -107,7 +109,8 @@ class ReceiverTests(SynchronousTestCase):
             self.built.append(inner)
             return inner
 
-        receiver = ProxyHeaderReceiver(build, ClientInfo(peer, 999), LOOPBACK, self.clock, 5)
+        receiver = ProxyHeaderReceiver(build, ClientInfo(peer, 999), LOOPBACK, self.clock, 5,
+                                       self.arrivals.append)
         receiver.makeConnection(self.transport)  # type: ignore[no-untyped-call]
         return receiver
 
@@ -159,3 +162,30 @@ class ReceiverTests(SynchronousTestCase):
         receiver.connectionLost()
         self.assertEqual(self.built, [])
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_counted_until_its_leg_starts(self) -> None:
+        """The client counts (toward -x) from its accept until its leg is built, once: the
+        end of the connection after that is the leg's to count."""
+        receiver = self.receiver()
+        self.assertEqual(self.arrivals, [1])
+        receiver.dataReceived(b"PROXY TCP4 127.0.0.9 127.0.0.1 5 6")
+        self.assertEqual(self.arrivals, [1])
+        receiver.dataReceived(b"\r\n")
+        self.assertEqual(self.arrivals, [1, -1])
+        receiver.connectionLost()
+        self.assertEqual(self.arrivals, [1, -1])
+
+    def test_counted_until_it_closes(self) -> None:
+        """A client that closes (or is refused) before its header is in stops counting then,
+        once."""
+        for refuse in (lambda r: r.dataReceived(b"nonsense\r\n"),
+                       lambda r: self.clock.advance(5)):
+            self.arrivals.clear()
+            receiver = self.receiver()
+            refuse(receiver)
+            receiver.connectionLost()
+            receiver.connectionLost()
+            self.assertEqual(self.arrivals, [1, -1])
+        self.arrivals.clear()
+        self.receiver(peer="::1").connectionLost()  # untrusted: refused at once
+        self.assertEqual(self.arrivals, [1, -1])

@@ -153,6 +153,45 @@ class LeanPathTests(SynchronousTestCase):
             silent.recv(10)
         self.assertEqual(len(factory.fronts), 1)  # the proxied client is still relayed
 
+    def test_proxy_clients_count_toward_the_limit(self) -> None:
+        """-x under a burst of PROXY clients: a client still sending its header holds a slot,
+        so the port accepts no more than -x; a client refused before its header frees its
+        slot, and the port accepts the next."""
+        harness = RelayHarness(max_connections=2)
+        factory = harness.factory
+        factory.config = RelayConfig(lean=True)
+        factory.edges = Edges(harness.reactor, harness.reactor, proxy_networks=AccessList(),
+                              proxy_header_timeout=5.0)
+        fds = MemoryReactor()
+        port = LeanTCPPort(fds, factory, 0, "127.0.0.1")
+        port.startListening()
+        self.addCleanup(port.stopListening)
+        factory.attach(port)
+        first = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10)
+        self.addCleanup(first.close)
+        port.doRead()
+        clients = [socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10)
+                   for _ in range(3)]
+        for client in clients:
+            self.addCleanup(client.close)
+        port.doRead()
+        self.assertEqual((factory.arrivals, factory.fronts), (2, set()))
+        self.assertTrue(factory.accept_paused)
+        self.assertNotIn(port, fds.readers)
+        self.assertEqual(factory.free_slots(), 0)
+        (transport,) = [t for t in fds.readers if isinstance(t, LeanTCPTransport)
+                        and t.peer[1] == first.getsockname()[1]]
+        first.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 3306\r\n")
+        transport.doRead()  # its leg starts: it counts as a connection now, not an arrival
+        self.assertEqual((factory.arrivals, len(factory.fronts)), (1, 1))
+        self.assertTrue(factory.accept_paused)
+        harness.reactor.advance(5.0)  # the other one sent no header: refused, slot freed
+        self.assertEqual((factory.arrivals, len(factory.fronts)), (0, 1))
+        self.assertIn(port, fds.readers)
+        port.doRead()  # one more, the free slot; the last waits in the backlog
+        self.assertEqual(factory.arrivals, 1)
+        self.assertTrue(factory.accept_paused)
+
     def test_lean_port_paused_at_limit(self) -> None:
         """A lean port accepts the free slots only (its own cap, not Twisted's), onto lean
         transports; at the limit it leaves the reactor, and comes back when a client ends."""

@@ -83,6 +83,7 @@ class Edges:
             self.proxy_networks,
             self.clock,
             self.proxy_header_timeout,
+            factory.arriving,
         )
 
     def permits(self, client: ClientInfo) -> bool:

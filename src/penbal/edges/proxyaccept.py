@@ -134,8 +134,13 @@ class ProxyHeaderReceiver(Protocol):
         trusted: AccessList,
         clock: IReactorTime,
         timeout: float,
+        arriving: Callable[[int], None] | None = None,
     ) -> None:
         self._build = build
+        #: Told 1 when the client is accepted and -1 when its leg starts or it closes first:
+        #: it counts toward --max-connections while its header is read.
+        self._arriving = arriving
+        self._counted = False
         self._peer = peer
         self._trusted = trusted
         self._clock = clock
@@ -145,6 +150,9 @@ class ProxyHeaderReceiver(Protocol):
         self.inner: Protocol | None = None
 
     def connectionMade(self) -> None:
+        if self._arriving is not None:
+            self._counted = True
+            self._arriving(1)
         if not self._trusted.permits(self._peer.host):
             self._refuse(f"{self._peer.host} is not in --proxy-networks")
             return
@@ -180,10 +188,17 @@ class ProxyHeaderReceiver(Protocol):
             return
         self._stop_timer()
         self._buffer = b""
+        self._uncount()  # the leg counts from now on
         inner = self.inner = self._build(parsed.client or self._peer)
         inner.makeConnection(self.transport)
         if parsed.rest:
             inner.dataReceived(parsed.rest)
+
+    def _uncount(self) -> None:
+        if self._counted:
+            self._counted = False
+            assert self._arriving is not None
+            self._arriving(-1)
 
     def _stop_timer(self) -> None:
         if self._timer is not None and self._timer.active():
@@ -205,5 +220,6 @@ class ProxyHeaderReceiver(Protocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._stop_timer()
+        self._uncount()
         if self.inner is not None:
             self.inner.connectionLost(reason)

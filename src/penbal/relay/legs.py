@@ -40,6 +40,11 @@ class Relay(TypingProtocol):
     def connection_ended(self, front: FrontLeg, reason: Failure) -> None:
         """The client's connection is over."""
 
+    def arriving(self, change: int) -> None:
+        """A client is read before it has a leg (its PROXY header): 1 when it is accepted, -1
+        when its leg starts or it closes first.  It counts toward C{--max-connections}
+        meanwhile."""
+
 
 class Readiness(TypingProtocol):
     """What a backend leg tells the dial that made it, until it is handed to the client."""

@@ -87,6 +87,8 @@ class RelayFactory(ServerFactory):
         self.config = config = config if config is not None else RelayConfig()
         self.fronts: set[FrontLeg] = set()
         self.accepted = 0
+        #: Clients accepted whose leg does not exist yet (a PROXY header being read).
+        self.arrivals = 0
         self._ports: list[Any] = []
         self.accept_paused = False
         self._idle_waiters: list[Deferred[None]] = []
@@ -124,8 +126,9 @@ class RelayFactory(ServerFactory):
             leanport.cap_batches(port, self.free_slots)
 
     def free_slots(self) -> int:
-        """How many more clients C{--max-connections} lets in now."""
-        return self.balancer.settings.max_connections - len(self.fronts)
+        """How many more clients C{--max-connections} lets in now (clients still sending
+        their PROXY header count: L{arriving})."""
+        return self.balancer.settings.max_connections - len(self.fronts) - self.arrivals
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
         """A client's front leg (or what the edges put first)."""
@@ -149,7 +152,8 @@ class RelayFactory(ServerFactory):
         self.fronts.add(front)
         self.accepted += 1
         front.started = self._clock.seconds()
-        if len(self.fronts) >= self.balancer.settings.max_connections and not self.accept_paused:
+        if (len(self.fronts) + self.arrivals >= self.balancer.settings.max_connections
+                and not self.accept_paused):
             self._set_accepting(False)
         edges = self.edges
         if edges is not None:
@@ -220,7 +224,8 @@ class RelayFactory(ServerFactory):
                 clean=isinstance(reason.value, ConnectionDone),  # Failure.check walks the MRO
             )
         )
-        if self.accept_paused and len(self.fronts) < self.balancer.settings.max_connections:
+        if (self.accept_paused
+                and len(self.fronts) + self.arrivals < self.balancer.settings.max_connections):
             self._set_accepting(True)
         if not self.fronts:
             waiters, self._idle_waiters = self._idle_waiters, []
@@ -228,9 +233,21 @@ class RelayFactory(ServerFactory):
                 if not waiter.called:
                     waiter.callback(None)
 
+    def arriving(self, change: int) -> None:
+        """A client is (1) or no longer (-1) read before its leg exists (its PROXY header):
+        it counts toward C{--max-connections}, as the accept batches are capped."""
+        self.arrivals += change
+        live = len(self.fronts) + self.arrivals
+        limit = self.balancer.settings.max_connections
+        if change > 0 and live >= limit and not self.accept_paused:
+            self._set_accepting(False)
+        elif change < 0 and self.accept_paused and live < limit:
+            self._set_accepting(True)
+
     def limits_changed(self) -> None:
         """conn_max changed at run time (penbal.control): accept again if now below it."""
-        if self.accept_paused and len(self.fronts) < self.balancer.settings.max_connections:
+        if (self.accept_paused
+                and len(self.fronts) + self.arrivals < self.balancer.settings.max_connections):
             self._set_accepting(True)
 
     def when_idle(self) -> Deferred[None]:
