@@ -116,20 +116,26 @@ class LeanPathTests(SynchronousTestCase):
         factory.config = RelayConfig(lean=False)
         self.assertFalse(factory.lean_accept)
 
+    def proxy_port(self, **settings: Any) -> tuple[RelayHarness, MemoryReactor, LeanTCPPort]:
+        """A lean relay whose clients send a PROXY header first (5 s for it), listening on a
+        real lean port on 127.0.0.1 whose reactor is a MemoryReactor."""
+        harness = RelayHarness(**settings)
+        harness.factory.config = RelayConfig(lean=True)
+        harness.factory.edges = Edges(harness.reactor, harness.reactor,
+                                      proxy_networks=AccessList(), proxy_header_timeout=5.0)
+        fds = MemoryReactor()
+        port = LeanTCPPort(fds, harness.factory, 0, "127.0.0.1")
+        port.startListening()
+        self.addCleanup(port.stopListening)
+        return harness, fds, port
+
     def test_proxy_header_on_a_lean_transport(self) -> None:
         """--accept-proxy on the lean port: the header is read on the client's lean transport,
         here across two reads; then the client's leg runs on that same transport, for the
         header's client, with the bytes behind the header kept for its backend.  A client
         that sends no header is reset at the header timeout."""
-        harness = RelayHarness()
+        harness, fds, port = self.proxy_port()
         factory = harness.factory
-        factory.config = RelayConfig(lean=True)
-        factory.edges = Edges(harness.reactor, harness.reactor, proxy_networks=AccessList(),
-                              proxy_header_timeout=5.0)
-        fds = MemoryReactor()
-        port = LeanTCPPort(fds, factory, 0, "127.0.0.1")
-        port.startListening()
-        self.addCleanup(port.stopListening)
         proxied, silent = (socket.create_connection(("127.0.0.1", port.getHost().port),
                                                     timeout=10) for _ in range(2))
         self.addCleanup(proxied.close)
@@ -157,15 +163,8 @@ class LeanPathTests(SynchronousTestCase):
         """-x under a burst of PROXY clients: a client still sending its header holds a slot,
         so the port accepts no more than -x; a client refused before its header frees its
         slot, and the port accepts the next."""
-        harness = RelayHarness(max_connections=2)
+        harness, fds, port = self.proxy_port(max_connections=2)
         factory = harness.factory
-        factory.config = RelayConfig(lean=True)
-        factory.edges = Edges(harness.reactor, harness.reactor, proxy_networks=AccessList(),
-                              proxy_header_timeout=5.0)
-        fds = MemoryReactor()
-        port = LeanTCPPort(fds, factory, 0, "127.0.0.1")
-        port.startListening()
-        self.addCleanup(port.stopListening)
         factory.attach(port)
         first = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10)
         self.addCleanup(first.close)
