@@ -41,16 +41,23 @@ class Connection:
         self.early = b""  # what the client sent before its backend was up
 
 
-def serve(listen_port: int, backend_port: int) -> None:
+def listen(port: int) -> tuple[socket.socket, select.epoll]:
+    """A non-blocking listening socket on 127.0.0.1:C{port} (C{TCP_NODELAY}, which its clients
+    inherit) and an epoll set watching it (the floors' common start)."""
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by clients
-    listener.bind((LOOPBACK, listen_port))
+    listener.bind((LOOPBACK, port))
     listener.listen(1024)
     listener.setblocking(False)
-    listening = listener.fileno()
     poller = select.epoll()
-    poller.register(listening, _IN)
+    poller.register(listener.fileno(), _IN)
+    return listener, poller
+
+
+def serve(listen_port: int, backend_port: int) -> None:
+    listener, poller = listen(listen_port)
+    listening = listener.fileno()
     backend_address = (LOOPBACK, backend_port)
     # Each socket's descriptor: (the connection, whether it is the backend's).
     where: dict[int, tuple[Connection, bool]] = {}

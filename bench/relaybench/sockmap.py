@@ -35,10 +35,11 @@ import struct
 import sys
 import time
 
-LOOPBACK = "127.0.0.1"
-_IN, _OUT, _RDHUP = select.EPOLLIN, select.EPOLLOUT, select.EPOLLRDHUP
+from relaybench import floorcalls
+from relaybench.floorcalls import _IN, _OUT, _UNDER_WAY, LOOPBACK, listen
+
+_RDHUP = select.EPOLLRDHUP
 _ENDED = select.EPOLLRDHUP | select.EPOLLHUP
-_UNDER_WAY = (errno.EINPROGRESS, errno.EALREADY)
 #: Seconds an end of stream waits for the bytes before it to be queued on the other socket.
 GIVE_UP = 5.0
 
@@ -192,31 +193,20 @@ def queued(sock: socket.socket) -> int:
     return int(sent - retrans + notsent)
 
 
-class Connection:
-    """One relayed connection: its two sockets and where it stands."""
+class Connection(floorcalls.Connection):
+    """floor-calls' connection, and the keys of its pair in the map."""
 
-    __slots__ = ("backend", "backend_ended", "client", "client_ended", "early", "keys", "up")
+    __slots__ = ("keys",)
 
     def __init__(self, client: socket.socket, backend: socket.socket) -> None:
-        self.client = client
-        self.backend = backend
-        self.up = False  # the backend's connect completed
-        self.client_ended = self.backend_ended = False
-        self.early = b""  # what the client sent before its backend was up
+        super().__init__(client, backend)
         self.keys: tuple[bytes, bytes] | None = None  # joined in the map: the kernel relays
 
 
 def serve(listen_port: int, backend_ports: list[int]) -> None:
     splice = KernelSplice()
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    listener.bind((LOOPBACK, listen_port))
-    listener.listen(1024)
-    listener.setblocking(False)
+    listener, poller = listen(listen_port)
     listening = listener.fileno()
-    poller = select.epoll()
-    poller.register(listening, _IN)
     turn = itertools.cycle([(LOOPBACK, port) for port in backend_ports])
     where: dict[int, tuple[Connection, bool]] = {}
     #: Ends of stream waiting for the other socket to queue what this one received (checked

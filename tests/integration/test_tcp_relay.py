@@ -284,7 +284,7 @@ class RelayIntegrationTests(SynchronousTestCase):
         client the header named."""
         port = self.start([Backend("echo")], "--accept-proxy")
         payload = random.Random(15).randbytes(3 << 20)
-        header = b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 3306\r\n"
+        header = b"PROXY TCP4 127.0.9.7 127.0.0.1 40123 3306\r\n"
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
             received: list[bytes] = []
             reader = threading.Thread(target=lambda: received.append(recv_all(s)))
@@ -302,7 +302,7 @@ class RelayIntegrationTests(SynchronousTestCase):
 
         wait_for(lambda: bool(events()), 10, "the connection's log line")
         (event,) = events()
-        self.assertEqual(event["client"], "192.0.2.7:40123")
+        self.assertEqual(event["client"], "127.0.9.7:40123")
         self.assertEqual((event["bytes_in"], event["bytes_out"]), (len(payload), len(payload)))
 
 

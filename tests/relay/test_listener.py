@@ -143,14 +143,14 @@ class LeanPathTests(SynchronousTestCase):
         port.doRead()
         by_port = {t.peer[1]: t for t in fds.readers if isinstance(t, LeanTCPTransport)}
         transport = by_port[proxied.getsockname()[1]]
-        header = b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 3306\r\n"
+        header = b"PROXY TCP4 127.0.9.7 127.0.0.1 40123 3306\r\n"
         proxied.sendall(header[:9])
         transport.doRead()
         self.assertEqual(factory.fronts, set())  # half a header: no client yet
         proxied.sendall(header[9:] + b"hi")
         transport.doRead()
         (front,) = factory.fronts
-        self.assertEqual((front.client.host, front.client.port), ("192.0.2.7", 40123))
+        self.assertEqual((front.client.host, front.client.port), ("127.0.9.7", 40123))
         self.assertIs(front.transport, transport)
         self.assertEqual(front.pending, [b"hi"])
         self.assertIn(harness.last_dial()[:2], [("127.0.0.1", 4000), ("127.0.0.1", 4001)])
@@ -180,7 +180,7 @@ class LeanPathTests(SynchronousTestCase):
         self.assertEqual(factory.free_slots(), 0)
         (transport,) = [t for t in fds.readers if isinstance(t, LeanTCPTransport)
                         and t.peer[1] == first.getsockname()[1]]
-        first.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 40123 3306\r\n")
+        first.sendall(b"PROXY TCP4 127.0.9.7 127.0.0.1 40123 3306\r\n")
         transport.doRead()  # its leg starts: it counts as a connection now, not an arrival
         self.assertEqual((factory.arrivals, len(factory.fronts)), (1, 1))
         self.assertTrue(factory.accept_paused)
