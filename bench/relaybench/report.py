@@ -81,6 +81,9 @@ def median_cell(runs: list[Cell]) -> Cell:
     chosen = good[(len(good) - 1) // 2] if good else runs[-1]
     if len(runs) > 1:
         chosen.detail["runs"] = [cell.value for cell in runs]
+        # Each round's figures, None where it failed: what paired_ratio() pairs.
+        chosen.detail["rounds"] = [cell.value if cell.error is None else None for cell in runs]
+        chosen.detail["rounds_us_per_request"] = [us_per_request(cell) for cell in runs]
         failed: list[JsonValue] = [cell.error for cell in runs if cell.error is not None]
         if failed:
             chosen.detail["failed_runs"] = failed
@@ -95,6 +98,55 @@ def ratio(cells: list[Cell], cell: Cell, relay: str) -> float | None:
     return None
 
 
+def us_per_request(cell: Cell) -> float | None:
+    """The relay's CPU time per request (user + system, µs), None where not measured."""
+    user = cell.detail.get("relay_user_us_per_request")
+    system = cell.detail.get("relay_sys_us_per_request")
+    if cell.error is not None or not isinstance(user, float | int):
+        return None
+    if not isinstance(system, float | int):
+        return None
+    return float(user + system)
+
+
+def _rounds(cell: Cell, key: str) -> list[float | None]:
+    """``cell``'s value (``key`` ``rounds``) or CPU per request (``rounds_us_per_request``) in
+    each round, in order, None where the round failed; a single round's cell has no list,
+    only its own figures."""
+    found = cell.detail.get(key)
+    if isinstance(found, list):
+        return [value if isinstance(value, float | int) else None for value in found]
+    if key == "rounds":
+        return [cell.value if cell.error is None else None]
+    return [us_per_request(cell)]
+
+
+def paired_ratio(cells: list[Cell], cell: Cell, relay: str, key: str = "rounds"
+                 ) -> float | None:
+    """The median, over the rounds, of ``cell``'s figure divided by ``relay``'s in the same
+    round (``key``: ``rounds`` for the values, ``rounds_us_per_request`` for the CPU per
+    request).
+
+    Each round runs every relay one after the other, so a round's two figures were taken
+    minutes apart at most: a machine that drifts during the run (another tenant's load, a
+    slow hour) moves both, and the ratio of each pair cancels it where the ratio of the
+    two medians, taken from different rounds, does not. Rounds where either failed are left
+    out; None if none is left."""
+    other = next((c for c in cells if c.row == cell.row and c.relay == relay), None)
+    if other is None:
+        return None
+    pairs = [
+        mine / theirs
+        for mine, theirs in zip(_rounds(cell, key), _rounds(other, key), strict=False)
+        if mine is not None and theirs
+    ]
+    if not pairs:
+        return None
+    pairs.sort()
+    middle = len(pairs) // 2
+    return pairs[middle] if len(pairs) % 2 else (pairs[middle - 1] + pairs[middle]) / 2
+
+
 def _number(value: float | None, digits: int) -> str:
     if value is None:
         return "-"
@@ -107,13 +159,10 @@ def _ratio(value: float | None) -> str:
 
 def per_request(cell: Cell) -> str:
     """The relay's CPU time per request, user + system, in µs (``-`` where not measured)."""
-    user = cell.detail.get("relay_user_us_per_request")
-    system = cell.detail.get("relay_sys_us_per_request")
-    if cell.error is not None or not isinstance(user, float | int):
+    if us_per_request(cell) is None:
         return "-"
-    if not isinstance(system, float | int):
-        return "-"
-    return f"{user:.1f}+{system:.1f}"
+    detail = cell.detail
+    return f"{detail['relay_user_us_per_request']:.1f}+{detail['relay_sys_us_per_request']:.1f}"
 
 
 def table(cells: list[Cell], relays: list[str], relay_core: str) -> str:
@@ -122,7 +171,8 @@ def table(cells: list[Cell], relays: list[str], relay_core: str) -> str:
     Notes below it give failures, and how busy the relay core was while
     ``direct`` ran (no relay on it): other processes competing with the relays.
     """
-    head = ("row", "relay", "value", "relay CPU", "us/req usr+sys", "vs direct", "vs pen")
+    head = ("row", "relay", "value", "relay CPU", "us/req usr+sys", "vs direct", "vs pen",
+            "paired", "CPU/req paired")
     lines: list[tuple[str, ...]] = [head]
     notes: list[str] = []
     for row in ROWS.values():
@@ -149,6 +199,8 @@ def table(cells: list[Cell], relays: list[str], relay_core: str) -> str:
                     per_request(cell),
                     _ratio(ratio(cells, cell, "direct")),
                     _ratio(ratio(cells, cell, "pen")),
+                    _ratio(paired_ratio(cells, cell, "pen")),
+                    _ratio(paired_ratio(cells, cell, "pen", "rounds_us_per_request")),
                 )
             )
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
@@ -187,6 +239,9 @@ def write_json(path: Path, meta: dict[str, JsonValue], cells: list[Cell]) -> Non
         record.update(asdict(cell))
         record["ratio_to_direct"] = ratio(cells, cell, "direct")
         record["ratio_to_pen"] = ratio(cells, cell, "pen")
+        record["paired_ratio_to_pen"] = paired_ratio(cells, cell, "pen")
+        record["paired_cpu_per_request_ratio_to_pen"] = paired_ratio(
+            cells, cell, "pen", "rounds_us_per_request")
         results.append(record)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from penbal.testing.galera_cluster import GaleraCluster, require_galera
-from relaybench.measure import Setup
+from relaybench.measure import Setup, cpu_per_request
 from relaybench.procs import (
     LOOPBACK,
     BenchError,
@@ -270,6 +270,7 @@ def _cell(
     except BenchError as e:
         return Cell(row, spec.name, None, error=str(e), detail=detail)
     detail.update(asdict(result))
+    detail.update(cpu_per_request(meter, result.queries))  # per query, the relay's own
     detail["all_cores_busy_percent"] = busy
     cell = Cell(row, spec.name, result.tps, cpu, detail=detail)
     if result.ignored_errors or result.reconnects:

@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.bench.test_harness -*-
 """
 Tests of the harness's pieces that need no load tool: relay templates, CPU time per request
-in the table, the bulk file and stream, and how bench/profile wraps a relay for cProfile.
+in the table, ratios paired by round, the bulk file and stream, and how bench/profile wraps a
+relay for cProfile.
 """
 
 import os
@@ -14,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from relaybench import backends, loads, relays, sysbench
 from relaybench.procs import CLOCK_TICKS, BenchError, CpuTimes, parse_stat_times
 from relaybench.profiling import CPROFILED, interpreter, profiled_template
-from relaybench.report import Cell, per_request, table
+from relaybench.report import Cell, median_cell, paired_ratio, per_request, table
 
 
 class TemplateTests(SynchronousTestCase):
@@ -84,6 +85,64 @@ class CpuPerRequestTests(SynchronousTestCase):
         text = table([direct, pen], ["direct", "pen"], "1")
         self.assertIn("us/req usr+sys", text)
         self.assertIn("8.0+81.5", text)
+
+
+def _rounds(relay: str, values: list[float], cpu: list[float],
+            failed: tuple[int, ...] = ()) -> list[Cell]:
+    """One cell per round for ``relay`` in the kept-alive row."""
+    return [
+        Cell("keepalive", relay, value, 90.0,
+             error="wrk failed" if n in failed else None,
+             detail={"relay_user_us_per_request": 0.0, "relay_sys_us_per_request": us})
+        for n, (value, us) in enumerate(zip(values, cpu, strict=True))
+    ]
+
+
+class PairedRatioTests(SynchronousTestCase):
+    """Ratios to Pen taken round by round, then the median (what a drifting machine moves
+    for both relays of a round alike)."""
+
+    def test_drift_cancels(self) -> None:
+        """The machine slows to half from round 3 on, starting between Pen's turn and
+        penbal's: the medians are Pen's fast 100 and penbal's slow 45 (0.45), while the
+        paired ratio is 0.9, the ratio in every round but that one."""
+        pen = median_cell(_rounds("pen", [100.0, 100.0, 100.0, 50.0, 50.0], [10.0] * 5))
+        penbal = median_cell(_rounds("penbal", [90.0, 90.0, 45.0, 45.0, 45.0],
+                                     [12.0, 12.0, 24.0, 24.0, 24.0]))
+        cells = [pen, penbal]
+        self.assertEqual((pen.value, penbal.value), (100.0, 45.0))
+        self.assertAlmostEqual(paired_ratio(cells, penbal, "pen") or 0.0, 0.9)
+        cpu = paired_ratio(cells, penbal, "pen", "rounds_us_per_request")
+        self.assertAlmostEqual(cpu or 0.0, 2.4)
+
+    def test_failed_rounds_left_out(self) -> None:
+        """A round where either relay failed gives no pair; an even count of pairs gives the
+        mean of the middle two."""
+        pen = median_cell(_rounds("pen", [100.0] * 6, [10.0] * 6, failed=(0,)))
+        penbal = median_cell(_rounds("penbal", [10.0, 80.0, 90.0, 100.0, 110.0, 200.0],
+                                     [10.0] * 6, failed=(5,)))
+        self.assertEqual(penbal.detail["rounds"], [10.0, 80.0, 90.0, 100.0, 110.0, None])
+        # Rounds 1 to 4 pair: 0.8, 0.9, 1.0, 1.1.
+        self.assertAlmostEqual(paired_ratio([pen, penbal], penbal, "pen") or 0.0, 0.95)
+
+    def test_single_round_and_missing_relay(self) -> None:
+        """One round: the paired ratio is the plain ratio. No Pen in the row: none."""
+        pen = median_cell(_rounds("pen", [100.0], [10.0]))
+        penbal = median_cell(_rounds("penbal", [80.0], [15.0]))
+        self.assertAlmostEqual(paired_ratio([pen, penbal], penbal, "pen") or 0.0, 0.8)
+        self.assertAlmostEqual(
+            paired_ratio([pen, penbal], penbal, "pen", "rounds_us_per_request") or 0.0, 1.5)
+        self.assertIsNone(paired_ratio([penbal], penbal, "pen"))
+
+    def test_in_the_table(self) -> None:
+        """The table has both paired columns, for every relay of the row."""
+        pen = median_cell(_rounds("pen", [100.0, 50.0, 100.0], [10.0, 20.0, 10.0]))
+        penbal = median_cell(_rounds("penbal", [95.0, 45.0, 90.0], [11.0, 22.0, 12.0]))
+        text = table([pen, penbal], ["pen", "penbal"], "1")
+        self.assertIn("CPU/req paired", text)
+        line = next(line for line in text.splitlines() if " penbal " in f" {line} ")
+        self.assertIn("0.90x", line)  # rounds: 0.95, 0.90, 0.90
+        self.assertIn("1.10x", line)  # CPU: 1.1, 1.1, 1.2
 
 
 class BulkTests(SynchronousTestCase):
