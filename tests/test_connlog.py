@@ -54,3 +54,26 @@ class ConnectionLogTests(SynchronousTestCase):
     def test_reopen_without_access_log(self) -> None:
         """A reopen (SIGHUP, SIGUSR1) without an access log does nothing, and does not fail."""
         ConnectionLog().reopen()
+
+    def test_reopen_reaches_followers(self) -> None:
+        """A reopen reopens the access log, then tells every follower (the workers of
+        --workers N), each once per reopen; followers are told without an access log too
+        (the main process of --workers relays nothing, its workers write the records)."""
+        told: list[str] = []
+
+        class Sink:
+            def write(self, record: ConnectionRecord) -> None:
+                pass
+
+            def reopen(self) -> None:
+                told.append("own")
+
+        connlog = ConnectionLog(access=Sink())
+        connlog.reopen_followers += [lambda: told.append("a"), lambda: told.append("b")]
+        connlog.reopen()
+        connlog.reopen()
+        self.assertEqual(told, ["own", "a", "b"] * 2)
+        bare = ConnectionLog()
+        bare.reopen_followers.append(lambda: told.append("c"))
+        bare.reopen()
+        self.assertEqual(told[-1], "c")

@@ -10,6 +10,7 @@ control actions (see L{penbal.accesslog}).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,6 +46,9 @@ class ConnectionLog:
     def __init__(self, keep: int = 100, access: RecordSink | None = None) -> None:
         self.recent: deque[ConnectionRecord] = deque(maxlen=keep)
         self.access = access
+        #: Told of every reopen, after this process's own access log: the worker processes of
+        #: C{--workers N}, which write the records of the connections they relay.
+        self.reopen_followers: list[Callable[[], object]] = []
 
     def ended(self, record: ConnectionRecord) -> None:
         """One connection ended."""
@@ -53,6 +57,9 @@ class ConnectionLog:
             self.access.write(record)
 
     def reopen(self) -> None:
-        """SIGHUP or SIGUSR1: reopen the access log (logrotate moved it)."""
+        """SIGHUP or SIGUSR1: reopen the access log (logrotate moved it), and have every
+        follower reopen its own."""
         if self.access is not None:
             self.access.reopen()
+        for follower in self.reopen_followers:
+            follower()

@@ -128,6 +128,15 @@ class GroupTests(SynchronousTestCase):
         for index in range(3):
             self.assertIn(b"drain", self.written(index))
 
+    def test_reopen_reaches_every_worker(self) -> None:
+        """A reopen of the access log in the main process (SIGHUP, SIGUSR1: see
+        penbal.connlog) is passed on to both workers and the spare."""
+        for index in range(3):
+            self.written(index)
+        self.group.reopen_access_logs()
+        for index in range(3):
+            self.assertIn(b"ReopenAccessLog", self.written(index))
+
     def test_spare_takes_over(self) -> None:
         """A worker that dies: the spare is handed its socket at once, a new spare starts."""
         self.end(0)

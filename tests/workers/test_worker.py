@@ -90,6 +90,23 @@ class LinkTests(SynchronousTestCase):
         self.harness.reactor.advance(REPORT_INTERVAL)
         self.assertIn(b"Report", self.transport.value())
 
+    def test_reopen_access_log(self) -> None:
+        """The main process passes on a reopen: the worker reopens its own access log (the
+        records of the connections it relays are written there)."""
+        reopened: list[bool] = []
+
+        class Sink:
+            def write(self, record: object) -> None:
+                pass
+
+            def reopen(self) -> None:
+                reopened.append(True)
+
+        self.runtime.connlog.access = Sink()
+        link = self.link(3)
+        link.reopen_access_log()
+        self.assertEqual(reopened, [True])
+
     def test_main_gone(self) -> None:
         """The channel closed: the main process is gone."""
         link = self.link(3)

@@ -65,13 +65,14 @@ class WorkersCase(OperationsCase):
 
     workers = 2
 
-    def start_workers(self, backends: list[NameBackend], *options: str) -> int:
+    def start_workers(self, backends: list[NameBackend], *options: str,
+                      access_log: bool = False) -> int:
         self.port = free_port()
         self.control = f"127.0.0.1:{free_port()}"
         self.proc = PenbalProcess(
             ["--workers", str(self.workers), "-C", self.control, *options,
              f"127.0.0.1:{self.port}", *(b.address for b in backends)],
-            listen_port=self.port, probe=False,
+            listen_port=self.port, probe=False, access_log=access_log,
         )
         self.addCleanup(self.proc.stop)
         self.wait_serving(self.workers)
@@ -205,6 +206,41 @@ class WorkersOperationsTests(WorkersCase):
         reloads = [event for event in self.log_events()
                    if event.get("penbal_event") == "reloaded"]
         self.assertEqual(len(reloads), 1)
+
+    def test_access_log_rotated(self) -> None:
+        """logrotate moves the access log and signals the main process (SIGHUP, or SIGUSR1):
+        every worker reopens it, so the records of what the workers relay afterwards are in
+        the new file, none lost in the moved one."""
+        a, b = self.backends("a", "b")
+        port = self.start_workers([a, b], access_log=True)
+        path = self.proc.access_path
+        assert path is not None
+        processes = 1 + self.workers + 1  # the main process, the workers and the spare
+
+        def reopened() -> int:
+            return sum(1 for event in self.log_events()
+                       if event.get("penbal_event") == "access-log-reopened")
+
+        def records(file: Path) -> list[str]:
+            return [line for line in file.read_text().splitlines() if line.endswith("}")]
+
+        def relayed() -> None:
+            """One connection from each source, all their records in the file at the path."""
+            for source in SOURCES:
+                named(port, source)
+            wait_for(lambda: path.exists() and len(records(path)) == len(SOURCES), 10,
+                     f"{len(SOURCES)} records in {path}")
+
+        moved: list[Path] = []
+        for signum in (signal.SIGHUP, signal.SIGUSR1):
+            relayed()
+            expected = reopened() + processes
+            moved.append(path.rename(path.with_name(f"{path.name}.{len(moved) + 1}")))
+            self.proc.process.send_signal(signum)
+            wait_for(lambda expected=expected: reopened() == expected, 10,  # type: ignore[misc]
+                     f"{processes} processes to reopen the access log")
+        relayed()  # into the file reopened last
+        self.assertEqual([len(records(file)) for file in moved], [len(SOURCES)] * 2)
 
     def test_health_checked_once(self) -> None:
         """Health checks run in the main process only: one check per interval per backend,

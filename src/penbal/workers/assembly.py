@@ -31,6 +31,8 @@ def build_worker_group(reactor: Any, options: Any, runtime: Runtime, executable:
                         environment, stop_timeout=options["shutdown-timeout"],
                         per_client_limit=bool(options.get("max-per-client")))
     runtime.relays.append(group.totals)
+    # logrotate signals the main process; the workers write the records.
+    runtime.connlog.reopen_followers.append(group.reopen_access_logs)
     return group
 
 

@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.workers.test_channel -*-
 """
 What the main process and its workers say to each other, in AMP (C{twisted.protocols.amp})
-over a socket pair: the main pushes the balancer's state, a worker reports its figures, and
-a spare worker is handed the listening socket of a worker that ended.
+over a socket pair: the main pushes the balancer's state and passes on a reopen of the access
+log, a worker reports its figures, and a spare worker is handed the listening socket of a
+worker that ended.
 
 All are one-way (no answer): a push supersedes the previous one, a report too.
 """
@@ -60,6 +61,14 @@ class Serve(amp.Command):
 
     arguments = [(b"listen", amp.Descriptor())]
     requiresAnswer = False
+
+
+class ReopenAccessLog(amp.Command):
+    """Main to worker: reopen the access log (the main process got SIGHUP or SIGUSR1, as
+    logrotate sends once it moved the file).  The workers write the records of the
+    connections they relay, so each must let go of the moved file."""
+
+    requiresAnswer = False  # and no arguments
 
 
 class OneProtocolFactory(Factory):

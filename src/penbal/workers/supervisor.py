@@ -33,7 +33,13 @@ from twisted.python.failure import Failure
 
 from penbal.runtime import Runtime
 from penbal.service import CLOSE_BOUND, StartupError, install_stop_signals
-from penbal.workers.channel import OneProtocolFactory, PushState, Report, Serve
+from penbal.workers.channel import (
+    OneProtocolFactory,
+    PushState,
+    ReopenAccessLog,
+    Report,
+    Serve,
+)
 from penbal.workers.sockets import (
     TCPListenAddress,
     attach_steering,
@@ -86,6 +92,10 @@ class MainLink(amp.AMP):
     def serve(self, listening: socket.socket) -> None:
         """Hand a spare worker its listening socket."""
         self.callRemote(Serve, listen=listening.fileno())
+
+    def reopen_access_log(self) -> None:
+        """Have the worker reopen its access log."""
+        self.callRemote(ReopenAccessLog)
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -246,6 +256,13 @@ class WorkerGroup(Service):
         self._steer()
         for worker in self.workers.values():
             worker.link.push(message)
+
+    def reopen_access_logs(self) -> None:
+        """SIGHUP or SIGUSR1 reached the main process (see L{penbal.connlog}): every worker,
+        the spare too, reopens its access log.  A worker still starting gets the command
+        once it reads its channel, after it opened the file: the reopen is then harmless."""
+        for worker in self.workers.values():
+            worker.link.reopen_access_log()
 
     def worker_ended(self, ident: int, reason: Failure) -> None:
         """A worker ended: count it out, and replace it unless penbal is stopping."""

@@ -35,7 +35,13 @@ from penbal.config.reconcile import ReconcileError
 from penbal.relay.leanport import LeanTCPPort
 from penbal.relay.listener import RelayFactory
 from penbal.runtime import Runtime
-from penbal.workers.channel import OneProtocolFactory, PushState, Report, Serve
+from penbal.workers.channel import (
+    OneProtocolFactory,
+    PushState,
+    ReopenAccessLog,
+    Report,
+    Serve,
+)
 from penbal.workers.state import apply_state, worker_figures
 
 log = Logger(namespace="penbal.workers")
@@ -113,6 +119,12 @@ class WorkerLink(amp.AMP):
             self._start_when_ready()
         else:
             os.close(listen)
+        return {}
+
+    @ReopenAccessLog.responder
+    def reopen_access_log(self) -> dict[str, Any]:
+        """The main process was told to reopen the access log: so is this worker's."""
+        self._runtime.connlog.reopen()
         return {}
 
     def _start_when_ready(self) -> None:
