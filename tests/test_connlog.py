@@ -51,6 +51,34 @@ class ConnectionLogTests(SynchronousTestCase):
             connlog.ended(record(f"127.0.0.2:{i}"))
         self.assertEqual([r.client for r in connlog.recent], ["127.0.0.2:1", "127.0.0.2:2"])
 
+    def test_since(self) -> None:
+        """The records that ended after the first N, oldest first, as far as the kept ones
+        reach."""
+        connlog = ConnectionLog(keep=3)
+        self.assertEqual(connlog.since(0), [])
+        for i in range(2):
+            connlog.ended(record(f"127.0.0.2:{i}"))
+        self.assertEqual([r.client for r in connlog.since(0)], ["127.0.0.2:0", "127.0.0.2:1"])
+        self.assertEqual([r.client for r in connlog.since(1)], ["127.0.0.2:1"])
+        self.assertEqual(connlog.since(2), [])
+        for i in range(2, 7):
+            connlog.ended(record(f"127.0.0.2:{i}"))
+        self.assertEqual([r.client for r in connlog.since(2)],
+                         ["127.0.0.2:4", "127.0.0.2:5", "127.0.0.2:6"])  # three kept
+        self.assertEqual([r.client for r in connlog.since(5)], ["127.0.0.2:5", "127.0.0.2:6"])
+
+    def test_remember(self) -> None:
+        """A record from elsewhere (a worker's) is kept for the views, not written to the
+        access log (the worker wrote it) and not counted as ended here."""
+        out = io.StringIO()
+        clock = Clock()
+        connlog = ConnectionLog(access=AccessLog(clock, lambda: out))
+        connlog.remember(record("127.0.0.9:1"))
+        clock.advance(1)
+        self.assertEqual(out.getvalue(), "")
+        self.assertEqual([r.client for r in connlog.recent], ["127.0.0.9:1"])
+        self.assertEqual((connlog.ended_count, connlog.since(0)), (0, []))
+
     def test_reopen_without_access_log(self) -> None:
         """A reopen (SIGHUP, SIGUSR1) without an access log does nothing, and does not fail."""
         ConnectionLog().reopen()

@@ -46,6 +46,8 @@ class ConnectionLog:
     def __init__(self, keep: int = 100, access: RecordSink | None = None) -> None:
         self.recent: deque[ConnectionRecord] = deque(maxlen=keep)
         self.access = access
+        #: Connections that ended here so far (see L{since}).
+        self.ended_count = 0
         #: Told of every reopen, after this process's own access log: the worker processes of
         #: C{--workers N}, which write the records of the connections they relay.
         self.reopen_followers: list[Callable[[], object]] = []
@@ -53,8 +55,20 @@ class ConnectionLog:
     def ended(self, record: ConnectionRecord) -> None:
         """One connection ended."""
         self.recent.append(record)
+        self.ended_count += 1
         if self.access is not None:
             self.access.write(record)
+
+    def since(self, count: int) -> list[ConnectionRecord]:
+        """The records of the connections that ended after the first C{count}, oldest first,
+        as far as L{recent} still holds them."""
+        new = min(self.ended_count - count, len(self.recent))
+        return list(self.recent)[len(self.recent) - new:] if new > 0 else []
+
+    def remember(self, record: ConnectionRecord) -> None:
+        """Keep a connection that ended elsewhere for the status views (a worker of
+        C{--workers N} relayed it and wrote it to the access log itself)."""
+        self.recent.append(record)
 
     def reopen(self) -> None:
         """SIGHUP or SIGUSR1: reopen the access log (logrotate moved it), and have every

@@ -139,6 +139,39 @@ class ListedTests(SynchronousTestCase):
         self.assertEqual(len(many["connections"]), LISTED)
 
 
+class EndedTests(SynchronousTestCase):
+    """Connections that ended in a worker reach the main process's recent ones."""
+
+    def test_reported_and_kept(self) -> None:
+        """A worker lists the records it is given; the main process keeps them, in order,
+        with its own recent ones, without writing them to its access log."""
+        from penbal.connlog import ConnectionLog, ConnectionRecord
+
+        worker, _ = make_runtime()
+        ended = [ConnectionRecord(f"127.0.0.{n}:5000", "127.0.0.1:4000", n, 2 * n, 100.0 + n,
+                                  0.25, "client", n % 2 == 0) for n in (2, 3)]
+        report = worker_figures(worker.balancer.pool, 0, 2, {}, (), ended)
+        self.assertEqual(report["ended"][0],
+                         ["127.0.0.2:5000", "127.0.0.1:4000", 2, 4, 102.0, 0.25, "client", True])
+        main, _ = make_runtime()
+        written: list[ConnectionRecord] = []
+
+        class Sink:
+            def write(self, record: ConnectionRecord) -> None:
+                written.append(record)
+
+            def reopen(self) -> None:
+                pass
+
+        connlog = ConnectionLog(access=Sink())
+        totals = WorkerTotals(main.balancer.pool, None, connlog)
+        totals.reported(1, report)
+        self.assertEqual(list(connlog.recent), ended)
+        self.assertEqual(written, [])
+        totals.reported(1, worker_figures(worker.balancer.pool, 0, 2, {}))  # none new
+        self.assertEqual(list(connlog.recent), ended)
+
+
 class TotalsTests(SynchronousTestCase):
     """The main process sums its workers' reports."""
 

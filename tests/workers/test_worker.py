@@ -107,6 +107,30 @@ class LinkTests(SynchronousTestCase):
         link.reopen_access_log()
         self.assertEqual(reopened, [True])
 
+    def test_reports_ended_connections_once(self) -> None:
+        """Connections that ended since the last report are in the next one, once; a report
+        goes out for them even when nothing else changed."""
+        from penbal.connlog import ConnectionRecord
+
+        sent: list[dict[str, object]] = []
+        link = self.link(3)
+        self.push(link)
+        link.callRemote = lambda command, **kw: sent.append(kw)  # type: ignore[method-assign]
+        self.harness.reactor.advance(REPORT_INTERVAL)
+        self.assertEqual(sent[-1]["figures"]["ended"], [])  # type: ignore[index]
+        count = len(sent)
+        self.harness.reactor.advance(REPORT_INTERVAL)
+        self.assertEqual(len(sent), count)  # nothing changed, nothing sent
+        record = ConnectionRecord("127.0.0.2:5000", "127.0.0.1:4000", 1, 2, 3.0, 0.5,
+                                  "client", True)
+        self.runtime.connlog.ended(record)
+        self.harness.reactor.advance(REPORT_INTERVAL)
+        self.assertEqual(len(sent), count + 1)
+        self.assertEqual(sent[-1]["figures"]["ended"],  # type: ignore[index]
+                         [["127.0.0.2:5000", "127.0.0.1:4000", 1, 2, 3.0, 0.5, "client", True]])
+        self.harness.reactor.advance(REPORT_INTERVAL)
+        self.assertEqual(sent[-1]["figures"]["ended"], [])  # type: ignore[index]
+
     def test_main_gone(self) -> None:
         """The channel closed: the main process is gone."""
         link = self.link(3)

@@ -125,6 +125,23 @@ class WorkersRelayTests(WorkersCase):
                          (2, 2, 0))
         self.assertEqual(self.worker_pids(), {*workers["pids"], workers["spare"]})
 
+    def test_recent_clients(self) -> None:
+        """Clients whose connections ended in the workers are the main process's recent
+        clients (Pen's recent command), once each, as with a single penbal."""
+        a, b = self.backends("a", "b")
+        port = self.start_workers([a, b])
+        for source in SOURCES:
+            named(port, source)
+        wait_for(lambda: self.status()["connections_accepted"] == len(SOURCES), 10,
+                 "every connection counted")
+        wait_for(lambda: self.status()["connections_active"] == 0, 10, "every connection over")
+
+        def recent() -> dict[str, str]:
+            return {line.split()[0]: line for line in self.ctl("recent").splitlines() if line}
+
+        wait_for(lambda: set(recent()) == set(SOURCES), 10, "every client in recent")
+        self.assertTrue(all(" connects 1 " in line for line in recent().values()), recent())
+
     def test_sticky_across_workers(self) -> None:
         """With the default sticky policy a client address always reaches the same backend,
         whichever connection it is: the steering keeps it on one worker."""

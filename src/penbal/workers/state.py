@@ -9,10 +9,12 @@ no command sets: its admin state, the health check's verdict and its blacklistin
 times: main and workers share the machine's clock).  A worker applies it as a config file is
 applied (L{penbal.config.reconcile}): its live connections, counters and client table stay.
 
-The report: the worker's connections (live, accepted), per backend its counters, and the
-blacklistings it made itself (a failed connect), which the main process adopts and pushes
-to every worker.  The main process sums the live workers' counters, plus those of workers
-that ended, into its backends, so every status view counts each connection once.
+The report: the worker's connections (live, accepted, and those that ended since the last
+report), per backend its counters, and the blacklistings it made itself (a failed connect),
+which the main process adopts and pushes to every worker.  The main process sums the live
+workers' counters, plus those of workers that ended, into its backends, so every status view
+counts each connection once; it keeps the ended connections with its own recent ones (the
+status page, C{recent}), as a single penbal keeps those it relayed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from penbal.backend import COUNTER_NAMES, AdminState, Backend, Fitness
 from penbal.config.file import build, render
 from penbal.config.model import Configuration
 from penbal.config.reconcile import capture, match, reconcile
+from penbal.connlog import ConnectionLog, ConnectionRecord
 from penbal.health.scheduler import close_connections
 from penbal.interfaces import ClientInfo
 from penbal.pool import BackendPool
@@ -85,9 +88,12 @@ class WorkerTotals:
     """
 
     def __init__(self, pool: BackendPool,
-                 processes: Callable[[], dict[str, Any]] | None = None) -> None:
+                 processes: Callable[[], dict[str, Any]] | None = None,
+                 connlog: ConnectionLog | None = None) -> None:
         self._pool = pool
         self._processes = processes
+        #: Where the connections the workers report as ended are kept, for the status views.
+        self._connlog = connlog
         self._reports: dict[int, dict[str, Any]] = {}
         #: Counters of workers that ended, by backend address (all but "active").
         self._ended: dict[str, dict[str, int]] = {}
@@ -123,8 +129,15 @@ class WorkerTotals:
             int(report.get("accepted", 0)) for report in self._reports.values())
 
     def reported(self, worker: int, figures: dict[str, Any]) -> None:
-        """Worker C{worker}'s latest report: adopt its blacklistings, re-sum the counters."""
+        """Worker C{worker}'s latest report: adopt its blacklistings, keep the connections that
+        ended, re-sum the counters."""
         self._reports[worker] = figures
+        if self._connlog is not None:
+            for ended in figures.get("ended", ()):
+                client, backend, bytes_in, bytes_out, started, duration, why, clean = ended
+                self._connlog.remember(ConnectionRecord(
+                    str(client), str(backend), int(bytes_in), int(bytes_out), float(started),
+                    float(duration), str(why), bool(clean)))
         now_listed = {backend.address: backend for backend in reversed(list(self._pool))}
         for address, figure in figures.get("backends", {}).items():
             blacklist = figure.get("blacklist")
@@ -209,10 +222,11 @@ def apply_state(runtime: Runtime, config: str, state: list[dict[str, Any]],
 
 
 def worker_figures(pool: BackendPool, active: int, accepted: int,
-                   pushed: dict[Backend, float], fronts: Iterable[Any] = ()) -> dict[str, Any]:
-    """What a worker reports: its connections (counted, and the first L{LISTED} of C{fronts}
-    listed), and per backend address its counters and the blacklisting it made itself since
-    the last push (None if none)."""
+                   pushed: dict[Backend, float], fronts: Iterable[Any] = (),
+                   ended: Iterable[ConnectionRecord] = ()) -> dict[str, Any]:
+    """What a worker reports: its connections (counted, the first L{LISTED} of C{fronts}
+    listed, and those C{ended} since the last report), and per backend address its counters
+    and the blacklisting it made itself since the last push (None if none)."""
     backends: dict[str, dict[str, Any]] = {}
     for backend in pool:
         backend.settle_live()
@@ -230,4 +244,6 @@ def worker_figures(pool: BackendPool, active: int, accepted: int,
                        backend.address if backend is not None else None,
                        int(front.bytes_in), int(front.bytes_out), float(front.started)])
     return {"active": active, "accepted": accepted, "backends": backends,
-            "connections": listed}
+            "connections": listed,
+            "ended": [[r.client, r.backend, r.bytes_in, r.bytes_out, r.started, r.duration,
+                       r.ended_by, r.clean] for r in ended]}

@@ -142,7 +142,7 @@ class WorkerGroup(Service):
         self._per_client_limit = per_client_limit
         self._install_signals = install_signals
         self.steered = False
-        self.totals = WorkerTotals(runtime.balancer.pool, self.figures)
+        self.totals = WorkerTotals(runtime.balancer.pool, self.figures, runtime.connlog)
         #: Workers that ended and were replaced (by the spare or a new process).
         self.replaced = 0
         self.sockets: list[socket.socket] = []

@@ -92,6 +92,8 @@ class WorkerLink(amp.AMP):
         self._pushed_once = False
         self._pushed: dict[Backend, float] = {}
         self._last: dict[str, Any] | None = None
+        #: How many connections had ended when the last report was made (see L{report}).
+        self._ended_seen = 0
         self._reporter = LoopingCall(self.report)
         self._reporter.clock = runtime.clock
 
@@ -135,11 +137,15 @@ class WorkerLink(amp.AMP):
                 self._reporter.start(REPORT_INTERVAL, now=False)  # a spare has nothing to say
 
     def report(self) -> None:
-        """Send the worker's figures, if they changed since the last report."""
+        """Send the worker's figures, if they changed since the last report (connections
+        that ended since then always do)."""
         relay = self._relay
+        connlog = self._runtime.connlog
+        ended = connlog.since(self._ended_seen)
+        self._ended_seen = connlog.ended_count
         figures = worker_figures(self._runtime.balancer.pool, len(relay.fronts),
-                                 relay.accepted, self._pushed, relay.fronts)
-        if figures != self._last:
+                                 relay.accepted, self._pushed, relay.fronts, ended)
+        if ended or figures != self._last:
             self._last = figures
             self.callRemote(Report, figures=figures)
 
