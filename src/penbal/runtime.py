@@ -88,6 +88,9 @@ class Runtime:
     stop: Callable[[], object] | None = None
     #: Re-read the config file (the C{reload} command): returns the one-line outcome.
     reload: Callable[[], str] | None = None
+    #: Told of every backend taken out with its connections closed (C{remove N now}), with
+    #: its number before and its address: the workers of C{--workers N} close theirs.
+    removed_now: list[Callable[[int, str], object]] = field(default_factory=list)
 
     def now(self) -> float:
         """The injected clock's time."""

@@ -107,6 +107,19 @@ class ServerTableTests(ExecutorCase):
         self.assertTrue(front.transport.disconnecting)
         self.assertIn("1 connections closed", lines[0])
 
+    def test_remove_now_tells_followers(self) -> None:
+        """remove N now tells the runtime's followers (the workers of --workers N) which
+        backend went, by its number before and its address; a draining remove does not."""
+        told: list[tuple[int, str]] = []
+        self.runtime.removed_now.append(lambda index, address: told.append((index, address)))
+        pool = self.runtime.balancer.pool
+        first, second = pool[0].address, pool[1].address
+        self.ok("remove 0")  # idle: removed at once, but its connections were not closed
+        self.assertEqual(told, [])
+        self.ok("remove 0 now")
+        self.assertEqual(told, [(0, second)])
+        self.assertNotEqual(first, second)
+
     def test_a_removing_backend_refuses_other_changes(self) -> None:
         """While a backend drains out, changing it is refused; remove N now still works."""
         front: Any = connect(self.harness)

@@ -137,6 +137,17 @@ class GroupTests(SynchronousTestCase):
         for index in range(3):
             self.assertIn(b"ReopenAccessLog", self.written(index))
 
+    def test_removed_now_reaches_every_worker(self) -> None:
+        """remove N now in the main process is passed on to both workers and the spare at
+        once, with the backend's number and address."""
+        for index in range(3):
+            self.written(index)
+        self.group.backend_removed_now(1, "127.0.0.1:4001")
+        for index in range(3):
+            data = self.written(index)
+            self.assertIn(b"RemoveNow", data)
+            self.assertIn(b"127.0.0.1:4001", data)
+
     def test_spare_takes_over(self) -> None:
         """A worker that dies: the spare is handed its socket at once, a new spare starts."""
         self.end(0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
@@ -19,7 +20,7 @@ from penbal.relay.config import RelayConfig
 from penbal.relay.leanport import LeanTCPPort
 from penbal.workers.state import state_message
 from penbal.workers.worker import REPORT_INTERVAL, AdoptedPortEndpoint, WorkerLink
-from tests.control.fixtures import make_runtime
+from tests.control.fixtures import connect, make_runtime
 
 
 class LinkTests(SynchronousTestCase):
@@ -130,6 +131,23 @@ class LinkTests(SynchronousTestCase):
                          [["127.0.0.2:5000", "127.0.0.1:4000", 1, 2, 3.0, 0.5, "client", True]])
         self.harness.reactor.advance(REPORT_INTERVAL)
         self.assertEqual(sent[-1]["figures"]["ended"], [])  # type: ignore[index]
+
+    def test_remove_now(self) -> None:
+        """The main process removed a backend with its connections: the worker closes its
+        own to it and takes it out of its table, found by number, or by address when the
+        number no longer matches."""
+        link = self.link(3)
+        self.push(link)
+        front: Any = connect(self.harness)
+        busy = front.backend
+        pool = self.runtime.balancer.pool
+        other = next(backend for backend in pool if backend is not busy)
+        link.remove_now(busy.index + 5, busy.address)  # a number off the table: by address
+        self.assertNotIn(busy, list(pool))
+        self.assertTrue(front.transport.disconnecting)
+        self.assertEqual(front.ended_by, "backend removed by the operator")
+        link.remove_now(0, "127.0.0.1:1")  # not in the table: nothing happens
+        self.assertEqual(list(pool), [other])
 
     def test_main_gone(self) -> None:
         """The channel closed: the main process is gone."""

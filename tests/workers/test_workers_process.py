@@ -183,6 +183,31 @@ class WorkersRelayTests(WorkersCase):
         time.sleep(0.1)
         self.assertEqual({named(port, source) for source in SOURCES}, {"a", "b"})
 
+    def test_remove_now_closes_in_every_worker(self) -> None:
+        """remove N now closes the backend's connections in every worker at once (a plain
+        remove lets them drain), as a single penbal does; the other backend's stay."""
+        a, b = self.backends("a", "b")
+        port = self.start_workers([a, b])  # sticky: each client address steered to a worker
+        held: dict[str, list[socket.socket]] = {"a": [], "b": []}
+        for source in SOURCES:  # even and odd last bytes: four clients in each worker
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                            source_address=(source, 0))
+            self.addCleanup(sock.close)
+            held[sock.recv(100).decode().strip()].append(sock)
+        wait_for(lambda: self.status()["connections_active"] == len(SOURCES), 10,
+                 "every connection live")
+        self.assertTrue(held["a"] and held["b"], held)
+        reply = self.ctl("remove", "0", "now")
+        self.assertIn(f"removed server {a.address}, {len(held['a'])} connections closed", reply)
+        for sock in held["a"]:
+            self.assertEqual(sock.recv(100), b"")  # closed (the 10 s timeout fails the test)
+        for sock in held["b"]:
+            sock.sendall(b"ping")
+            self.assertEqual(sock.recv(4), b"ping")
+        wait_for(lambda: self.status()["connections_active"] == len(held["b"]), 10,
+                 "b's connections left")
+        self.assertEqual([s["address"] for s in self.status()["backends"]], [b.address])
+
     def test_added_and_removed_backend_reach_workers(self) -> None:
         """A backend added on the control port takes clients in every worker 100 ms later;
         one removed, or set down, takes none."""

@@ -91,6 +91,19 @@ def _policy(runtime: Runtime, desired: Configuration) -> tuple[ISelectionPolicy 
         raise ReconcileError(str(e)) from None
 
 
+def remove_now(runtime: Runtime, backend: Backend) -> str:
+    """Take C{backend} out of the table at once, closing its connections here (its number
+    stays on it, the others are renumbered); returns the change, in words."""
+    busy = backend.counters.active  # live here, or in the workers (--workers N)
+    runtime.balancer.pool.remove(backend)
+    runtime.set_server_acl(backend, 0)
+    for front in list(backend.live):
+        front.ended_by = front.ended_by or "backend removed by the operator"
+        front.close()
+    closed = f", {busy} connections closed" if busy else ""
+    return f"removed server {backend.address}{closed}"
+
+
 def _remove_unwanted(runtime: Runtime, desired: Configuration, close: bool) -> list[str]:
     pool = runtime.balancer.pool
     wanted = {id(entry.backend) for entry in desired.backends if entry.backend is not None}
@@ -102,13 +115,10 @@ def _remove_unwanted(runtime: Runtime, desired: Configuration, close: bool) -> l
             continue
         busy = backend.counters.active  # live here, or in the workers (--workers N)
         if close or not busy:
-            pool.remove(backend)
-            runtime.set_server_acl(backend, 0)
-            for front in list(backend.live):
-                front.ended_by = front.ended_by or "backend removed by the operator"
-                front.close()
-            closed = f", {busy} connections closed" if busy else ""
-            changes.append(f"removed server {backend.address}{closed}")
+            changes.append(remove_now(runtime, backend))
+            if close:
+                for follower in runtime.removed_now:
+                    follower(backend.index, backend.address)
         elif backend not in pool.retiring:
             pool.retire(backend)
             changes.append(

@@ -33,6 +33,7 @@ def build_worker_group(reactor: Any, options: Any, runtime: Runtime, executable:
     runtime.relays.append(group.totals)
     # logrotate signals the main process; the workers write the records.
     runtime.connlog.reopen_followers.append(group.reopen_access_logs)
+    runtime.removed_now.append(group.backend_removed_now)
     return group
 
 

@@ -2,8 +2,8 @@
 """
 What the main process and its workers say to each other, in AMP (C{twisted.protocols.amp})
 over a socket pair: the main pushes the balancer's state and passes on a reopen of the access
-log, a worker reports its figures, and a spare worker is handed the listening socket of a
-worker that ended.
+log and a backend removed with its connections closed, a worker reports its figures, and a
+spare worker is handed the listening socket of a worker that ended.
 
 All are one-way (no answer): a push supersedes the previous one, a report too.
 """
@@ -69,6 +69,15 @@ class ReopenAccessLog(amp.Command):
     connections they relay, so each must let go of the moved file."""
 
     requiresAnswer = False  # and no arguments
+
+
+class RemoveNow(amp.Command):
+    """Main to worker: a backend was taken out with its connections closed (C{remove N now}):
+    do the same with the worker's own, before the next push (which no longer has it) would
+    only let them drain.  C{index} is its number before, C{address} its C{HOST:PORT}."""
+
+    arguments = [(b"index", amp.Integer()), (b"address", amp.Unicode())]
+    requiresAnswer = False
 
 
 class OneProtocolFactory(Factory):

@@ -36,6 +36,7 @@ from penbal.service import CLOSE_BOUND, StartupError, install_stop_signals
 from penbal.workers.channel import (
     OneProtocolFactory,
     PushState,
+    RemoveNow,
     ReopenAccessLog,
     Report,
     Serve,
@@ -96,6 +97,10 @@ class MainLink(amp.AMP):
     def reopen_access_log(self) -> None:
         """Have the worker reopen its access log."""
         self.callRemote(ReopenAccessLog)
+
+    def remove_now(self, index: int, address: str) -> None:
+        """Have the worker take a backend out and close its connections to it."""
+        self.callRemote(RemoveNow, index=index, address=address)
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -263,6 +268,13 @@ class WorkerGroup(Service):
         once it reads its channel, after it opened the file: the reopen is then harmless."""
         for worker in self.workers.values():
             worker.link.reopen_access_log()
+
+    def backend_removed_now(self, index: int, address: str) -> None:
+        """C{remove N now} in the main process: every worker closes its connections to the
+        backend and takes it out, at once (the push that follows only drops it from the
+        table, which lets connections drain)."""
+        for worker in self.workers.values():
+            worker.link.remove_now(index, address)
 
     def worker_ended(self, ident: int, reason: Failure) -> None:
         """A worker ended: count it out, and replace it unless penbal is stopping."""

@@ -31,13 +31,14 @@ from zope.interface import implementer
 
 from penbal.backend import Backend
 from penbal.config.file import ConfigError
-from penbal.config.reconcile import ReconcileError
+from penbal.config.reconcile import ReconcileError, remove_now
 from penbal.relay.leanport import LeanTCPPort
 from penbal.relay.listener import RelayFactory
 from penbal.runtime import Runtime
 from penbal.workers.channel import (
     OneProtocolFactory,
     PushState,
+    RemoveNow,
     ReopenAccessLog,
     Report,
     Serve,
@@ -121,6 +122,19 @@ class WorkerLink(amp.AMP):
             self._start_when_ready()
         else:
             os.close(listen)
+        return {}
+
+    @RemoveNow.responder
+    def remove_now(self, index: int, address: str) -> dict[str, Any]:
+        """The main process took a backend out with its connections (C{remove N now}): so
+        does this worker, with its own (the backend numbered C{index} if that is still
+        C{address}, else the first with that address)."""
+        pool = self._runtime.balancer.pool
+        backend = pool[index] if index < len(pool) else None
+        if backend is None or backend.address != address:
+            backend = pool.find(address)
+        if backend is not None:
+            log.info("worker: {change}", change=remove_now(self._runtime, backend))
         return {}
 
     @ReopenAccessLog.responder
