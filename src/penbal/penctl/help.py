@@ -10,7 +10,7 @@ from penbal.address import BACKEND_FORM
 HELP = (
     "servers                      list the backends (numbered from 0)",
     "server N                     show backend N",
-    "server N up|down|drain       take N in, out now, or out once its connections end",
+    "server N up|down|drain       take N in, or out: no new connections, live ones go on",
     "server N [address A] [port P] [max M] [hard H] [weight W] [prio P] [acl A] [blacklist T]",
     f"add {BACKEND_FORM}",
     "remove N [now]               remove backend N (drains first unless now)",
