@@ -14,7 +14,18 @@ from penbal.options import Options, first_byte_timeout, queue_timeout
 if TYPE_CHECKING:
     from twisted.application.service import IService
 
-__all__ = ["Options", "makeService"]
+__all__ = ["Options", "makeService", "policy_settings"]
+
+
+def policy_settings(options: Options) -> dict[str, Any]:
+    """The settings the selection policy is given (see L{penbal.interfaces.PolicyContext}).
+
+    A worker of C{--workers N} always fails back: with C{--no-failback} each worker would keep
+    its own history of Galera writers (a new worker, or the spare, has none), and two that
+    remembered differently would send writes to two nodes (see docs/workers.rst)."""
+    worker = options.worker_fds is not None
+    return {"failback": worker or not options["no-failback"],
+            "checked": options["check"] is not None}
 
 
 def makeService(options: Options) -> IService:
@@ -57,8 +68,7 @@ def makeService(options: Options) -> IService:
     pool = BackendPool(reactor, options.backend_specs)
     context = PolicyContext(clock=reactor, random=random.Random(),
                             clients=options["clients"], tracking=options["tracking"],
-                            settings={"failback": not options["no-failback"],
-                                      "checked": options["check"] is not None})
+                            settings=policy_settings(options))
     try:
         policy = make_policy(options.policy_choice, context)
     except PolicyError as e:

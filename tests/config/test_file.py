@@ -264,6 +264,19 @@ class RoundTripTests(SynchronousTestCase):
         changes = reconcile(runtime, match(load(runtime.base, path, POLICIES), runtime))
         self.assertEqual(changes, [])
 
+    def test_galera_writer_round_trip(self) -> None:
+        """policy galera-writer (a plugin name with a hyphen) is set on the control port,
+        written, and read back: what every push to the workers of --workers N carries."""
+        runtime, _ = make_runtime()
+        reply = Executor(runtime).execute(parse_command("policy galera-writer"), "test",
+                                          "policy galera-writer")
+        self.assertFalse(reply.failed, reply.lines)
+        text = render(capture(runtime), runtime.now(), runtime.version)
+        self.assertIn("policy galera-writer", text)
+        fresh, _ = make_runtime()
+        reconcile(fresh, match(load(fresh.base, write(self, text), POLICIES), fresh))
+        self.assertEqual(capture(fresh), capture(runtime))
+
     def test_written_file_reads_back(self) -> None:
         """Every line write produces is a valid command."""
         for line in self.configure().splitlines():

@@ -72,15 +72,18 @@ class WriterTests(SynchronousTestCase):
                back_second=back["second"], bound=BOUND)
 
     def test_different_orders_one_writer(self) -> None:
-        """Three instances given the nodes in three different orders send every connection to
-        the same node, the one of lowest wsrep_local_index, and move together to the next when
-        it is desynced."""
+        """Three instances given the nodes in three different orders, and one with two worker
+        processes (--workers 2: the view index reaches them with the health verdicts), send
+        every connection to the same node, the one of lowest wsrep_local_index, and move
+        together to the next when it is desynced."""
         s = Scenario(self, policy="galera-writer", threads=1, expect_all_nodes=False)
         first, second = s.writer_ranking()[:2]
         orders = {"1,2,3": s.traffic, **{
             ",".join(map(str, order)): s.clients(s.start_penbal(
                 policy="galera-writer", order=order)[1], 1)
             for order in ((3, 2, 1), (2, 3, 1))}}
+        orders["workers 2, 3,1,2"] = s.clients(s.start_penbal(
+            "--workers", "2", policy="galera-writer", order=(3, 1, 2))[1], 1)
         for name, traffic in orders.items():
             traffic.wait_for(lambda ss: len(ss) >= 10 and {x.port for x in ss[-5:]} == {
                 s.ports[first]}, 20, f"order {name}: connections to node {first}")

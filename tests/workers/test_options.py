@@ -63,6 +63,19 @@ class WorkersOptionTests(SynchronousTestCase):
         """--workers 1 is today's single process, with -U too."""
         self.assertEqual(parse("-U", "--workers", "1", "127.0.0.1:53", "127.0.0.2")["workers"], 1)
 
+    def test_a_worker_always_fails_back(self) -> None:
+        """--no-failback reaches a single process's policy; a worker's fails back (each
+        worker would remember its own writers, and the spare none)."""
+        from penbal.tap import policy_settings
+
+        base = ("--policy", "galera-writer", "--check", "tcp", "--no-failback",
+                "127.0.0.1:3306", "127.0.0.2", "127.0.0.3")
+        self.assertEqual(policy_settings(parse(*base)), {"failback": False, "checked": True})
+        for fds in ("3,4", "-,4"):
+            self.assertEqual(policy_settings(parse("--worker-fds", fds, *base)),
+                             {"failback": True, "checked": True})
+        self.assertTrue(policy_settings(parse("127.0.0.1:3306", "127.0.0.2"))["failback"])
+
     def test_worker_fds(self) -> None:
         """A worker's descriptors; - for a spare worker's socket."""
         self.assertEqual(parse("--worker-fds", "3,4", "127.0.0.1:3306", "127.0.0.2").worker_fds,

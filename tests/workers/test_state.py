@@ -52,6 +52,25 @@ class PushTests(SynchronousTestCase):
         self.assertEqual(self.worker.balancer.pool[1].health.reason, "wsrep_ready OFF")
         self.assertEqual(self.worker.balancer.pool[2].blacklist_reason, "connect refused")
 
+    def test_view_index_reaches_the_worker(self) -> None:
+        """The Galera view index the main process's check read reaches the worker, so that
+        galera-writer ranks the worker's nodes as a single penbal does (by index, not by
+        address); an index the check no longer reads is dropped there too."""
+        from penbal.policies.galera_writer import VIEW_INDEX, writer_order
+
+        pool, worker = self.main.balancer.pool, self.worker.balancer.pool
+        for backend, index in zip(pool, ("2", "0", "1"), strict=True):
+            backend.health.details[VIEW_INDEX] = index
+        self.assertEqual(writer_order(list(worker))[0].address, THREE[0])  # before: address
+        self.push()
+        ranked = [backend.address for backend in writer_order(list(worker))]
+        self.assertEqual(ranked, [THREE[1], THREE[2], THREE[0]])
+        self.assertEqual(ranked, [backend.address for backend in writer_order(list(pool))])
+        del pool[1].health.details[VIEW_INDEX]
+        self.push()
+        self.assertNotIn(VIEW_INDEX, worker[1].health.details)
+        self.assertEqual(writer_order(list(worker))[0].address, THREE[2])
+
     def test_unfit_closes_with_on_unfit_close(self) -> None:
         """With --on-unfit close, the worker closes its connections to a backend the main
         process's health check found unfit; without it, they stay."""

@@ -9,6 +9,7 @@ message names what was wrong and what was expected.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from penbal.address import BACKEND_FORM, SpecError, check_host, parse_backend
@@ -184,13 +185,19 @@ def _status(words: list[str]) -> Command:
     return ShowStatus(form)
 
 
+#: A policy's plugin name: a letter or underscore, then letters, digits, C{_}, C{-} or C{.}
+#: (C{galera-writer}); whether a plugin has it is the registry's to say.
+_POLICY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+
+
 def _policy(words: list[str]) -> Command:
     arity(words, 0, 2, "policy [NAME [BASE]]")
     if len(words) == 1:
         return ShowValue("policy")
     for word in words[1:]:
-        if not word.isidentifier():
-            raise WordError(f"invalid policy name {show(word)}: expected a plugin name")
+        if not _POLICY_NAME.match(word):
+            raise WordError(f"invalid policy name {show(word)}: expected a plugin name "
+                            "(letters, digits, _, - or ., as galera-writer)")
     if len(words) == 3 and words[1] != "sticky":
         raise WordError(f"policy {words[1]}: only sticky takes a policy for new clients")
     return SetPolicy(words[1], words[2] if len(words) == 3 else None)

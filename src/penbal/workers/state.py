@@ -5,8 +5,10 @@ the workers report back, summed into the main process's backends.
 
 The push: the configuration as control commands (what C{write} puts in a file: the table with
 its weights, drain and down, the ACLs, the policy, the settings), and per backend the state
-no command sets: its admin state, the health check's verdict and its blacklisting (absolute
-times: main and workers share the machine's clock).  A worker applies it as a config file is
+no command sets: its admin state, the health check's verdict, the node's position in the
+Galera view that the check read (C{wsrep_local_index}: C{galera-writer} ranks by it, so the
+workers name the writer a single penbal would) and its blacklisting (absolute times: main and
+workers share the machine's clock).  A worker applies it as a config file is
 applied (L{penbal.config.reconcile}): its live connections, counters and client table stay.
 
 The report: the worker's connections (live, accepted, and those that ended since the last
@@ -31,6 +33,7 @@ from penbal.config.reconcile import capture, match, reconcile
 from penbal.connlog import ConnectionLog, ConnectionRecord
 from penbal.health.scheduler import close_connections
 from penbal.interfaces import ClientInfo
+from penbal.policies.galera_writer import VIEW_INDEX
 from penbal.pool import BackendPool
 from penbal.runtime import Runtime
 
@@ -72,6 +75,7 @@ def state_message(runtime: Runtime) -> tuple[str, list[dict[str, Any]]]:
             "admin": backend.admin.value,
             "fitness": backend.health.fitness.value,
             "reason": backend.health.reason,
+            "view_index": backend.health.details.get(VIEW_INDEX),
             "blacklisted_until": backend.blacklisted_until,
             "blacklist_reason": backend.blacklist_reason,
         }
@@ -208,7 +212,14 @@ def apply_state(runtime: Runtime, config: str, state: list[dict[str, Any]],
             continue
         fitness = Fitness(each["fitness"])
         became_unfit = fitness is Fitness.UNFIT and backend.health.fitness is not Fitness.UNFIT
-        backend.health = replace(backend.health, fitness=fitness, reason=str(each["reason"]))
+        details = dict(backend.health.details)
+        index = each.get("view_index")
+        if index is None:
+            details.pop(VIEW_INDEX, None)
+        else:
+            details[VIEW_INDEX] = index
+        backend.health = replace(backend.health, fitness=fitness, reason=str(each["reason"]),
+                                 details=details)
         if became_unfit and close_unfit:
             close_connections(backend, f"backend unfit: {backend.health.reason}")
         until = float(each["blacklisted_until"])
