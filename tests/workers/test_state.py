@@ -52,6 +52,23 @@ class PushTests(SynchronousTestCase):
         self.assertEqual(self.worker.balancer.pool[1].health.reason, "wsrep_ready OFF")
         self.assertEqual(self.worker.balancer.pool[2].blacklist_reason, "connect refused")
 
+    def test_every_policy_pushes(self) -> None:
+        """Whatever policy plugin the main process runs, a worker applies its push (until
+        b8f4c1c, a worker refused every push naming galera-writer, so it never heard of a
+        health verdict or a drain)."""
+        from penbal.policies.registry import find_policies
+
+        names = sorted(find_policies())
+        self.assertIn("galera-writer", names)
+        for name in names:
+            main, _ = make_runtime(THREE, policy=name)
+            worker, _ = make_runtime(THREE)
+            main.balancer.pool[2].admin = AdminState.DRAIN
+            config, state = state_message(main)
+            apply_state(worker, config, state, {})  # raises if the worker refuses it
+            self.assertEqual(worker.policy.name, name)
+            self.assertEqual(table(worker), table(main), name)
+
     def test_view_index_reaches_the_worker(self) -> None:
         """The Galera view index the main process's check read reaches the worker, so that
         galera-writer ranks the worker's nodes as a single penbal does (by index, not by
