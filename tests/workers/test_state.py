@@ -208,6 +208,48 @@ class EndedTests(SynchronousTestCase):
         self.assertEqual(list(connlog.recent), ended)
 
 
+class QueueTests(SynchronousTestCase):
+    """The workers' wait queues, summed in the main process's views."""
+
+    def test_reported(self) -> None:
+        """A worker reports its queue: waiting now, held, served, expired, refused; none
+        without a queue."""
+        from penbal.relay.waitqueue import ClientQueue
+
+        runtime, harness = make_runtime()
+        self.assertIsNone(worker_figures(runtime.balancer.pool, 0, 0, {})["queue"])
+        queue = ClientQueue(harness.reactor, runtime.balancer, lambda front, order: None,
+                            2.0, 10)
+        queue.figures.held, queue.figures.expired, queue.figures.refused = 5, 3, 1
+        report = worker_figures(runtime.balancer.pool, 0, 0, {}, queue=queue)
+        self.assertEqual(report["queue"], [0, 5, 0, 3, 1])
+
+    def test_summed(self) -> None:
+        """Two workers' queues add up, a worker that ended keeps its figures (not its
+        waiting clients), and the settings are the main process's."""
+        from penbal.workers.state import workers_queue
+
+        main, _ = make_runtime()
+        totals = WorkerTotals(main.balancer.pool)
+
+        class Own:
+            timeout, limit = 2.5, 100
+
+        queue = workers_queue(totals, Own())  # type: ignore[arg-type]
+        assert queue is not None
+        totals.reported(1, {**figures(0, 0, {}), "queue": [2, 7, 4, 1, 0]})
+        totals.reported(2, {**figures(0, 0, {}), "queue": [1, 3, 1, 1, 2]})
+        totals.reported(3, {**figures(0, 0, {}), "queue": None})  # a worker without one
+        self.assertEqual((len(queue), queue.timeout, queue.limit), (3, 2.5, 100))
+        summed = queue.figures
+        self.assertEqual((summed.held, summed.served, summed.expired, summed.refused),
+                         (10, 5, 2, 2))
+        totals.ended(1)
+        self.assertEqual(len(queue), 1)
+        self.assertEqual(queue.figures.held, 10)
+        self.assertIsNone(workers_queue(totals, None))
+
+
 class TotalsTests(SynchronousTestCase):
     """The main process sums its workers' reports."""
 

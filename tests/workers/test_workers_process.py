@@ -284,6 +284,29 @@ class WorkersOperationsTests(WorkersCase):
         relayed()  # into the file reopened last
         self.assertEqual([len(records(file)) for file in moved], [len(SOURCES)] * 2)
 
+    def test_queues_summed(self) -> None:
+        """With --queue-timeout each worker holds the clients it met while no backend is
+        usable; the main process's views show the workers' queues summed (waiting, held,
+        expired), as a single penbal shows its own."""
+        a, = self.backends("a")
+        a.stop()  # refuses connections: every client waits, then expires
+        port = self.start_workers([a], "--queue-timeout", "1", "--queue-max", "50")
+        held = []
+        for source in SOURCES:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                            source_address=(source, 0))
+            self.addCleanup(sock.close)
+            held.append(sock)
+        wait_for(lambda: self.status()["queue"]["held"] == len(SOURCES), 10,
+                 f"{len(SOURCES)} clients held (status: {self.status().get('queue')})")
+        queue = self.status()["queue"]
+        self.assertEqual((queue["timeout"], queue["max"]), (1.0, 50))
+        for sock in held:
+            self.assertEqual(sock.recv(100), b"")  # closed at the deadline
+        wait_for(lambda: self.status()["queue"]["expired"] == len(SOURCES), 10,
+                 "every held client expired")
+        self.assertEqual(self.status()["queue"]["waiting"], 0)
+
     def test_health_checked_once(self) -> None:
         """Health checks run in the main process only: one check per interval per backend,
         not one per worker; a backend found unfit shows so."""

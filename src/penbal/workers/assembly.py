@@ -17,6 +17,7 @@ from penbal.relay.listener import RelayFactory
 from penbal.runtime import Runtime
 from penbal.service import TCPBalancerService
 from penbal.workers.command import worker_command
+from penbal.workers.state import workers_queue
 from penbal.workers.supervisor import WorkerGroup
 from penbal.workers.worker import AdoptedPortEndpoint, WorkerChannelService, WorkerLink
 
@@ -31,6 +32,8 @@ def build_worker_group(reactor: Any, options: Any, runtime: Runtime, executable:
                         environment, stop_timeout=options["shutdown-timeout"],
                         per_client_limit=bool(options.get("max-per-client")))
     runtime.relays.append(group.totals)
+    # Each worker holds its own clients: the views show their queues summed.
+    runtime.queue = workers_queue(group.totals, runtime.queue)
     # logrotate signals the main process; the workers write the records.
     runtime.connlog.reopen_followers.append(group.reopen_access_logs)
     runtime.removed_now.append(group.backend_removed_now)

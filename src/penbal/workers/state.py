@@ -16,7 +16,8 @@ report), per backend its counters, and the blacklistings it made itself (a faile
 which the main process adopts and pushes to every worker.  The main process sums the live
 workers' counters, plus those of workers that ended, into its backends, so every status view
 counts each connection once; it keeps the ended connections with its own recent ones (the
-status page, C{recent}), as a single penbal keeps those it relayed.
+status page, C{recent}), as a single penbal keeps those it relayed, and sums the workers'
+wait queues (C{--queue-timeout}) into one (L{WorkersQueue}).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from penbal.health.scheduler import close_connections
 from penbal.interfaces import ClientInfo
 from penbal.policies.galera_writer import VIEW_INDEX
 from penbal.pool import BackendPool
-from penbal.runtime import Runtime
+from penbal.runtime import QueueFiguresSource, Runtime, WaitQueue
 
 #: Live connections a worker lists in a report (the status page shows at most 1,000 in all).
 LISTED = 250
@@ -57,6 +58,20 @@ class ReportedConnection:
     bytes_in: int
     bytes_out: int
     started: float
+
+
+#: What a worker reports of its wait queue, in this order: waiting now, then the figures.
+QUEUE_FIELDS = ("waiting", "held", "served", "expired", "refused")
+
+
+@dataclass
+class SummedQueueFigures:
+    """The wait queue's figures summed over the workers (see L{WorkersQueue})."""
+
+    held: int = 0
+    served: int = 0
+    expired: int = 0
+    refused: int = 0
 
 
 def _serving(pool: BackendPool) -> list[Backend]:
@@ -102,6 +117,8 @@ class WorkerTotals:
         #: Counters of workers that ended, by backend address (all but "active").
         self._ended: dict[str, dict[str, int]] = {}
         self._ended_accepted = 0
+        #: The wait-queue figures of workers that ended (all but "waiting").
+        self._ended_queue = dict.fromkeys(QUEUE_FIELDS, 0)
 
     def workers_figures(self) -> dict[str, Any]:
         """The worker processes, for the status views (see L{penbal.status.snapshot})."""
@@ -159,12 +176,24 @@ class WorkerTotals:
         if report is None:
             return
         self._ended_accepted += int(report.get("accepted", 0))
+        for name, value in zip(QUEUE_FIELDS, report.get("queue") or (), strict=False):
+            if name != "waiting":
+                self._ended_queue[name] += int(value)
         for address, figure in report.get("backends", {}).items():
             kept = self._ended.setdefault(address, dict.fromkeys(COUNTER_NAMES, 0))
             for name in COUNTER_NAMES:
                 if name != "active":
                     kept[name] += int(figure.get("counters", {}).get(name, 0))
         self.sum()
+
+    def queue_totals(self) -> dict[str, int]:
+        """The workers' wait queues summed: clients waiting now, and the figures since
+        start-up (workers that ended included)."""
+        totals = dict(self._ended_queue)
+        for report in self._reports.values():
+            for name, value in zip(QUEUE_FIELDS, report.get("queue") or (), strict=False):
+                totals[name] += int(value)
+        return totals
 
     def sum(self) -> None:
         """Set each backend's counters to the sum over the workers (live and ended)."""
@@ -186,6 +215,32 @@ class WorkerTotals:
                     counters.elsewhere = int(total.get(name, 0))
                 else:
                     setattr(counters, name, int(total.get(name, 0)))
+
+
+class WorkersQueue:
+    """The main process's view of the workers' wait queues, for the status views (a
+    L{penbal.runtime.WaitQueue}): each worker holds its own clients (C{--queue-timeout}), the
+    settings are the command line's, the figures the sum of the workers' reports."""
+
+    def __init__(self, totals: WorkerTotals, timeout: float, limit: int) -> None:
+        self._totals = totals
+        self.timeout = timeout
+        self.limit = limit
+
+    @property
+    def figures(self) -> QueueFiguresSource:
+        summed = self._totals.queue_totals()
+        return SummedQueueFigures(summed["held"], summed["served"], summed["expired"],
+                                  summed["refused"])
+
+    def __len__(self) -> int:
+        return self._totals.queue_totals()["waiting"]
+
+
+def workers_queue(totals: WorkerTotals, own: WaitQueue | None) -> WaitQueue | None:
+    """What the main process shows as its wait queue: the workers' summed, with C{own}'s
+    settings (None when there is no queue)."""
+    return None if own is None else WorkersQueue(totals, own.timeout, own.limit)
 
 
 # The worker's side.
@@ -234,10 +289,12 @@ def apply_state(runtime: Runtime, config: str, state: list[dict[str, Any]],
 
 def worker_figures(pool: BackendPool, active: int, accepted: int,
                    pushed: dict[Backend, float], fronts: Iterable[Any] = (),
-                   ended: Iterable[ConnectionRecord] = ()) -> dict[str, Any]:
+                   ended: Iterable[ConnectionRecord] = (),
+                   queue: WaitQueue | None = None) -> dict[str, Any]:
     """What a worker reports: its connections (counted, the first L{LISTED} of C{fronts}
-    listed, and those C{ended} since the last report), and per backend address its counters
-    and the blacklisting it made itself since the last push (None if none)."""
+    listed, and those C{ended} since the last report), its wait queue (L{QUEUE_FIELDS}, or
+    None without one), and per backend address its counters and the blacklisting it made
+    itself since the last push (None if none)."""
     backends: dict[str, dict[str, Any]] = {}
     for backend in pool:
         backend.settle_live()
@@ -254,7 +311,11 @@ def worker_figures(pool: BackendPool, active: int, accepted: int,
         listed.append([front.client.host, front.client.port,
                        backend.address if backend is not None else None,
                        int(front.bytes_in), int(front.bytes_out), float(front.started)])
+    queued = None
+    if queue is not None:
+        figures = queue.figures
+        queued = [len(queue), figures.held, figures.served, figures.expired, figures.refused]
     return {"active": active, "accepted": accepted, "backends": backends,
-            "connections": listed,
+            "connections": listed, "queue": queued,
             "ended": [[r.client, r.backend, r.bytes_in, r.bytes_out, r.started, r.duration,
                        r.ended_by, r.clean] for r in ended]}

@@ -158,7 +158,8 @@ class WorkerLink(amp.AMP):
         ended = connlog.since(self._ended_seen)
         self._ended_seen = connlog.ended_count
         figures = worker_figures(self._runtime.balancer.pool, len(relay.fronts),
-                                 relay.accepted, self._pushed, relay.fronts, ended)
+                                 relay.accepted, self._pushed, relay.fronts, ended,
+                                 self._runtime.queue)
         if ended or figures != self._last:
             self._last = figures
             self.callRemote(Report, figures=figures)
