@@ -36,6 +36,7 @@ from penbal.health.scheduler import close_connections
 from penbal.interfaces import ClientInfo
 from penbal.policies.galera_writer import VIEW_INDEX
 from penbal.pool import BackendPool
+from penbal.relay.waitqueue import QueueFigures
 from penbal.runtime import QueueFiguresSource, Runtime, WaitQueue
 
 #: Live connections a worker lists in a report (the status page shows at most 1,000 in all).
@@ -62,16 +63,6 @@ class ReportedConnection:
 
 #: What a worker reports of its wait queue, in this order: waiting now, then the figures.
 QUEUE_FIELDS = ("waiting", "held", "served", "expired", "refused")
-
-
-@dataclass
-class SummedQueueFigures:
-    """The wait queue's figures summed over the workers (see L{WorkersQueue})."""
-
-    held: int = 0
-    served: int = 0
-    expired: int = 0
-    refused: int = 0
 
 
 def _serving(pool: BackendPool) -> list[Backend]:
@@ -230,8 +221,8 @@ class WorkersQueue:
     @property
     def figures(self) -> QueueFiguresSource:
         summed = self._totals.queue_totals()
-        return SummedQueueFigures(summed["held"], summed["served"], summed["expired"],
-                                  summed["refused"])
+        return QueueFigures(summed["held"], summed["served"], summed["expired"],
+                            summed["refused"])
 
     def __len__(self) -> int:
         return self._totals.queue_totals()["waiting"]
